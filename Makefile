@@ -1,0 +1,33 @@
+# Developer entry points. `make example` and `make test` are the two commands of README's quick
+# start; each installs what it needs (the pip `onnxruntime` wheel into `.venv/`, never
+# system-wide) before running.
+
+ORT_VERSION := 1.31.1
+VENV := .venv
+PYTHON ?= python3
+# The ONNX Runtime shared library inside the venv's onnxruntime package.
+ORT_LIB = $(shell scripts/ort-lib $(VENV)/bin/python)
+
+.PHONY: example test ci setup
+
+setup: $(VENV)/.ready
+
+$(VENV)/.ready: scripts/requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements-dev.txt
+	touch $@
+
+# The main job on the bundled example: the whole release bundle into target/example/.
+example: setup
+	ORT_DYLIB_PATH="$(ORT_LIB)" cargo run --locked --release -- check \
+		--config examples/tinydit/release.toml --out target/example
+
+# The whole test suite.
+test: setup
+	ORT_DYLIB_PATH="$(ORT_LIB)" TINYDIT_RELEASE_PYTHON="$(CURDIR)/$(VENV)/bin/python" \
+		cargo test --locked
+
+# Everything CI runs.
+ci: test
+	cargo fmt --all -- --check
+	cargo clippy --locked --all-targets -- -D warnings

@@ -1,0 +1,601 @@
+//! `release.toml`: read, parse, check, apply defaults once, and hand out a [`ReleaseConfig`].
+//!
+//! Loading happens in this order, and every step reports all of its problems before stopping:
+//! 1. parse the TOML (syntax errors, with recovery so several are reported);
+//! 2. walk the parsed tree against the JSON Schema of the `Raw*` types (`schema_check.rs`):
+//!    unknown keys with did-you-mean, missing keys, wrong types, out-of-range integers;
+//! 3. deserialize into [`raw::RawConfig`];
+//! 4. cross-field rules and path confinement (`validate.rs`);
+//! 5. apply defaults and the command-line [`Overrides`], producing [`ReleaseConfig`].
+
+pub mod paths;
+pub mod raw;
+mod schema_check;
+pub mod source;
+pub mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+pub use paths::PathRoots;
+pub use raw::{CfgMode, DtypeChoice, OnnxRole, Provider, Severity, VersionSource};
+pub use validate::{ConfigError, Located};
+
+use self::source::Source;
+use self::validate::Sink;
+
+/// Values given on the command line or by the GitHub Action, layered over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--version`: the release version, overriding the tag or `version.value`.
+    pub version: Option<String>,
+    /// `$GITHUB_REPOSITORY`, the default for `model.github-repo`.
+    pub github_repository: Option<String>,
+    /// `$GITHUB_REF`, read when `version.from = "tag"`.
+    pub github_ref: Option<String>,
+}
+
+/// A path from release.toml, resolved inside the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputPath {
+    /// Absolute path.
+    pub path: PathBuf,
+    /// As the user wrote it, for messages.
+    pub configured: String,
+}
+
+/// Which weights of a training checkpoint to convert.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WeightsChoice {
+    /// EMA weights when present, else the model's (see `artifacts::select`).
+    Auto,
+    /// The EMA weights; an error if there are none.
+    Ema,
+    /// The raw model weights (`model`, `state_dict`, or a flat state dict).
+    Model,
+    /// A dotted path into the checkpoint, e.g. `trainer.ema`.
+    Path(String),
+}
+
+impl WeightsChoice {
+    /// Parses the `weights` key or `--weights` flag.
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "auto" => Self::Auto,
+            "ema" => Self::Ema,
+            "model" => Self::Model,
+            other => Self::Path(other.to_owned()),
+        }
+    }
+}
+
+/// Default prefixes removed from state-dict keys when every key carries them.
+pub const DEFAULT_STRIP_PREFIXES: &[&str] = &["module.", "_orig_mod."];
+
+/// `[[checkpoint]]`, resolved.
+#[derive(Debug, Clone)]
+pub struct CheckpointConfig {
+    /// The PyTorch checkpoint.
+    pub path: InputPath,
+    /// Which weights to take.
+    pub weights: WeightsChoice,
+    /// Prefixes stripped from keys.
+    pub strip_prefixes: Vec<String>,
+    /// Output element type.
+    pub dtype: DtypeChoice,
+    /// Path inside the bundle.
+    pub output: String,
+    /// Safetensors metadata name -> checkpoint key.
+    pub metadata: BTreeMap<String, String>,
+    /// Shard size in bytes, if sharding.
+    pub max_shard_size: Option<u64>,
+}
+
+/// `[[onnx]]`, resolved.
+#[derive(Debug, Clone)]
+pub struct OnnxConfig {
+    /// The ONNX file.
+    pub path: InputPath,
+    /// What it is for.
+    pub role: OnnxRole,
+    /// Path inside the bundle.
+    pub output: String,
+}
+
+/// `[generator]`, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratorConfig {
+    /// Image height and width.
+    pub image_size: u32,
+    /// Image channels.
+    pub channels: u32,
+    /// Class names by index.
+    pub classes: Vec<String>,
+    /// Class of the unconditional branch.
+    pub uncond_class: Option<u32>,
+    /// Name of the noise / state input.
+    pub noise_input: String,
+    /// Name of the timestep input.
+    pub timestep_input: String,
+    /// Name of the class input.
+    pub label_input: String,
+    /// Name of the velocity output.
+    pub output: String,
+    /// Guidance mode.
+    pub cfg: CfgMode,
+    /// Guidance scale.
+    pub cfg_scale: f32,
+    /// Euler steps.
+    pub steps: u32,
+}
+
+/// `[classifier]`, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClassifierConfig {
+    /// Input name.
+    pub input: String,
+    /// Output name.
+    pub output: String,
+    /// Input height and width.
+    pub image_size: u32,
+    /// Per-channel mean.
+    pub mean: Vec<f32>,
+    /// Per-channel standard deviation.
+    pub std: Vec<f32>,
+    /// Labels in logit order.
+    pub labels: Vec<String>,
+    /// The expected label, or `None` for "the sample's own class".
+    pub expect: Option<String>,
+}
+
+/// `[smoke.golden]`, resolved.
+#[derive(Debug, Clone)]
+pub struct GoldenConfig {
+    /// Input tensors.
+    pub inputs: InputPath,
+    /// Expected outputs.
+    pub outputs: InputPath,
+    /// Absolute tolerance.
+    pub atol: f64,
+    /// Relative tolerance.
+    pub rtol: f64,
+}
+
+/// `[smoke]`, resolved.
+#[derive(Debug, Clone)]
+pub struct SmokeConfig {
+    /// Providers in order of preference.
+    pub providers: Vec<Provider>,
+    /// Fail unless the first provider runs.
+    pub require_provider: bool,
+    /// Noise seed.
+    pub seed: u64,
+    /// Samples per class.
+    pub samples_per_class: u32,
+    /// Images per call.
+    pub batch_size: u32,
+    /// Intra-op threads.
+    pub threads: u32,
+    /// Golden parity.
+    pub golden: Option<GoldenConfig>,
+}
+
+/// A training metric read from a file.
+#[derive(Debug, Clone)]
+pub struct MetricSource {
+    /// The JSON or YAML file.
+    pub file: InputPath,
+    /// Dotted path inside it.
+    pub path: String,
+}
+
+/// `[[gate]]`, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GateConfig {
+    /// Metric name.
+    pub metric: String,
+    /// Lower bound.
+    pub min: Option<f64>,
+    /// Upper bound.
+    pub max: Option<f64>,
+    /// Allowed absolute regression.
+    pub max_regression: Option<f64>,
+    /// Allowed relative regression in percent.
+    pub max_regression_pct: Option<f64>,
+    /// Direction of "better".
+    pub higher_is_better: bool,
+    /// Pass a regression gate without a baseline.
+    pub allow_missing_baseline: bool,
+    /// Error or warning.
+    pub severity: Severity,
+}
+
+/// `[card]`, resolved.
+#[derive(Debug, Clone, Default)]
+pub struct CardConfig {
+    /// User template replacing the built-in one.
+    pub template: Option<InputPath>,
+    /// Dataset of `model-index` results.
+    pub eval_dataset: Option<raw::RawEvalDataset>,
+    /// Metrics written into `model-index`.
+    pub eval_metrics: Vec<String>,
+    /// Extra template values.
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// `[bundle]`, resolved.
+#[derive(Debug, Clone)]
+pub struct BundleConfig {
+    /// Extra files copied to the top of the bundle.
+    pub include: Vec<InputPath>,
+    /// Folder of sample images inside the bundle.
+    pub samples_dir: String,
+}
+
+/// `[publish]`, resolved.
+#[derive(Debug, Clone)]
+pub struct PublishConfig {
+    /// Publish to the Hub.
+    pub hub: bool,
+    /// Create a GitHub release.
+    pub github_release: bool,
+    /// Bundle globs attached to the GitHub release.
+    pub github_assets: Vec<String>,
+    /// Delete Hub files the bundle no longer has.
+    pub prune: bool,
+}
+
+/// The version policy, resolved.
+#[derive(Debug, Clone)]
+pub struct VersionConfig {
+    /// Where the version comes from.
+    pub from: VersionSource,
+    /// The version, when known at load time (from `--version`, the tag or the file).
+    pub version: Option<semver::Version>,
+    /// Tag prefix.
+    pub tag_prefix: String,
+    /// Refuse versions not greater than the latest release.
+    pub require_increase: bool,
+}
+
+/// A complete, validated configuration with every default applied.
+#[derive(Debug, Clone)]
+pub struct ReleaseConfig {
+    /// The configuration file as named by the user.
+    pub file: String,
+    /// Where paths resolve from.
+    pub roots: PathRoots,
+    /// `[model]`; `github_repo` already defaulted from the environment.
+    pub model: raw::RawModel,
+    /// `[version]`.
+    pub version: VersionConfig,
+    /// `[[checkpoint]]`.
+    pub checkpoints: Vec<CheckpointConfig>,
+    /// `[[onnx]]`.
+    pub onnx: Vec<OnnxConfig>,
+    /// `[generator]`.
+    pub generator: Option<GeneratorConfig>,
+    /// `[classifier]`.
+    pub classifier: Option<ClassifierConfig>,
+    /// `[smoke]`, if the section is present.
+    pub smoke: Option<SmokeConfig>,
+    /// `[metrics]`.
+    pub metrics: BTreeMap<String, MetricSource>,
+    /// `[[gate]]`.
+    pub gates: Vec<GateConfig>,
+    /// `[card]`.
+    pub card: CardConfig,
+    /// `[bundle]`.
+    pub bundle: BundleConfig,
+    /// `[publish]`.
+    pub publish: PublishConfig,
+}
+
+impl ReleaseConfig {
+    /// The generator ONNX entry, if any.
+    pub fn generator_onnx(&self) -> Option<&OnnxConfig> {
+        self.onnx.iter().find(|o| o.role == OnnxRole::Generator)
+    }
+
+    /// The classifier ONNX entry, if any.
+    pub fn classifier_onnx(&self) -> Option<&OnnxConfig> {
+        self.onnx.iter().find(|o| o.role == OnnxRole::Classifier)
+    }
+}
+
+/// Reads and validates a configuration file.
+pub fn load(path: &Path, overrides: &Overrides) -> anyhow::Result<ReleaseConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let roots = PathRoots::discover(&dir)
+        .with_context(|| format!("failed to open the folder of `{}`", path.display()))?;
+    Ok(parse(&text, &path.display().to_string(), roots, overrides)?)
+}
+
+/// Parses and validates configuration text. `file` names it in messages.
+pub fn parse(
+    text: &str,
+    file: &str,
+    roots: PathRoots,
+    overrides: &Overrides,
+) -> Result<ReleaseConfig, ConfigError> {
+    let fail = |problems: Vec<Located>| ConfigError {
+        file: file.to_owned(),
+        problems,
+    };
+    let (root, syntax_errors) = toml::de::DeTable::parse_recoverable(text);
+    let source = Source::index(text, &root);
+    if !syntax_errors.is_empty() {
+        let problems = syntax_errors
+            .iter()
+            .map(|err| {
+                let (line, column) = err
+                    .span()
+                    .map_or((1, 1), |span| source.line_col(span.start));
+                Located {
+                    line,
+                    column,
+                    message: format!("invalid TOML: {}", err.message()),
+                    hint: None,
+                }
+            })
+            .collect();
+        return Err(fail(problems));
+    }
+    let mut sink = Sink::default();
+    schema_check::check(&root, &schema(), &source, &mut sink);
+    if !sink.is_empty() {
+        return Err(fail(sink.into_sorted()));
+    }
+    let raw: raw::RawConfig = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(err) => {
+            // The schema walk should have caught this; report serde's view rather than nothing.
+            let (line, column) = err.span().map_or((1, 1), |s| source.line_col(s.start));
+            return Err(fail(vec![Located {
+                line,
+                column,
+                message: err.message().to_owned(),
+                hint: None,
+            }]));
+        }
+    };
+    validate::check(&raw, &roots, &source, &mut sink);
+    let version = resolve_version(&raw, overrides, &source, &mut sink);
+    if !sink.is_empty() {
+        return Err(fail(sink.into_sorted()));
+    }
+    Ok(resolve(raw, file, roots, overrides, version))
+}
+
+/// The JSON Schema of release.toml, as committed in `release.schema.json`.
+pub fn schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(raw::RawConfig))
+        .expect("a derived schema always serializes")
+}
+
+fn resolve_version(
+    raw: &raw::RawConfig,
+    overrides: &Overrides,
+    source: &Source,
+    sink: &mut Sink,
+) -> Option<semver::Version> {
+    let section = raw.version.clone().unwrap_or_default();
+    let prefix = section.tag_prefix.as_deref().unwrap_or("v");
+    if let Some(given) = &overrides.version {
+        let bare = given.strip_prefix(prefix).unwrap_or(given);
+        return match semver::Version::parse(bare) {
+            Ok(v) => Some(v),
+            Err(err) => {
+                sink.push(Located {
+                    line: 1,
+                    column: 1,
+                    message: format!("`--version` = `{given}` is not a semantic version: {err}"),
+                    hint: Some("write it as MAJOR.MINOR.PATCH, e.g. `1.2.0`".to_owned()),
+                });
+                None
+            }
+        };
+    }
+    match section.from.unwrap_or(VersionSource::Tag) {
+        VersionSource::Config => section
+            .value
+            .as_deref()
+            .and_then(|v| semver::Version::parse(v).ok()),
+        VersionSource::Tag => {
+            let tag = overrides
+                .github_ref
+                .as_deref()?
+                .strip_prefix("refs/tags/")?;
+            let bare = tag.strip_prefix(prefix)?;
+            match semver::Version::parse(bare) {
+                Ok(v) => Some(v),
+                Err(err) => {
+                    sink.push(Located::at_value(
+                        source,
+                        "version",
+                        format!("the tag `{tag}` is not `{prefix}` followed by a semantic version: {err}"),
+                    ));
+                    None
+                }
+            }
+        }
+    }
+}
+
+fn resolve(
+    raw: raw::RawConfig,
+    file: &str,
+    roots: PathRoots,
+    overrides: &Overrides,
+    version: Option<semver::Version>,
+) -> ReleaseConfig {
+    let input = |configured: &str| InputPath {
+        path: roots
+            .resolve(configured)
+            .expect("validation resolved every input path"),
+        configured: configured.to_owned(),
+    };
+    let mut model = raw.model;
+    if model.github_repo.is_none() {
+        model.github_repo.clone_from(&overrides.github_repository);
+    }
+    let version_section = raw.version.unwrap_or_default();
+    let checkpoints = raw
+        .checkpoint
+        .iter()
+        .map(|c| CheckpointConfig {
+            path: input(&c.path),
+            weights: WeightsChoice::parse(c.weights.as_deref().unwrap_or("auto")),
+            strip_prefixes: c.strip_prefixes.clone().unwrap_or_else(|| {
+                DEFAULT_STRIP_PREFIXES
+                    .iter()
+                    .map(|p| (*p).to_owned())
+                    .collect()
+            }),
+            dtype: c.dtype.unwrap_or(DtypeChoice::Keep),
+            output: c.output.clone(),
+            metadata: c.metadata.clone(),
+            max_shard_size: c.max_shard_size.as_deref().and_then(validate::parse_size),
+        })
+        .collect();
+    let onnx = raw
+        .onnx
+        .iter()
+        .map(|o| OnnxConfig {
+            path: input(&o.path),
+            role: o.role,
+            output: o
+                .output
+                .clone()
+                .unwrap_or_else(|| validate::default_onnx_output(&o.path)),
+        })
+        .collect();
+    let generator = raw.generator.map(|g| {
+        let inputs = g.inputs.unwrap_or_default();
+        GeneratorConfig {
+            image_size: g.image_size,
+            channels: g.channels.unwrap_or(3),
+            classes: g.classes,
+            uncond_class: g.uncond_class,
+            noise_input: inputs.noise.unwrap_or_else(|| "noise".to_owned()),
+            timestep_input: inputs.timestep.unwrap_or_else(|| "timestep".to_owned()),
+            label_input: inputs.label.unwrap_or_else(|| "label".to_owned()),
+            output: g.output.unwrap_or_else(|| "velocity".to_owned()),
+            cfg: g.cfg.unwrap_or(CfgMode::Explicit),
+            cfg_scale: g.cfg_scale.unwrap_or(1.5) as f32,
+            steps: g.steps.unwrap_or(50),
+        }
+    });
+    let classifier = raw.classifier.map(|c| ClassifierConfig {
+        input: c.input.unwrap_or_else(|| "input".to_owned()),
+        output: c.output.unwrap_or_else(|| "output".to_owned()),
+        image_size: c.image_size,
+        mean: c.mean.iter().map(|v| *v as f32).collect(),
+        std: c.std.iter().map(|v| *v as f32).collect(),
+        labels: c.labels,
+        expect: (c.expect != "class").then_some(c.expect),
+    });
+    let smoke = raw.smoke.map(|s| SmokeConfig {
+        providers: s.providers.unwrap_or_else(|| vec![Provider::Cpu]),
+        require_provider: s.require_provider.unwrap_or(false),
+        seed: s.seed.unwrap_or(42),
+        samples_per_class: s.samples_per_class.unwrap_or(1),
+        batch_size: s.batch_size.unwrap_or(8),
+        threads: s.threads.unwrap_or(1),
+        golden: s.golden.map(|g| GoldenConfig {
+            inputs: input(&g.inputs),
+            outputs: input(&g.outputs),
+            atol: g.atol.unwrap_or(1e-4),
+            rtol: g.rtol.unwrap_or(1e-3),
+        }),
+    });
+    let metrics = raw
+        .metrics
+        .iter()
+        .map(|(name, m)| {
+            (
+                name.clone(),
+                MetricSource {
+                    file: input(&m.file),
+                    path: m.path.clone(),
+                },
+            )
+        })
+        .collect();
+    let gates = raw
+        .gate
+        .iter()
+        .map(|g| GateConfig {
+            metric: g.metric.clone(),
+            min: g.min,
+            max: g.max,
+            max_regression: g.max_regression,
+            max_regression_pct: g.max_regression_pct,
+            higher_is_better: g
+                .higher_is_better
+                .unwrap_or_else(|| !lower_is_better_by_name(&g.metric)),
+            allow_missing_baseline: g.allow_missing_baseline.unwrap_or(false),
+            severity: g.severity.unwrap_or(Severity::Error),
+        })
+        .collect();
+    let card = raw
+        .card
+        .map(|c| CardConfig {
+            template: c.template.as_deref().map(input),
+            eval_dataset: c.eval_dataset,
+            eval_metrics: c.eval_metrics,
+            extra: c.extra,
+        })
+        .unwrap_or_default();
+    let bundle_section = raw.bundle.unwrap_or_default();
+    let bundle = BundleConfig {
+        include: bundle_section.include.iter().map(|p| input(p)).collect(),
+        samples_dir: bundle_section
+            .samples_dir
+            .unwrap_or_else(|| "samples".to_owned()),
+    };
+    let publish_section = raw.publish.unwrap_or_default();
+    let publish = PublishConfig {
+        hub: publish_section.hub.unwrap_or(true),
+        github_release: publish_section.github_release.unwrap_or(true),
+        github_assets: publish_section.github_assets,
+        prune: publish_section.prune.unwrap_or(false),
+    };
+    ReleaseConfig {
+        file: file.to_owned(),
+        roots,
+        model,
+        version: VersionConfig {
+            from: version_section.from.unwrap_or(VersionSource::Tag),
+            version,
+            tag_prefix: version_section.tag_prefix.unwrap_or_else(|| "v".to_owned()),
+            require_increase: version_section.require_increase.unwrap_or(true),
+        },
+        checkpoints,
+        onnx,
+        generator,
+        classifier,
+        smoke,
+        metrics,
+        gates,
+        card,
+        bundle,
+        publish,
+    }
+}
+
+/// Loss, FID, latency, sizes and error counts improve downwards.
+fn lower_is_better_by_name(metric: &str) -> bool {
+    [
+        "loss", "fid", "latency", "size", "nan", "inf", "diff", "_ms", "bytes",
+    ]
+    .iter()
+    .any(|word| metric.contains(word))
+}

@@ -1,0 +1,808 @@
+//! Cross-field rules of `release.toml`, and the located problems every check reports into.
+//!
+//! Each rule looks at the deserialized `RawConfig` and pushes a [`Located`] problem with the
+//! position of the offending key; nothing stops at the first problem. Structural problems
+//! (unknown keys, wrong types) come from `schema_check.rs` before this runs.
+
+use std::collections::{BTreeSet, HashSet};
+use std::fmt;
+
+use super::paths::{PathRoots, check_bundle_path};
+use super::raw::{CfgMode, OnnxRole, RawConfig, VersionSource};
+use super::source::Source;
+
+/// One problem in the configuration file, at a line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// What is wrong, naming the key and the value found.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl Located {
+    /// A problem located at the value of `path`.
+    pub fn at_value(source: &Source, path: &str, message: impl Into<String>) -> Self {
+        let (line, column) = source.value_position(path);
+        Self {
+            line,
+            column,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// A problem located at the key of `path`.
+    pub fn at_key(source: &Source, path: &str, message: impl Into<String>) -> Self {
+        let (line, column) = source.key_position(path);
+        Self {
+            line,
+            column,
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds a hint.
+    #[must_use]
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// Collects problems; a checker pushes as many as it finds.
+#[derive(Debug, Default)]
+pub struct Sink(Vec<Located>);
+
+impl Sink {
+    /// Records a problem.
+    pub fn push(&mut self, problem: Located) {
+        self.0.push(problem);
+    }
+
+    /// Records several problems.
+    pub fn extend(&mut self, other: Sink) {
+        self.0.extend(other.0);
+    }
+
+    /// No problem recorded.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many problems.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The problems in file order.
+    pub fn into_sorted(mut self) -> Vec<Located> {
+        self.0
+            .sort_by(|a, b| (a.line, a.column, &a.message).cmp(&(b.line, b.column, &b.message)));
+        self.0.dedup();
+        self.0
+    }
+}
+
+/// Every problem found in one configuration file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    /// The file as the user named it.
+    pub file: String,
+    /// The problems, in file order.
+    pub problems: Vec<Located>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.problems.len();
+        writeln!(
+            f,
+            "`{}` has {count} problem{}",
+            self.file,
+            if count == 1 { "" } else { "s" }
+        )?;
+        for (i, problem) in self.problems.iter().enumerate() {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, problem.line, problem.column, problem.message
+            )?;
+            if let Some(hint) = &problem.hint {
+                write!(f, "\n    hint: {hint}")?;
+            }
+            if i + 1 < count {
+                writeln!(f)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The closest candidate to a misspelt name, if one is close enough to be a likely typo.
+pub fn did_you_mean<'a>(found: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(found, c), *c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// Runs every cross-field rule.
+pub(super) fn check(raw: &RawConfig, roots: &PathRoots, source: &Source, sink: &mut Sink) {
+    let rules = Rules { raw, roots, source };
+    rules.model(sink);
+    rules.version(sink);
+    rules.artifacts(sink);
+    rules.generator(sink);
+    rules.classifier(sink);
+    rules.smoke(sink);
+    rules.metrics_and_gates(sink);
+    rules.card_and_bundle(sink);
+}
+
+struct Rules<'a> {
+    raw: &'a RawConfig,
+    roots: &'a PathRoots,
+    source: &'a Source,
+}
+
+impl Rules<'_> {
+    fn at(&self, path: &str, message: impl Into<String>) -> Located {
+        Located::at_value(self.source, path, message)
+    }
+
+    /// A path read from the repository must stay inside it and exist.
+    fn input_path(&self, key: &str, value: &str, sink: &mut Sink) {
+        match self.roots.resolve(value) {
+            Err(err) => sink.push(
+                self.at(key, format!("`{key}` = `{value}` {err}"))
+                    .hint("use a path relative to release.toml inside the repository"),
+            ),
+            Ok(path) if !path.exists() => sink.push(
+                self.at(key, format!("`{key}` = `{value}` does not exist"))
+                    .hint(format!(
+                        "expected a file at `{}`",
+                        self.roots.display(&path)
+                    )),
+            ),
+            Ok(_) => {}
+        }
+    }
+
+    fn bundle_path(&self, key: &str, value: &str, seen: &mut HashSet<String>, sink: &mut Sink) {
+        if let Err(err) = check_bundle_path(value) {
+            sink.push(
+                self.at(key, format!("`{key}` = `{value}` {err}"))
+                    .hint("bundle paths are relative to the bundle folder, like `onnx/model.onnx`"),
+            );
+        } else if !seen.insert(value.to_owned()) {
+            sink.push(self.at(
+                key,
+                format!("`{key}` = `{value}` is used by another entry of the bundle"),
+            ));
+        }
+    }
+
+    fn model(&self, sink: &mut Sink) {
+        let model = &self.raw.model;
+        if model.name.trim().is_empty() {
+            sink.push(self.at("model.name", "`model.name` is empty"));
+        }
+        if let Err(why) = check_repo_id(&model.hub_repo) {
+            sink.push(
+                self.at(
+                    "model.hub-repo",
+                    format!("`model.hub-repo` = `{}` {why}", model.hub_repo),
+                )
+                .hint("write the Hub repository as `owner/name`, e.g. `d-oit/tinydit-cats`"),
+            );
+        }
+        if let Some(repo) = &model.github_repo
+            && check_repo_id(repo).is_err()
+        {
+            sink.push(
+                self.at(
+                    "model.github-repo",
+                    format!("`model.github-repo` = `{repo}` is not `owner/name`"),
+                )
+                .hint("leave it out to use `$GITHUB_REPOSITORY`"),
+            );
+        }
+    }
+
+    fn version(&self, sink: &mut Sink) {
+        let Some(version) = &self.raw.version else {
+            return;
+        };
+        match (version.from.unwrap_or(VersionSource::Tag), &version.value) {
+            (VersionSource::Config, None) => sink.push(
+                self.at(
+                    "version",
+                    "`version.from = \"config\"` needs `version.value`",
+                )
+                .hint("add `value = \"1.0.0\"` or use `from = \"tag\"`"),
+            ),
+            (VersionSource::Tag, Some(_)) => sink.push(
+                self.at(
+                    "version.value",
+                    "`version.value` is ignored because `version.from` is `tag`",
+                )
+                .hint("remove `value` or set `from = \"config\"`"),
+            ),
+            (VersionSource::Config, Some(value)) => {
+                if let Err(err) = semver::Version::parse(value) {
+                    sink.push(
+                        self.at(
+                            "version.value",
+                            format!("`version.value` = `{value}` is not a semantic version: {err}"),
+                        )
+                        .hint("write it as MAJOR.MINOR.PATCH, e.g. `1.2.0`"),
+                    );
+                }
+            }
+            (VersionSource::Tag, None) => {}
+        }
+    }
+
+    fn artifacts(&self, sink: &mut Sink) {
+        let mut outputs = HashSet::new();
+        for (i, checkpoint) in self.raw.checkpoint.iter().enumerate() {
+            let key = format!("checkpoint[{i}]");
+            self.input_path(&format!("{key}.path"), &checkpoint.path, sink);
+            self.bundle_path(
+                &format!("{key}.output"),
+                &checkpoint.output,
+                &mut outputs,
+                sink,
+            );
+            if !checkpoint.output.ends_with(".safetensors") {
+                sink.push(self.at(
+                    &format!("{key}.output"),
+                    format!(
+                        "`{key}.output` = `{}` must end in `.safetensors`",
+                        checkpoint.output
+                    ),
+                ));
+            }
+            if let Some(weights) = &checkpoint.weights
+                && (weights.is_empty() || weights.split('.').any(str::is_empty))
+            {
+                sink.push(
+                    self.at(
+                        &format!("{key}.weights"),
+                        format!("`{key}.weights` = `{weights}` is not a dotted path"),
+                    )
+                    .hint("use `auto`, `ema`, `model` or a path like `trainer.ema`"),
+                );
+            }
+            if let Some(size) = &checkpoint.max_shard_size
+                && parse_size(size).is_none()
+            {
+                sink.push(
+                    self.at(
+                        &format!("{key}.max-shard-size"),
+                        format!("`{key}.max-shard-size` = `{size}` is not a size"),
+                    )
+                    .hint("write a size like `5GB`, `500MB` or `2GiB`"),
+                );
+            }
+        }
+        let mut generators = 0;
+        for (i, onnx) in self.raw.onnx.iter().enumerate() {
+            let key = format!("onnx[{i}]");
+            self.input_path(&format!("{key}.path"), &onnx.path, sink);
+            let output = onnx
+                .output
+                .clone()
+                .unwrap_or_else(|| default_onnx_output(&onnx.path));
+            self.bundle_path(&format!("{key}.output"), &output, &mut outputs, sink);
+            match onnx.role {
+                OnnxRole::Generator => {
+                    generators += 1;
+                    if generators > 1 {
+                        sink.push(self.at(
+                            &format!("{key}.role"),
+                            "only one `[[onnx]]` may have `role = \"generator\"`",
+                        ));
+                    }
+                    if self.raw.generator.is_none() {
+                        sink.push(
+                            self.at(
+                                &format!("{key}.role"),
+                                "a generator needs a `[generator]` table",
+                            )
+                            .hint("describe its inputs, classes and sampling in `[generator]`"),
+                        );
+                    }
+                }
+                OnnxRole::Classifier if self.raw.classifier.is_none() => sink.push(self.at(
+                    &format!("{key}.role"),
+                    "a classifier needs a `[classifier]` table",
+                )),
+                _ => {}
+            }
+        }
+        for (i, include) in self
+            .raw
+            .bundle
+            .iter()
+            .flat_map(|b| b.include.iter())
+            .enumerate()
+        {
+            let key = format!("bundle.include[{i}]");
+            self.input_path(&key, include, sink);
+            let name = bundle_name_of_include(include);
+            self.bundle_path(&key, &name, &mut outputs, sink);
+        }
+    }
+
+    fn generator(&self, sink: &mut Sink) {
+        let Some(generator) = &self.raw.generator else {
+            return;
+        };
+        if generator.image_size == 0 {
+            sink.push(self.at(
+                "generator.image-size",
+                "`generator.image-size` must be at least 1",
+            ));
+        }
+        if generator.channels == Some(0) {
+            sink.push(self.at(
+                "generator.channels",
+                "`generator.channels` must be at least 1",
+            ));
+        }
+        if generator.classes.is_empty() {
+            sink.push(self.at("generator.classes", "`generator.classes` is empty"));
+        }
+        let mut seen = HashSet::new();
+        for (i, class) in generator.classes.iter().enumerate() {
+            if !seen.insert(class) {
+                sink.push(self.at(
+                    &format!("generator.classes[{i}]"),
+                    format!("class `{class}` is listed twice"),
+                ));
+            }
+        }
+        let cfg = generator.cfg.unwrap_or(CfgMode::Explicit);
+        match generator.uncond_class {
+            Some(class) if class as usize >= generator.classes.len() => sink.push(self.at(
+                "generator.uncond-class",
+                format!(
+                    "`generator.uncond-class` = `{class}` is not a class index (0..{})",
+                    generator.classes.len()
+                ),
+            )),
+            None if cfg == CfgMode::Explicit => sink.push(
+                self.at(
+                    "generator",
+                    "`cfg = \"explicit\"` needs `generator.uncond-class`",
+                )
+                .hint("name the class index of the unconditional branch, or set `cfg = \"none\"`"),
+            ),
+            _ => {}
+        }
+        if let Some(scale) = generator.cfg_scale
+            && !(scale.is_finite() && (0.0..=100.0).contains(&scale))
+        {
+            sink.push(self.at(
+                "generator.cfg-scale",
+                format!("`generator.cfg-scale` must be within 0..=100, found `{scale}`"),
+            ));
+        }
+        if let Some(steps) = generator.steps
+            && !(1..=10_000).contains(&steps)
+        {
+            sink.push(self.at(
+                "generator.steps",
+                format!("`generator.steps` must be within 1..=10000, found `{steps}`"),
+            ));
+        }
+    }
+
+    fn classifier(&self, sink: &mut Sink) {
+        let Some(classifier) = &self.raw.classifier else {
+            return;
+        };
+        if classifier.image_size == 0 {
+            sink.push(self.at(
+                "classifier.image-size",
+                "`classifier.image-size` must be at least 1",
+            ));
+        }
+        let channels = self
+            .raw
+            .generator
+            .as_ref()
+            .and_then(|g| g.channels)
+            .unwrap_or(3) as usize;
+        for (key, values) in [("mean", &classifier.mean), ("std", &classifier.std)] {
+            if values.len() != channels {
+                sink.push(self.at(
+                    &format!("classifier.{key}"),
+                    format!(
+                        "`classifier.{key}` has {} values, one per channel ({channels}) is needed",
+                        values.len()
+                    ),
+                ));
+            }
+        }
+        if let Some(i) = classifier
+            .std
+            .iter()
+            .position(|s| !(s.is_finite() && *s > 0.0))
+        {
+            sink.push(self.at(
+                &format!("classifier.std[{i}]"),
+                "`classifier.std` values must be greater than 0",
+            ));
+        }
+        if classifier.labels.is_empty() {
+            sink.push(self.at("classifier.labels", "`classifier.labels` is empty"));
+        }
+        let labels: Vec<&str> = classifier.labels.iter().map(String::as_str).collect();
+        if classifier.expect != "class" && !labels.contains(&classifier.expect.as_str()) {
+            let mut problem = self.at(
+                "classifier.expect",
+                format!(
+                    "`classifier.expect` = `{}` is neither a label nor `class`",
+                    classifier.expect
+                ),
+            );
+            problem.hint = did_you_mean(&classifier.expect, &labels)
+                .map(|g| format!("did you mean `{g}`?"))
+                .or_else(|| Some(format!("labels: {}", labels.join(", "))));
+            sink.push(problem);
+        }
+        if classifier.expect == "class"
+            && let Some(generator) = &self.raw.generator
+            && generator.classes.len() != classifier.labels.len()
+        {
+            sink.push(self.at(
+                "classifier.labels",
+                format!(
+                    "`expect = \"class\"` needs one label per generator class ({}), found {}",
+                    generator.classes.len(),
+                    classifier.labels.len()
+                ),
+            ));
+        }
+    }
+
+    fn smoke(&self, sink: &mut Sink) {
+        let Some(smoke) = &self.raw.smoke else {
+            return;
+        };
+        if let Some(providers) = &smoke.providers {
+            if providers.is_empty() {
+                sink.push(self.at("smoke.providers", "`smoke.providers` is empty"));
+            }
+            let unique: HashSet<_> = providers.iter().collect();
+            if unique.len() != providers.len() {
+                sink.push(self.at(
+                    "smoke.providers",
+                    "`smoke.providers` lists a provider twice",
+                ));
+            }
+        }
+        for (key, value) in [
+            ("samples-per-class", smoke.samples_per_class),
+            ("batch-size", smoke.batch_size),
+            ("threads", smoke.threads),
+        ] {
+            if value == Some(0) {
+                sink.push(self.at(
+                    &format!("smoke.{key}"),
+                    format!("`smoke.{key}` must be at least 1"),
+                ));
+            }
+        }
+        if smoke.samples_per_class.is_some_and(|n| n > 1000) {
+            sink.push(self.at(
+                "smoke.samples-per-class",
+                "`smoke.samples-per-class` must be at most 1000",
+            ));
+        }
+        if smoke.batch_size.is_some_and(|n| n > 4096) {
+            sink.push(self.at(
+                "smoke.batch-size",
+                "`smoke.batch-size` must be at most 4096",
+            ));
+        }
+        if let Some(golden) = &smoke.golden {
+            self.input_path("smoke.golden.inputs", &golden.inputs, sink);
+            self.input_path("smoke.golden.outputs", &golden.outputs, sink);
+            for (key, value) in [("atol", golden.atol), ("rtol", golden.rtol)] {
+                if let Some(v) = value
+                    && !(v.is_finite() && v >= 0.0)
+                {
+                    sink.push(self.at(
+                        &format!("smoke.golden.{key}"),
+                        format!("`smoke.golden.{key}` must be 0 or more, found `{v}`"),
+                    ));
+                }
+            }
+        }
+        let has_generator = self.raw.onnx.iter().any(|o| o.role == OnnxRole::Generator);
+        if !has_generator {
+            sink.push(self.at(
+                "smoke",
+                "`[smoke]` needs an `[[onnx]]` entry with `role = \"generator\"`",
+            ));
+        }
+    }
+
+    fn metrics_and_gates(&self, sink: &mut Sink) {
+        for (name, metric) in &self.raw.metrics {
+            let key = super::source::join_key("metrics", name);
+            if name.starts_with("checkpoint.")
+                || name.starts_with("artifact.")
+                || name.starts_with("smoke.")
+            {
+                sink.push(
+                    self.at(&key, format!("metric name `{name}` uses a reserved prefix"))
+                        .hint("`checkpoint.`, `artifact.` and `smoke.` name measured metrics"),
+                );
+            }
+            self.input_path(&format!("{key}.file"), &metric.file, sink);
+            if metric.path.is_empty() || metric.path.split('.').any(str::is_empty) {
+                sink.push(self.at(
+                    &format!("{key}.path"),
+                    format!("`{key}.path` = `{}` is not a dotted path", metric.path),
+                ));
+            }
+        }
+        let known = known_metrics(self.raw);
+        for (i, gate) in self.raw.gate.iter().enumerate() {
+            let key = format!("gate[{i}]");
+            if !is_known_metric(&gate.metric, &known) {
+                let names: Vec<&str> = known.iter().map(String::as_str).collect();
+                let mut problem = self.at(
+                    &format!("{key}.metric"),
+                    format!("`{key}.metric` = `{}` is not a known metric", gate.metric),
+                );
+                problem.hint = Some(match did_you_mean(&gate.metric, &names) {
+                    Some(guess) => format!("did you mean `{guess}`?"),
+                    None => format!("known metrics: {}", names.join(", ")),
+                });
+                sink.push(problem);
+            }
+            let thresholds = [
+                gate.min,
+                gate.max,
+                gate.max_regression,
+                gate.max_regression_pct,
+            ];
+            if thresholds.iter().all(Option::is_none) {
+                sink.push(
+                    self.at(&key, format!("`{key}` sets no threshold"))
+                        .hint("add `min`, `max`, `max-regression` or `max-regression-pct`"),
+                );
+            }
+            for (name, value) in [
+                ("min", gate.min),
+                ("max", gate.max),
+                ("max-regression", gate.max_regression),
+                ("max-regression-pct", gate.max_regression_pct),
+            ] {
+                if let Some(v) = value
+                    && !v.is_finite()
+                {
+                    sink.push(self.at(
+                        &format!("{key}.{name}"),
+                        format!("`{key}.{name}` must be a finite number"),
+                    ));
+                }
+            }
+            if let (Some(min), Some(max)) = (gate.min, gate.max)
+                && min > max
+            {
+                sink.push(self.at(
+                    &format!("{key}.min"),
+                    format!("`{key}.min` ({min}) is greater than `{key}.max` ({max})"),
+                ));
+            }
+            for (name, value) in [
+                ("max-regression", gate.max_regression),
+                ("max-regression-pct", gate.max_regression_pct),
+            ] {
+                if value.is_some_and(|v| v < 0.0) {
+                    sink.push(self.at(
+                        &format!("{key}.{name}"),
+                        format!("`{key}.{name}` must be 0 or more"),
+                    ));
+                }
+            }
+        }
+    }
+
+    fn card_and_bundle(&self, sink: &mut Sink) {
+        if let Some(card) = &self.raw.card {
+            if let Some(template) = &card.template {
+                self.input_path("card.template", template, sink);
+            }
+            let known = known_metrics(self.raw);
+            for (i, metric) in card.eval_metrics.iter().enumerate() {
+                if !is_known_metric(metric, &known) {
+                    sink.push(
+                        self.at(
+                            &format!("card.eval-metrics[{i}]"),
+                            format!("`card.eval-metrics` names an unknown metric `{metric}`"),
+                        )
+                        .hint("declare it under `[metrics]` or use a measured metric"),
+                    );
+                }
+            }
+        }
+        if let Some(samples) = self
+            .raw
+            .bundle
+            .as_ref()
+            .and_then(|b| b.samples_dir.as_ref())
+            && let Err(err) = check_bundle_path(samples)
+        {
+            sink.push(self.at(
+                "bundle.samples-dir",
+                format!("`bundle.samples-dir` = `{samples}` {err}"),
+            ));
+        }
+        if let Some(publish) = &self.raw.publish {
+            for (i, pattern) in publish.github_assets.iter().enumerate() {
+                if check_bundle_path(pattern).is_err() {
+                    sink.push(self.at(
+                        &format!("publish.github-assets[{i}]"),
+                        format!("`publish.github-assets` entry `{pattern}` must be a path inside the bundle"),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// Why a Hub or GitHub repository id is not `owner/name`.
+fn check_repo_id(id: &str) -> Result<(), &'static str> {
+    let mut parts = id.split('/');
+    let (Some(owner), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err("is not `owner/name`");
+    };
+    let valid = |part: &str| {
+        !part.is_empty()
+            && part.len() <= 96
+            && part
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && !part.starts_with(['-', '.'])
+            && !part.ends_with(['-', '.'])
+            && !part.contains("--")
+            && !part.contains("..")
+    };
+    if valid(owner) && valid(name) {
+        Ok(())
+    } else {
+        Err("has characters the Hub does not allow (letters, digits, `-`, `_`, `.`)")
+    }
+}
+
+/// The bundle path of an `[[onnx]]` entry without `output`: `onnx/<file name>`.
+pub(super) fn default_onnx_output(path: &str) -> String {
+    let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    format!("onnx/{name}")
+}
+
+/// An included file keeps its file name at the top of the bundle.
+pub(super) fn bundle_name_of_include(path: &str) -> String {
+    path.rsplit(['/', '\\']).next().unwrap_or(path).to_owned()
+}
+
+/// Metrics measured by the tool itself, in families a gate can name.
+pub const CHECKPOINT_METRICS: &[&str] = &[
+    "checkpoint.step",
+    "checkpoint.loss",
+    "checkpoint.nan_count",
+    "checkpoint.inf_count",
+    "checkpoint.param_count",
+    "checkpoint.bytes",
+];
+
+/// Metrics of the smoke test.
+pub const SMOKE_METRICS: &[&str] = &[
+    "smoke.latency_ms_p50",
+    "smoke.latency_ms_p95",
+    "smoke.step_ms_p50",
+    "smoke.load_ms",
+    "smoke.classifier_agreement",
+    "smoke.golden_max_abs_diff",
+    "smoke.golden_max_rel_diff",
+    "smoke.nonfinite_count",
+    "smoke.sample_mean_abs_max",
+    "smoke.sample_std_min",
+    "smoke.sample_std_max",
+    "smoke.class_distinct_fraction",
+];
+
+/// Every metric name a gate may use with this configuration.
+pub fn known_metrics(raw: &RawConfig) -> BTreeSet<String> {
+    let mut known: BTreeSet<String> = raw.metrics.keys().cloned().collect();
+    known.extend(CHECKPOINT_METRICS.iter().map(|s| (*s).to_owned()));
+    known.extend(SMOKE_METRICS.iter().map(|s| (*s).to_owned()));
+    let outputs = raw
+        .checkpoint
+        .iter()
+        .map(|c| c.output.clone())
+        .chain(raw.onnx.iter().map(|o| {
+            o.output
+                .clone()
+                .unwrap_or_else(|| default_onnx_output(&o.path))
+        }));
+    known.extend(outputs.map(|o| format!("artifact.{o}.size_mb")));
+    known
+}
+
+fn is_known_metric(name: &str, known: &BTreeSet<String>) -> bool {
+    known.contains(name)
+}
+
+/// Parses `5GB`, `500MB`, `2GiB`, `1024` (bytes) into bytes. Decimal units are powers of 1000, as
+/// transformers' `max_shard_size` reads them.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let factor: f64 = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 1.0,
+        "KB" => 1e3,
+        "MB" => 1e6,
+        "GB" => 1e9,
+        "TB" => 1e12,
+        "KIB" => 1024.0,
+        "MIB" => 1024.0 * 1024.0,
+        "GIB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    let bytes = number * factor;
+    (1.0..1e15).contains(&bytes).then(|| bytes.round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_like_transformers() {
+        assert_eq!(parse_size("5GB"), Some(5_000_000_000));
+        assert_eq!(parse_size("500MB"), Some(500_000_000));
+        assert_eq!(parse_size("2GiB"), Some(2 * 1024 * 1024 * 1024));
+        assert_eq!(parse_size("1024"), Some(1024));
+        assert_eq!(parse_size("5 gb"), Some(5_000_000_000));
+        assert_eq!(parse_size("five"), None);
+        assert_eq!(parse_size("0MB"), None);
+        assert_eq!(parse_size("5PB"), None);
+    }
+
+    #[test]
+    fn repo_ids_follow_hub_rules() {
+        assert!(check_repo_id("d-oit/tinydit-cats").is_ok());
+        assert!(check_repo_id("tinydit-cats").is_err());
+        assert!(check_repo_id("a/b/c").is_err());
+        assert!(check_repo_id("a/-b").is_err());
+        assert!(check_repo_id("a/b c").is_err());
+    }
+
+    #[test]
+    fn did_you_mean_finds_typos_only() {
+        let keys = ["hub-repo", "github-repo", "license"];
+        assert_eq!(did_you_mean("hub-rpo", &keys), Some("hub-repo"));
+        assert_eq!(did_you_mean("licence", &keys), Some("license"));
+        assert_eq!(did_you_mean("zzz", &keys), None);
+    }
+}

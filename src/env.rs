@@ -1,0 +1,43 @@
+//! Every environment variable that `tinydit-release` reads, one documented constant each.
+//!
+//! Only `main.rs`, `cli.rs` and `action.rs` read the environment; stages receive values. Keeping the
+//! names here means a test can list them, and a reader can see at a glance what the tool listens to.
+
+/// Path to the ONNX Runtime shared library (`libonnxruntime.so.1.x.y`). Also read by the `ort`
+/// crate itself; `--ort-lib` takes precedence.
+pub const ORT_DYLIB_PATH: &str = "ORT_DYLIB_PATH";
+
+/// The Python interpreter used to locate an installed `onnxruntime` package when no library
+/// path is given. Default: `python3`.
+pub const TINYDIT_RELEASE_PYTHON: &str = "TINYDIT_RELEASE_PYTHON";
+
+/// An active Python virtual environment; its interpreter is asked before `python3`.
+pub const VIRTUAL_ENV: &str = "VIRTUAL_ENV";
+
+/// When set to any non-empty value, no ANSI colours are written (<https://no-color.org>).
+pub const NO_COLOR: &str = "NO_COLOR";
+
+/// The Git ref that triggered a GitHub Actions run, e.g. `refs/tags/v1.2.3`; `version.from = "tag"`
+/// reads the version from it when `--version` is not given.
+pub const GITHUB_REF: &str = "GITHUB_REF";
+
+/// `owner/name` of the repository running the workflow; the default for `model.github-repo`.
+pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
+
+#[cfg(test)]
+mod tests {
+    /// Every constant is its own name: a typo here would silently read the wrong variable.
+    #[test]
+    fn constants_spell_their_own_names() {
+        for (name, value) in [
+            ("ORT_DYLIB_PATH", super::ORT_DYLIB_PATH),
+            ("TINYDIT_RELEASE_PYTHON", super::TINYDIT_RELEASE_PYTHON),
+            ("VIRTUAL_ENV", super::VIRTUAL_ENV),
+            ("NO_COLOR", super::NO_COLOR),
+            ("GITHUB_REF", super::GITHUB_REF),
+            ("GITHUB_REPOSITORY", super::GITHUB_REPOSITORY),
+        ] {
+            assert_eq!(name, value);
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! User-facing failures that carry a hint, and the exit codes they map to.
+//!
+//! Stages return `anyhow::Result` and add context naming the file, key or value in hand. When a
+//! failure has an obvious next step, its root is a [`Problem`] with a hint; `report.rs` prints the
+//! chain once and the hint after it. There is deliberately no crate-wide error enum: callers that
+//! branch on a condition get a small typed error inside the module that raises it.
+
+use std::fmt;
+
+/// How the process ends. `main.rs` turns this into the exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// Everything asked for was done, or a dry run found nothing wrong.
+    Success = 0,
+    /// The release was refused: a gate failed, a scan found something, a smoke check failed.
+    Refused = 1,
+    /// Something stopped us: bad configuration or input, I/O, network, authentication.
+    Error = 2,
+}
+
+/// A failure the user can act on: a one-line message and an optional hint saying what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    message: String,
+    hint: Option<String>,
+}
+
+impl Problem {
+    /// A problem with no hint.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            hint: None,
+        }
+    }
+
+    /// Adds the sentence printed after `hint:`.
+    #[must_use]
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    /// The hint, if any.
+    pub fn hint_text(&self) -> Option<&str> {
+        self.hint.as_deref()
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Problem {}
+
+/// The first hint found anywhere in an error's chain.
+pub fn hint_of(error: &anyhow::Error) -> Option<String> {
+    error.chain().find_map(|cause| {
+        cause
+            .downcast_ref::<Problem>()
+            .and_then(Problem::hint_text)
+            .map(str::to_owned)
+    })
+}
+
+/// Returned by subcommands whose stage is not part of this build yet. Never a fake success.
+pub fn not_built_yet(what: &str) -> anyhow::Error {
+    Problem::new(format!(
+        "`{what}` is not built yet in this version of tinydit-release"
+    ))
+    .hint("see the open issues of the project; nothing was changed")
+    .into()
+}

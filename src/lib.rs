@@ -1,0 +1,117 @@
+//! `tinydit-release`: release a diffusion model from CI.
+//!
+//! The pipeline runs in stages, each depending only on the outputs of earlier ones:
+//! `config` -> `artifacts` -> `smoke` -> `gates` -> `card` -> `publish`. This file only sequences
+//! them for each subcommand; the work lives in the stage modules. Nothing here reads the
+//! environment (`main.rs` passes an [`EnvSnapshot`]) or prints (everything goes through
+//! [`report::Reporter`]).
+
+pub mod cli;
+pub mod config;
+pub mod env;
+pub mod error;
+pub mod report;
+pub mod smoke;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use cli::{Cli, Command};
+use config::Overrides;
+use error::not_built_yet;
+use report::Reporter;
+
+/// The result of a command that ran to completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything passed.
+    Success,
+    /// A check refused the release (exit code 1); the reasons were reported.
+    Refused,
+}
+
+/// The environment variables the tool reads, captured once by `main.rs`.
+#[derive(Debug, Clone, Default)]
+pub struct EnvSnapshot {
+    /// `ORT_DYLIB_PATH`.
+    pub ort_dylib_path: Option<OsString>,
+    /// `TINYDIT_RELEASE_PYTHON`.
+    pub python: Option<OsString>,
+    /// `VIRTUAL_ENV`.
+    pub virtual_env: Option<OsString>,
+    /// `GITHUB_REF`.
+    pub github_ref: Option<String>,
+    /// `GITHUB_REPOSITORY`.
+    pub github_repository: Option<String>,
+    /// The folder of the running executable.
+    pub exe_dir: Option<PathBuf>,
+}
+
+impl EnvSnapshot {
+    /// Where to look for ONNX Runtime, given `--ort-lib`.
+    pub fn ort_search(&self, flag: Option<PathBuf>) -> smoke::runtime::OrtSearch {
+        let mut pythons = Vec::new();
+        if let Some(python) = &self.python {
+            pythons.push(python.clone());
+        }
+        if let Some(venv) = &self.virtual_env {
+            pythons.push(PathBuf::from(venv).join("bin/python3").into_os_string());
+        }
+        pythons.push("python3".into());
+        smoke::runtime::OrtSearch {
+            flag,
+            env: self.ort_dylib_path.clone(),
+            exe_dir: self.exe_dir.clone(),
+            pythons,
+        }
+    }
+
+    fn overrides(&self, version: Option<String>) -> Overrides {
+        Overrides {
+            version,
+            github_repository: self.github_repository.clone(),
+            github_ref: self.github_ref.clone(),
+        }
+    }
+}
+
+/// Runs one command.
+pub fn run(cli: Cli, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::Result<Outcome> {
+    let ort_search = env.ort_search(cli.global.ort_lib.clone());
+    match cli.command {
+        Command::Check(args) => {
+            reporter.status("Checking", args.config.config.display().to_string());
+            let config = config::load(&args.config.config, &env.overrides(args.version))?;
+            reporter.status(
+                "Validated",
+                format!(
+                    "`{}`: {} checkpoint(s), {} ONNX file(s), {} gate(s)",
+                    config.file,
+                    config.checkpoints.len(),
+                    config.onnx.len(),
+                    config.gates.len()
+                ),
+            );
+            if !config.onnx.is_empty() {
+                let (_env, path) = smoke::runtime::environment(&ort_search)?;
+                reporter.status("Loaded", format!("ONNX Runtime from `{}`", path.display()));
+            }
+            for stage in ["artifacts", "smoke", "gates", "card", "bundle"] {
+                reporter.skipped(format!("{stage}: not built yet in this version"));
+            }
+            Ok(Outcome::Success)
+        }
+        Command::Schema => {
+            reporter.json(&config::schema())?;
+            Ok(Outcome::Success)
+        }
+        Command::Plan(_) => Err(not_built_yet("plan")),
+        Command::Publish(_) => Err(not_built_yet("publish")),
+        Command::Convert(_) => Err(not_built_yet("convert")),
+        Command::Scan(_) => Err(not_built_yet("scan")),
+        Command::Smoke(_) => Err(not_built_yet("smoke")),
+        Command::Sample(_) => Err(not_built_yet("sample")),
+        Command::Card(_) => Err(not_built_yet("card")),
+        Command::Action => Err(not_built_yet("action")),
+    }
+}

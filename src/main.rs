@@ -1,0 +1,41 @@
+//! The `tinydit-release` binary: parse arguments, capture the environment, run, map the outcome
+//! to an exit code, print an error chain once.
+#![allow(clippy::print_stderr)]
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tinydit_release::cli::{Cli, ColorChoice};
+use tinydit_release::error::ExitStatus;
+use tinydit_release::report::Reporter;
+use tinydit_release::{EnvSnapshot, Outcome, env};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let no_color = std::env::var_os(env::NO_COLOR).is_some_and(|v| !v.is_empty());
+    let color = match cli.global.color {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let reporter = Reporter::new(color, cli.global.quiet);
+    let snapshot = EnvSnapshot {
+        ort_dylib_path: std::env::var_os(env::ORT_DYLIB_PATH),
+        python: std::env::var_os(env::TINYDIT_RELEASE_PYTHON),
+        virtual_env: std::env::var_os(env::VIRTUAL_ENV),
+        github_ref: std::env::var(env::GITHUB_REF).ok(),
+        github_repository: std::env::var(env::GITHUB_REPOSITORY).ok(),
+        exe_dir: std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(std::path::Path::to_path_buf)),
+    };
+    let status = match tinydit_release::run(cli, &snapshot, &reporter) {
+        Ok(Outcome::Success) => ExitStatus::Success,
+        Ok(Outcome::Refused) => ExitStatus::Refused,
+        Err(error) => {
+            reporter.error(&error);
+            ExitStatus::Error
+        }
+    };
+    ExitCode::from(status as u8)
+}

@@ -1,0 +1,5 @@
+//! Integration tests: the real binary against committed fixtures, one module per area.
+
+mod cli;
+mod common;
+mod config_errors;
