@@ -6,12 +6,15 @@
 //! environment (`main.rs` passes an [`EnvSnapshot`]) or prints (everything goes through
 //! [`report::Reporter`]).
 
+pub mod card;
 pub mod cli;
 pub mod config;
 pub mod env;
 pub mod error;
+pub mod gates;
 pub mod report;
 pub mod smoke;
+pub mod vocab;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -599,3 +599,20 @@ fn lower_is_better_by_name(metric: &str) -> bool {
     .iter()
     .any(|word| metric.contains(word))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed `release.schema.json` is what editors use; it must match the types.
+    #[test]
+    fn committed_schema_is_current() {
+        let committed: serde_json::Value =
+            serde_json::from_str(include_str!("../../release.schema.json"))
+                .expect("release.schema.json is JSON");
+        assert!(
+            committed == schema(),
+            "release.schema.json is stale: run `cargo run -- schema > release.schema.json`"
+        );
+    }
+}
