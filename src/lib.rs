@@ -6,6 +6,7 @@
 //! environment (`main.rs` passes an [`EnvSnapshot`]) or prints (everything goes through
 //! [`report::Reporter`]).
 
+pub mod bundle;
 pub mod card;
 pub mod cli;
 pub mod config;
