@@ -145,6 +145,7 @@ pub(super) fn check(raw: &RawConfig, roots: &PathRoots, source: &Source, sink: &
     rules.smoke(sink);
     rules.metrics_and_gates(sink);
     rules.card_and_bundle(sink);
+    rules.checks(sink);
 }
 
 struct Rules<'a> {
@@ -646,6 +647,26 @@ impl Rules<'_> {
                         format!("`{key}.{name}` must be 0 or more"),
                     ));
                 }
+            }
+        }
+    }
+
+    fn checks(&self, sink: &mut Sink) {
+        let Some(checks) = &self.raw.checks else {
+            return;
+        };
+        for (key, value) in [
+            ("max-weights-mb", checks.max_weights_mb),
+            ("max-generator-mb", checks.max_generator_mb),
+            ("max-classifier-mb", checks.max_classifier_mb),
+        ] {
+            if let Some(v) = value
+                && !(v.is_finite() && v > 0.0)
+            {
+                sink.push(self.at(
+                    &format!("checks.{key}"),
+                    format!("`checks.{key}` must be a positive number of MB, found `{v}`"),
+                ));
             }
         }
     }
