@@ -248,6 +248,8 @@ pub struct PublishConfig {
 }
 
 /// `[checks]`, resolved.
+// One switch per built-in check, mirroring `[checks]` in release.toml.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChecksConfig {
     /// Artifacts in the bundle, card images present.
