@@ -3,4 +3,6 @@
 mod cli;
 mod common;
 mod config_errors;
+mod convert;
 mod example;
+mod scan;
