@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod env;
 pub mod error;
+pub mod onnx;
 pub mod report;
 pub mod smoke;
 
