@@ -8,7 +8,7 @@ PYTHON ?= python3
 # The ONNX Runtime shared library inside the venv's onnxruntime package.
 ORT_LIB = $(shell scripts/ort-lib $(VENV)/bin/python)
 
-.PHONY: example test ci setup
+.PHONY: example test ci setup lint
 
 setup: $(VENV)/.ready
 
@@ -27,7 +27,17 @@ test: setup
 	ORT_DYLIB_PATH="$(ORT_LIB)" TINYDIT_RELEASE_PYTHON="$(CURDIR)/$(VENV)/bin/python" \
 		cargo test --locked
 
+$(VENV)/.lint-ready: scripts/requirements-lint.txt $(VENV)/.ready
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements-lint.txt
+	touch $@
+
+# The action, workflows and Dockerfile, checked offline (Docker cannot run here).
+lint: $(VENV)/.lint-ready
+	$(VENV)/bin/actionlint
+	$(VENV)/bin/zizmor --offline .
+	$(VENV)/bin/hadolint Dockerfile
+
 # Everything CI runs.
-ci: test
+ci: test lint
 	cargo fmt --all -- --check
 	cargo clippy --locked --all-targets -- -D warnings

@@ -6,13 +6,17 @@
 //! environment (`main.rs` passes an [`EnvSnapshot`]) or prints (everything goes through
 //! [`report::Reporter`]).
 
+pub mod bundle;
+pub mod card;
 pub mod cli;
 pub mod config;
 pub mod env;
 pub mod error;
+pub mod gates;
 pub mod onnx;
 pub mod report;
 pub mod smoke;
+pub mod vocab;
 
 use std::ffi::OsString;
 use std::path::PathBuf;

@@ -247,6 +247,25 @@ pub struct PublishConfig {
     pub prune: bool,
 }
 
+/// `[checks]`, resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChecksConfig {
+    /// Artifacts in the bundle, card images present.
+    pub files_exist: bool,
+    /// No NaN/Inf weights.
+    pub finite_weights: bool,
+    /// Smoke sample checks block the release.
+    pub valid_samples: bool,
+    /// Apply the size limits.
+    pub size_limits: bool,
+    /// Largest safetensors output in MB.
+    pub max_weights_mb: f64,
+    /// Largest generator ONNX in MB.
+    pub max_generator_mb: f64,
+    /// Largest classifier ONNX in MB.
+    pub max_classifier_mb: f64,
+}
+
 /// The version policy, resolved.
 #[derive(Debug, Clone)]
 pub struct VersionConfig {
@@ -285,6 +304,8 @@ pub struct ReleaseConfig {
     pub metrics: BTreeMap<String, MetricSource>,
     /// `[[gate]]`.
     pub gates: Vec<GateConfig>,
+    /// `[checks]`.
+    pub checks: ChecksConfig,
     /// `[card]`.
     pub card: CardConfig,
     /// `[bundle]`.
@@ -545,6 +566,16 @@ fn resolve(
             severity: g.severity.unwrap_or(Severity::Error),
         })
         .collect();
+    let checks_section = raw.checks.unwrap_or_default();
+    let checks = ChecksConfig {
+        files_exist: checks_section.files_exist.unwrap_or(true),
+        finite_weights: checks_section.finite_weights.unwrap_or(true),
+        valid_samples: checks_section.valid_samples.unwrap_or(true),
+        size_limits: checks_section.size_limits.unwrap_or(true),
+        max_weights_mb: checks_section.max_weights_mb.unwrap_or(150.0),
+        max_generator_mb: checks_section.max_generator_mb.unwrap_or(150.0),
+        max_classifier_mb: checks_section.max_classifier_mb.unwrap_or(100.0),
+    };
     let card = raw
         .card
         .map(|c| CardConfig {
@@ -585,6 +616,7 @@ fn resolve(
         smoke,
         metrics,
         gates,
+        checks,
         card,
         bundle,
         publish,
@@ -598,4 +630,21 @@ fn lower_is_better_by_name(metric: &str) -> bool {
     ]
     .iter()
     .any(|word| metric.contains(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The committed `release.schema.json` is what editors use; it must match the types.
+    #[test]
+    fn committed_schema_is_current() {
+        let committed: serde_json::Value =
+            serde_json::from_str(include_str!("../../release.schema.json"))
+                .expect("release.schema.json is JSON");
+        assert!(
+            committed == schema(),
+            "release.schema.json is stale: run `cargo run -- schema > release.schema.json`"
+        );
+    }
 }

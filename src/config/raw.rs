@@ -36,6 +36,8 @@ pub struct RawConfig {
     /// Thresholds a release must meet.
     #[serde(default)]
     pub gate: Vec<RawGate>,
+    /// The built-in release checks (ADR-028), each on by default.
+    pub checks: Option<RawChecks>,
     /// The Hugging Face model card.
     pub card: Option<RawCard>,
     /// Extra files of the folder that goes to the Hub.
@@ -309,6 +311,28 @@ pub struct RawGate {
     pub allow_missing_baseline: Option<bool>,
     /// `error` (default) blocks the release; `warn` only reports.
     pub severity: Option<Severity>,
+}
+
+/// `[checks]`: built-in checks every release gets unless switched off.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawChecks {
+    /// Every configured artifact ends up in the bundle, and every image the card links exists.
+    /// Default: true.
+    pub files_exist: Option<bool>,
+    /// No NaN or Inf in the converted weights. Default: true.
+    pub finite_weights: Option<bool>,
+    /// The smoke test's sample checks (finite, mean and std bounds, conditioning) block the
+    /// release. Default: true.
+    pub valid_samples: Option<bool>,
+    /// The size limits below apply. Default: true.
+    pub size_limits: Option<bool>,
+    /// Largest safetensors output, in MB (10^6 bytes). Default: 150.
+    pub max_weights_mb: Option<f64>,
+    /// Largest generator ONNX (with external data), in MB. Default: 150.
+    pub max_generator_mb: Option<f64>,
+    /// Largest classifier ONNX (with external data), in MB. Default: 100.
+    pub max_classifier_mb: Option<f64>,
 }
 
 /// A dataset reference for `model-index`.

@@ -145,6 +145,7 @@ pub(super) fn check(raw: &RawConfig, roots: &PathRoots, source: &Source, sink: &
     rules.smoke(sink);
     rules.metrics_and_gates(sink);
     rules.card_and_bundle(sink);
+    rules.checks(sink);
 }
 
 struct Rules<'a> {
@@ -168,7 +169,7 @@ impl Rules<'_> {
             Ok(path) if !path.exists() => sink.push(
                 self.at(key, format!("`{key}` = `{value}` does not exist"))
                     .hint(format!(
-                        "expected a file at `{}`",
+                        "looked for `{}` in the repository; paths are relative to release.toml",
                         self.roots.display(&path)
                     )),
             ),
@@ -177,10 +178,13 @@ impl Rules<'_> {
     }
 
     fn bundle_path(&self, key: &str, value: &str, seen: &mut HashSet<String>, sink: &mut Sink) {
-        if let Err(err) = check_bundle_path(value) {
+        if check_bundle_path(value).is_err() {
             sink.push(
-                self.at(key, format!("`{key}` = `{value}` {err}"))
-                    .hint("bundle paths are relative to the bundle folder, like `onnx/model.onnx`"),
+                self.at(
+                    key,
+                    format!("`{key}` = `{value}` is not a path inside the bundle"),
+                )
+                .hint("bundle paths are relative to the bundle folder, like `onnx/model.onnx`"),
             );
         } else if !seen.insert(value.to_owned()) {
             sink.push(self.at(
@@ -202,6 +206,30 @@ impl Rules<'_> {
                     format!("`model.hub-repo` = `{}` {why}", model.hub_repo),
                 )
                 .hint("write the Hub repository as `owner/name`, e.g. `d-oit/tinydit-cats`"),
+            );
+        }
+        if let Some(license) = &model.license
+            && !crate::vocab::is_license(license)
+        {
+            let mut problem = self.at(
+                "model.license",
+                format!("`model.license` = `{license}` is not a license id the Hub accepts"),
+            );
+            problem.hint = Some(match did_you_mean(license, crate::vocab::licenses()) {
+                Some(guess) => format!("did you mean `{guess}`?"),
+                None => "use an id like `apache-2.0` or `mit`, or `other`".to_owned(),
+            });
+            sink.push(problem);
+        }
+        if let Some(tag) = &model.pipeline_tag
+            && !crate::vocab::is_pipeline_tag(tag)
+        {
+            sink.push(
+                self.at(
+                    "model.pipeline-tag",
+                    format!("`model.pipeline-tag` = `{tag}` is not a Hub pipeline tag"),
+                )
+                .hint(crate::vocab::pipeline_tag_hint(tag)),
             );
         }
         if let Some(repo) = &model.github_repo
@@ -623,6 +651,26 @@ impl Rules<'_> {
         }
     }
 
+    fn checks(&self, sink: &mut Sink) {
+        let Some(checks) = &self.raw.checks else {
+            return;
+        };
+        for (key, value) in [
+            ("max-weights-mb", checks.max_weights_mb),
+            ("max-generator-mb", checks.max_generator_mb),
+            ("max-classifier-mb", checks.max_classifier_mb),
+        ] {
+            if let Some(v) = value
+                && !(v.is_finite() && v > 0.0)
+            {
+                sink.push(self.at(
+                    &format!("checks.{key}"),
+                    format!("`checks.{key}` must be a positive number of MB, found `{v}`"),
+                ));
+            }
+        }
+    }
+
     fn card_and_bundle(&self, sink: &mut Sink) {
         if let Some(card) = &self.raw.card {
             if let Some(template) = &card.template {
@@ -646,11 +694,11 @@ impl Rules<'_> {
             .bundle
             .as_ref()
             .and_then(|b| b.samples_dir.as_ref())
-            && let Err(err) = check_bundle_path(samples)
+            && check_bundle_path(samples).is_err()
         {
             sink.push(self.at(
                 "bundle.samples-dir",
-                format!("`bundle.samples-dir` = `{samples}` {err}"),
+                format!("`bundle.samples-dir` = `{samples}` is not a path inside the bundle"),
             ));
         }
         if let Some(publish) = &self.raw.publish {

@@ -1,0 +1,277 @@
+//! The release bundle: the folder that goes to the Hub, and its manifest.
+//!
+//! Everything is written into a staging folder next to the final one (`<out>/.bundle-XXXX`) and
+//! renamed to `<out>/bundle` only when every stage has finished, so a failure leaves no partial
+//! bundle behind (the staging folder is removed when dropped). The manifest lists every file with
+//! its size and sha256; `plan` and `publish` work from it.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+use crate::config::paths::check_bundle_path;
+
+/// One file of the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleFile {
+    /// Path inside the bundle, `/`-separated.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Lowercase hex sha256 of the content.
+    pub sha256: String,
+}
+
+/// Every file of a finished bundle, sorted by path.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The files.
+    pub files: Vec<BundleFile>,
+}
+
+impl Manifest {
+    /// The entry for a bundle path.
+    pub fn get(&self, path: &str) -> Option<&BundleFile> {
+        self.files.iter().find(|f| f.path == path)
+    }
+
+    /// Total size in bytes.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+}
+
+/// A bundle being assembled.
+#[derive(Debug)]
+pub struct Staging {
+    dir: tempfile::TempDir,
+}
+
+impl Staging {
+    /// Creates the staging folder inside `out` (created if needed).
+    pub fn new(out: &Path) -> anyhow::Result<Self> {
+        std::fs::create_dir_all(out)
+            .with_context(|| format!("failed to create the output folder `{}`", out.display()))?;
+        let dir = tempfile::Builder::new()
+            .prefix(".bundle-")
+            .tempdir_in(out)
+            .with_context(|| format!("failed to create a staging folder in `{}`", out.display()))?;
+        Ok(Self { dir })
+    }
+
+    /// Where a bundle path lives in the staging folder; parent folders are created.
+    pub fn path_for(&self, bundle_path: &str) -> anyhow::Result<PathBuf> {
+        check_bundle_path(bundle_path).map_err(|err| {
+            anyhow::anyhow!("bundle path `{bundle_path}` {err}; this may indicate a bug")
+        })?;
+        let path = self.dir.path().join(bundle_path);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("failed to create `{}`", parent.display()))?;
+        }
+        Ok(path)
+    }
+
+    /// The staging folder itself.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Copies a file into the bundle.
+    pub fn copy(&self, bundle_path: &str, source: &Path) -> anyhow::Result<()> {
+        let target = self.path_for(bundle_path)?;
+        std::fs::copy(source, &target).with_context(|| {
+            format!(
+                "failed to copy `{}` into the bundle as `{bundle_path}`",
+                source.display()
+            )
+        })?;
+        Ok(())
+    }
+
+    /// Writes bytes as a bundle file.
+    pub fn write(&self, bundle_path: &str, bytes: &[u8]) -> anyhow::Result<()> {
+        let target = self.path_for(bundle_path)?;
+        std::fs::write(&target, bytes)
+            .with_context(|| format!("failed to write `{bundle_path}` into the bundle"))
+    }
+
+    /// Lists every file staged so far, with sizes and digests.
+    pub fn manifest(&self) -> anyhow::Result<Manifest> {
+        let mut files = Vec::new();
+        collect(self.dir.path(), self.dir.path(), &mut files)?;
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(Manifest { files })
+    }
+
+    /// Moves the staged bundle to `<out>/bundle`, replacing an earlier one, and returns its
+    /// manifest (also written to `<out>/manifest.json`).
+    pub fn finish(self, out: &Path) -> anyhow::Result<Manifest> {
+        let manifest = self.manifest()?;
+        let target = out.join("bundle");
+        if target.exists() {
+            std::fs::remove_dir_all(&target).with_context(|| {
+                format!(
+                    "failed to replace the earlier bundle `{}`",
+                    target.display()
+                )
+            })?;
+        }
+        let staged = self.dir.keep();
+        std::fs::rename(&staged, &target)
+            .with_context(|| format!("failed to move the bundle to `{}`", target.display()))?;
+        let json = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
+        write_atomically(&out.join("manifest.json"), &json)?;
+        Ok(manifest)
+    }
+}
+
+fn collect(root: &Path, dir: &Path, files: &mut Vec<BundleFile>) -> anyhow::Result<()> {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .with_context(|| format!("failed to list `{}`", dir.display()))?
+        .collect::<Result<_, _>>()?;
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    for entry in entries {
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            collect(root, &path, files)?;
+        } else if kind.is_file() {
+            let relative = path
+                .strip_prefix(root)
+                .expect("walked from the root")
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            let (bytes, sha256) = hash_file(&path)?;
+            files.push(BundleFile {
+                path: relative,
+                bytes,
+                sha256,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Size and lowercase hex sha256 of a file, read in 1 MiB blocks.
+pub fn hash_file(path: &Path) -> anyhow::Result<(u64, String)> {
+    let mut file = std::fs::File::open(path)
+        .with_context(|| format!("failed to open `{}`", path.display()))?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0_u8; 1 << 20];
+    let mut total = 0_u64;
+    loop {
+        let read = file
+            .read(&mut buffer)
+            .with_context(|| format!("failed to read `{}`", path.display()))?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        total += read as u64;
+    }
+    Ok((total, hex(&hasher.finalize())))
+}
+
+/// Lowercase hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
+/// Writes a file through a temporary sibling and a rename, so readers never see half of it.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut temp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("failed to create a file in `{}`", dir.display()))?;
+    std::io::Write::write_all(&mut temp, bytes)
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    temp.persist(path)
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        // tempfile creates 0600 files; outputs are ordinary files others may read.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+            .with_context(|| format!("failed to set permissions of `{}`", path.display()))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_finished_bundle_replaces_the_old_one_and_lists_every_file() {
+        let out = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(out.path().join("bundle/stale")).expect("mkdir");
+        let staging = Staging::new(out.path()).expect("staging");
+        staging.write("README.md", b"# card\n").expect("write");
+        staging.write("onnx/model.onnx", b"onnx").expect("write");
+        let manifest = staging.finish(out.path()).expect("finish");
+        let paths: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["README.md", "onnx/model.onnx"]);
+        let onnx = manifest.get("onnx/model.onnx").expect("listed");
+        assert_eq!(onnx.bytes, 4);
+        assert_eq!(
+            onnx.sha256,
+            "87e93f89f2be0db364e8be052f79f389e6c2da239831922e24513288af522a43"
+        );
+        assert_eq!(
+            std::fs::read(out.path().join("bundle/onnx/model.onnx")).expect("moved"),
+            b"onnx"
+        );
+        assert!(!out.path().join("bundle/stale").exists());
+        assert!(out.path().join("manifest.json").is_file());
+        // No staging folder is left behind.
+        let leftovers: Vec<_> = std::fs::read_dir(out.path())
+            .expect("list")
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".bundle-"))
+            .collect();
+        assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn a_dropped_staging_folder_leaves_nothing() {
+        let out = tempfile::tempdir().expect("tempdir");
+        {
+            let staging = Staging::new(out.path()).expect("staging");
+            staging.write("README.md", b"x").expect("write");
+        }
+        assert_eq!(std::fs::read_dir(out.path()).expect("list").count(), 0);
+    }
+
+    #[test]
+    fn digests_are_sha256() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("abc");
+        std::fs::write(&path, b"abc").expect("write");
+        assert_eq!(
+            hash_file(&path).expect("hash"),
+            (
+                3,
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".to_owned()
+            )
+        );
+    }
+
+    #[test]
+    fn bundle_paths_cannot_escape() {
+        let out = tempfile::tempdir().expect("tempdir");
+        let staging = Staging::new(out.path()).expect("staging");
+        assert!(staging.write("../escape", b"x").is_err());
+        assert!(!out.path().join("escape").exists());
+    }
+}

@@ -1,0 +1,650 @@
+//! The card stage: a Hugging Face model card (README.md) from real release data.
+//!
+//! [`CardContext`] is built purely from what earlier stages measured; [`render`] fills the
+//! minijinja template (the built-in `templates/model_card.md.j2`, embedded at build time, or the
+//! user's `card.template`) with strict undefined, so a typo in a template is an error instead of
+//! an empty string. The YAML front matter is generated from data, not templated, in the shape
+//! `huggingface_hub`'s `ModelCardData`/`EvalResult` write it, and [`validate`] parses the rendered
+//! card back and checks it against the Hub's vocabularies before anything is uploaded.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use crate::config::ReleaseConfig;
+use crate::error::Problem;
+use crate::gates::{Metrics, fmt};
+
+/// The built-in template.
+pub const DEFAULT_TEMPLATE: &str = include_str!("../templates/model_card.md.j2");
+
+/// Facts about the checkpoint the card describes.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckpointFacts {
+    /// The checkpoint's `config` dict (architecture hyper-parameters), if it has one.
+    pub architecture: BTreeMap<String, serde_json::Value>,
+    /// Parameters in the converted weights.
+    pub parameters: Option<u64>,
+    /// Training steps, from the checkpoint.
+    pub steps: Option<f64>,
+    /// Final training loss, from the checkpoint.
+    pub final_loss: Option<f64>,
+}
+
+/// One sample image in the bundle.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleImage {
+    /// Class index.
+    pub class_index: usize,
+    /// Bundle path of the PNG.
+    pub path: String,
+}
+
+/// Everything a card is rendered from, gathered by the check stage.
+#[derive(Debug, Clone, Default)]
+pub struct CardInputs {
+    /// The release version, when known.
+    pub version: Option<String>,
+    /// The Git commit the release is built from.
+    pub git_commit: Option<String>,
+    /// The converted checkpoint.
+    pub checkpoint: Option<CheckpointFacts>,
+    /// Every metric of this release.
+    pub metrics: Metrics,
+    /// The execution provider the smoke test ran on.
+    pub provider: Option<String>,
+    /// Sample images, one or more per class.
+    pub samples: Vec<SampleImage>,
+    /// Bundle path of the overall sample grid.
+    pub gallery: Option<String>,
+    /// Bundle files with their size in bytes.
+    pub files: Vec<(String, u64)>,
+}
+
+/// The values a card template sees.
+#[derive(Debug, Clone, Serialize)]
+pub struct CardContext {
+    /// YAML front matter, without the `---` fences.
+    pub front_matter: String,
+    /// `[model]`.
+    pub model: serde_json::Value,
+    /// Version and commit.
+    pub provenance: Provenance,
+    /// Architecture hyper-parameters as `(name, value)` rows; empty when unknown.
+    pub architecture: Vec<(String, String)>,
+    /// Parameter count, e.g. `1.2M`.
+    pub parameters: Option<String>,
+    /// Training facts; `None` when the checkpoint has none.
+    pub training: Option<BTreeMap<String, String>>,
+    /// Classes with their sample images.
+    pub classes: Vec<CardClass>,
+    /// Sampling defaults; `None` without a generator.
+    pub generation: Option<BTreeMap<String, String>>,
+    /// Bundle path of the safetensors weights.
+    pub weights_file: Option<String>,
+    /// Bundle path of the generator ONNX.
+    pub generator_file: Option<String>,
+    /// Bundle path of the classifier ONNX.
+    pub classifier_file: Option<String>,
+    /// Name of the generator's inputs, for the usage snippet.
+    pub inputs: Option<BTreeMap<String, String>>,
+    /// Measured performance rows `(metric, value)`.
+    pub performance: Vec<(String, String)>,
+    /// Provider the smoke test ran on.
+    pub provider: Option<String>,
+    /// Bundle path of the overall sample grid.
+    pub gallery: Option<String>,
+    /// Files of the release with sizes.
+    pub files: Vec<(String, String)>,
+    /// `[card] extra`.
+    pub extra: BTreeMap<String, serde_json::Value>,
+    /// The year, for citations.
+    pub year: String,
+}
+
+/// Release version and source commit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Provenance {
+    /// Release version.
+    pub version: Option<String>,
+    /// Git commit.
+    pub git_commit: Option<String>,
+    /// `tinydit-release X.Y.Z`.
+    pub tool: String,
+}
+
+/// A class and its samples.
+#[derive(Debug, Clone, Serialize)]
+pub struct CardClass {
+    /// Class index.
+    pub index: usize,
+    /// Class name.
+    pub name: String,
+    /// Bundle paths of its sample images.
+    pub samples: Vec<String>,
+}
+
+/// The model-index shape written by `huggingface_hub` (`ModelCardData` with `eval_results`).
+#[derive(Debug, Clone, Serialize)]
+struct FrontMatter {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_model: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    datasets: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    library_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    license: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pipeline_tag: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tags: Vec<String>,
+    #[serde(rename = "model-index", skip_serializing_if = "Vec::is_empty")]
+    model_index: Vec<ModelIndexEntry>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct ModelIndexEntry {
+    name: String,
+    results: Vec<EvalResult>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct EvalResult {
+    task: EvalTask,
+    dataset: EvalDataset,
+    metrics: Vec<EvalMetric>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct EvalTask {
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct EvalDataset {
+    name: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    split: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct EvalMetric {
+    #[serde(rename = "type")]
+    kind: String,
+    name: String,
+    value: f64,
+}
+
+/// Builds the template context from the configuration and what earlier stages measured.
+pub fn context(config: &ReleaseConfig, inputs: &CardInputs) -> CardContext {
+    let model = &config.model;
+    let front = FrontMatter {
+        base_model: model.base_model.clone(),
+        datasets: model.datasets.clone(),
+        library_name: model.library_name.clone(),
+        license: model.license.clone(),
+        pipeline_tag: model.pipeline_tag.clone(),
+        tags: model.tags.clone(),
+        model_index: model_index(config, &inputs.metrics),
+    };
+    let front_matter =
+        serde_yaml_ng::to_string(&front).expect("plain strings and numbers always serialize");
+    let checkpoint = inputs.checkpoint.clone().unwrap_or_default();
+    let architecture = checkpoint
+        .architecture
+        .iter()
+        .filter(|(_, v)| v.is_number() || v.is_string() || v.is_boolean())
+        .map(|(k, v)| (k.clone(), plain(v)))
+        .collect();
+    let mut training = BTreeMap::new();
+    if let Some(steps) = checkpoint.steps {
+        training.insert("steps".to_owned(), fmt(steps));
+    }
+    if let Some(loss) = checkpoint.final_loss {
+        training.insert("final_loss".to_owned(), fmt(loss));
+    }
+    let generator = config.generator.as_ref();
+    let classes = generator
+        .map(|g| {
+            g.classes
+                .iter()
+                .enumerate()
+                .map(|(index, name)| CardClass {
+                    index,
+                    name: name.clone(),
+                    samples: inputs
+                        .samples
+                        .iter()
+                        .filter(|s| s.class_index == index)
+                        .map(|s| s.path.clone())
+                        .collect(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let generation = generator.map(|g| {
+        let mut rows = BTreeMap::new();
+        rows.insert("image_size".to_owned(), g.image_size.to_string());
+        rows.insert("channels".to_owned(), g.channels.to_string());
+        rows.insert("steps".to_owned(), g.steps.to_string());
+        rows.insert("cfg".to_owned(), format!("{:?}", g.cfg).to_lowercase());
+        rows.insert("cfg_scale".to_owned(), fmt(f64::from(g.cfg_scale)));
+        if let Some(uncond) = g.uncond_class {
+            rows.insert("uncond_class".to_owned(), uncond.to_string());
+        }
+        rows
+    });
+    let inputs_map = generator.map(|g| {
+        BTreeMap::from([
+            ("noise".to_owned(), g.noise_input.clone()),
+            ("timestep".to_owned(), g.timestep_input.clone()),
+            ("label".to_owned(), g.label_input.clone()),
+            ("output".to_owned(), g.output.clone()),
+        ])
+    });
+    CardContext {
+        front_matter,
+        model: serde_json::to_value(model).expect("the model table serializes"),
+        provenance: Provenance {
+            version: inputs.version.clone(),
+            git_commit: inputs.git_commit.clone(),
+            tool: format!("tinydit-release {}", env!("CARGO_PKG_VERSION")),
+        },
+        architecture,
+        parameters: checkpoint.parameters.map(human_count),
+        training: (!training.is_empty()).then_some(training),
+        classes,
+        generation,
+        weights_file: config.checkpoints.first().map(|c| c.output.clone()),
+        generator_file: config.generator_onnx().map(|o| o.output.clone()),
+        classifier_file: config.classifier_onnx().map(|o| o.output.clone()),
+        inputs: inputs_map,
+        performance: inputs
+            .metrics
+            .iter()
+            .map(|(name, value)| (name.clone(), fmt(*value)))
+            .collect(),
+        provider: inputs.provider.clone(),
+        gallery: inputs.gallery.clone(),
+        files: inputs
+            .files
+            .iter()
+            .map(|(path, bytes)| (path.clone(), human_bytes(*bytes)))
+            .collect(),
+        extra: config.card.extra.clone(),
+        year: current_year().to_string(),
+    }
+}
+
+fn model_index(config: &ReleaseConfig, metrics: &Metrics) -> Vec<ModelIndexEntry> {
+    let (Some(dataset), Some(task)) = (&config.card.eval_dataset, &config.model.pipeline_tag)
+    else {
+        return Vec::new();
+    };
+    let values: Vec<EvalMetric> = config
+        .card
+        .eval_metrics
+        .iter()
+        .filter_map(|name| {
+            metrics.get(name).map(|value| EvalMetric {
+                kind: name.clone(),
+                name: name.replace('_', " "),
+                value: *value,
+            })
+        })
+        .collect();
+    if values.is_empty() {
+        return Vec::new();
+    }
+    vec![ModelIndexEntry {
+        name: config.model.name.clone(),
+        results: vec![EvalResult {
+            task: EvalTask { kind: task.clone() },
+            dataset: EvalDataset {
+                name: dataset.name.clone(),
+                kind: dataset.kind.clone(),
+                split: dataset.split.clone(),
+            },
+            metrics: values,
+        }],
+    }]
+}
+
+fn plain(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `22_034_187` -> `22.0M`.
+fn human_count(count: u64) -> String {
+    match count {
+        0..1_000 => count.to_string(),
+        1_000..1_000_000 => format!("{:.1}K", count as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1}M", count as f64 / 1e6),
+        _ => format!("{:.1}B", count as f64 / 1e9),
+    }
+}
+
+/// Bytes as `12.3 MB` (decimal, as the Hub shows sizes).
+pub fn human_bytes(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} B"),
+        1_000..1_000_000 => format!("{:.1} kB", bytes as f64 / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", bytes as f64 / 1e6),
+        _ => format!("{:.2} GB", bytes as f64 / 1e9),
+    }
+}
+
+fn current_year() -> u64 {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // Days since 1970 to a civil year (Howard Hinnant's algorithm, year part only).
+    let days = seconds / 86_400;
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    yoe + era * 400 + u64::from(month <= 2)
+}
+
+/// Renders a card with the given template source.
+pub fn render(
+    template: &str,
+    template_name: &str,
+    context: &CardContext,
+) -> anyhow::Result<String> {
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()
+            .expect("the default delimiters are valid"),
+    );
+    env.add_template(template_name, template)
+        .with_context(|| format!("the card template `{template_name}` does not parse"))?;
+    let rendered = env
+        .get_template(template_name)
+        .and_then(|t| t.render(minijinja::value::Serde(context)))
+        .map_err(|err| {
+            let detail = err.detail().map(|d| format!(" ({d})")).unwrap_or_default();
+            let message =
+                format!("failed to render the card template `{template_name}`: {err}{detail}");
+            let hint = if template_name == "built-in" {
+                "this is a bug in tinydit-release's built-in template; please report it at \
+                 https://github.com/d-oit/tinydit-release/issues"
+            } else {
+                "the template uses a value the card context does not have; see docs/card.md \
+                 for the variables"
+            };
+            anyhow::Error::new(Problem::new(message).hint(hint))
+        })?;
+    Ok(rendered)
+}
+
+/// Renders the card for a release: the user's template if configured, else the built-in one.
+pub fn render_for(config: &ReleaseConfig, context: &CardContext) -> anyhow::Result<String> {
+    match &config.card.template {
+        Some(template) => {
+            let source = std::fs::read_to_string(&template.path).with_context(|| {
+                format!("failed to read the card template `{}`", template.configured)
+            })?;
+            render(&source, &template.configured, context)
+        }
+        None => render(DEFAULT_TEMPLATE, "built-in", context),
+    }
+}
+
+/// Parses a rendered card's front matter back and checks it as the Hub would.
+///
+/// Returns every problem found; an empty list means the metadata is acceptable.
+pub fn validate(card: &str) -> Vec<String> {
+    let Some(yaml) = front_matter_of(card) else {
+        return vec!["the card has no YAML front matter (`---` at the top)".to_owned()];
+    };
+    let data: serde_json::Value = match serde_yaml_ng::from_str(yaml) {
+        Ok(data) => data,
+        Err(err) => return vec![format!("the front matter is not valid YAML: {err}")],
+    };
+    let Some(map) = data.as_object() else {
+        return vec!["the front matter is not a YAML mapping".to_owned()];
+    };
+    let mut problems = Vec::new();
+    if let Some(license) = map.get("license") {
+        match license.as_str() {
+            Some(id) if crate::vocab::is_license(id) => {
+                if id == "other" && !map.contains_key("license_name") {
+                    problems.push("`license: other` needs a `license_name`".to_owned());
+                }
+            }
+            Some(id) => problems.push(format!(
+                "`license: {id}` is not a license id the Hub accepts"
+            )),
+            None => problems.push("`license` must be a string".to_owned()),
+        }
+    }
+    if let Some(tag) = map.get("pipeline_tag") {
+        match tag.as_str() {
+            Some(t) if crate::vocab::is_pipeline_tag(t) => {}
+            Some(t) => problems.push(format!(
+                "`pipeline_tag: {t}` is not a Hub pipeline tag ({})",
+                crate::vocab::pipeline_tag_hint(t)
+            )),
+            None => problems.push("`pipeline_tag` must be a string".to_owned()),
+        }
+    }
+    for key in ["library_name", "base_model"] {
+        if let Some(value) = map.get(key)
+            && !value.is_string()
+            && !is_string_list(value)
+        {
+            problems.push(format!("`{key}` must be a string"));
+        }
+    }
+    for key in ["tags", "datasets", "metrics"] {
+        if let Some(value) = map.get(key)
+            && !is_string_list(value)
+        {
+            problems.push(format!("`{key}` must be a list of strings"));
+        }
+    }
+    if let Some(index) = map.get("model-index") {
+        validate_model_index(index, &mut problems);
+    }
+    problems
+}
+
+fn validate_model_index(index: &serde_json::Value, problems: &mut Vec<String>) {
+    let Some(entries) = index.as_array() else {
+        problems.push("`model-index` must be a list".to_owned());
+        return;
+    };
+    for (i, entry) in entries.iter().enumerate() {
+        if !entry.get("name").is_some_and(serde_json::Value::is_string) {
+            problems.push(format!("`model-index[{i}].name` must be a string"));
+        }
+        let Some(results) = entry.get("results").and_then(serde_json::Value::as_array) else {
+            problems.push(format!("`model-index[{i}].results` must be a list"));
+            continue;
+        };
+        for (j, result) in results.iter().enumerate() {
+            let at = format!("model-index[{i}].results[{j}]");
+            match result
+                .pointer("/task/type")
+                .and_then(serde_json::Value::as_str)
+            {
+                Some(t) if crate::vocab::is_pipeline_tag(t) => {}
+                Some(t) => problems.push(format!("`{at}.task.type` = `{t}` is not a Hub task")),
+                None => problems.push(format!("`{at}.task.type` is missing")),
+            }
+            for field in ["name", "type"] {
+                if !result
+                    .pointer(&format!("/dataset/{field}"))
+                    .is_some_and(serde_json::Value::is_string)
+                {
+                    problems.push(format!("`{at}.dataset.{field}` must be a string"));
+                }
+            }
+            let Some(metrics) = result.get("metrics").and_then(serde_json::Value::as_array) else {
+                problems.push(format!("`{at}.metrics` must be a list"));
+                continue;
+            };
+            for (k, metric) in metrics.iter().enumerate() {
+                if !metric.get("type").is_some_and(serde_json::Value::is_string) {
+                    problems.push(format!("`{at}.metrics[{k}].type` must be a string"));
+                }
+                if !metric
+                    .get("value")
+                    .is_some_and(serde_json::Value::is_number)
+                {
+                    problems.push(format!("`{at}.metrics[{k}].value` must be a number"));
+                }
+            }
+        }
+    }
+}
+
+fn is_string_list(value: &serde_json::Value) -> bool {
+    value
+        .as_array()
+        .is_some_and(|items| items.iter().all(serde_json::Value::is_string))
+}
+
+/// The YAML between the opening `---` line and the next `---` line.
+pub fn front_matter_of(card: &str) -> Option<&str> {
+    let rest = card.strip_prefix("---\n")?;
+    let end = match rest.find("\n---\n") {
+        Some(i) => i + 1,
+        None => rest.strip_suffix("\n---")?.len() + 1,
+    };
+    Some(&rest[..end])
+}
+
+/// Relative links to images in a card's body (`![alt](path)` and `<img src="path">`).
+pub fn image_links(card: &str) -> Vec<String> {
+    let mut links = Vec::new();
+    let mut rest = card;
+    while let Some(start) = rest.find("](") {
+        let after = &rest[start + 2..];
+        if let Some(end) = after.find(')') {
+            links.push(after[..end].to_owned());
+        }
+        rest = &rest[start + 2..];
+    }
+    let mut rest = card;
+    while let Some(start) = rest.find("src=\"") {
+        let after = &rest[start + 5..];
+        if let Some(end) = after.find('"') {
+            links.push(after[..end].to_owned());
+        }
+        rest = after;
+    }
+    links
+        .into_iter()
+        .filter(|l| {
+            let lower = l.to_ascii_lowercase();
+            !lower.contains("://")
+                && !lower.starts_with('#')
+                && [".png", ".jpg", ".jpeg", ".gif", ".webp"]
+                    .iter()
+                    .any(|ext| lower.ends_with(ext))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn front_matter_is_found_and_checked_like_the_hub() {
+        let card = "---\nlicense: apache-2.0\npipeline_tag: image-generation\nlibrary_name: transformers\nmetrics:\n- final_loss\n---\n# x\n";
+        assert_eq!(
+            front_matter_of(card),
+            Some(
+                "license: apache-2.0\npipeline_tag: image-generation\nlibrary_name: transformers\nmetrics:\n- final_loss\n"
+            )
+        );
+        let problems = validate(card);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with("`pipeline_tag: image-generation` is not a Hub pipeline tag")
+        );
+        assert!(validate("# no front matter\n")[0].contains("no YAML front matter"));
+        let problems = validate("---\nlicense: Apache 2\ntags: [1]\n---\n");
+        assert_eq!(problems.len(), 2, "{problems:?}");
+    }
+
+    #[test]
+    fn model_index_shape_is_checked() {
+        let card = "---\nmodel-index:\n- name: m\n  results:\n  - task:\n      type: image-generation\n    dataset:\n      name: d\n    metrics:\n    - type: fid\n      value: high\n---\n";
+        let problems = validate(card);
+        assert_eq!(
+            problems,
+            [
+                "`model-index[0].results[0].task.type` = `image-generation` is not a Hub task",
+                "`model-index[0].results[0].dataset.type` must be a string",
+                "`model-index[0].results[0].metrics[0].value` must be a number",
+            ]
+        );
+    }
+
+    #[test]
+    fn image_links_are_relative_images_only() {
+        let body = "![a](samples/a.png) [doc](docs/x.md) ![r](https://x/y.png) <img src=\"samples/grid.png\" width=\"256\">";
+        assert_eq!(image_links(body), ["samples/a.png", "samples/grid.png"]);
+    }
+
+    #[test]
+    fn strict_undefined_turns_template_typos_into_errors() {
+        let config_less = CardContext {
+            front_matter: String::new(),
+            model: serde_json::json!({"name": "m"}),
+            provenance: Provenance {
+                version: None,
+                git_commit: None,
+                tool: "t".to_owned(),
+            },
+            architecture: vec![],
+            parameters: None,
+            training: None,
+            classes: vec![],
+            generation: None,
+            weights_file: None,
+            generator_file: None,
+            classifier_file: None,
+            inputs: None,
+            performance: vec![],
+            provider: None,
+            gallery: None,
+            files: vec![],
+            extra: BTreeMap::new(),
+            year: "2026".to_owned(),
+        };
+        assert_eq!(
+            render("# {{ model.name }}\n", "t.j2", &config_less).expect("renders"),
+            "# m\n"
+        );
+        let err = render("# {{ model.nmae }}\n", "t.j2", &config_less).expect_err("typo");
+        assert!(err.to_string().contains("t.j2"), "{err}");
+    }
+
+    #[test]
+    fn sizes_and_counts_read_well() {
+        assert_eq!(human_count(22_034_187), "22.0M");
+        assert_eq!(human_bytes(89_000_000), "89.0 MB");
+        assert_eq!(human_bytes(512), "512 B");
+        assert!(current_year() >= 2026);
+    }
+}
