@@ -95,6 +95,9 @@ pub struct CheckArgs {
     /// The release version (default: from the tag or `version.value`).
     #[arg(long, value_name = "X.Y.Z")]
     pub version: Option<String>,
+    /// The previous release's `metrics.json`, for regression gates.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
