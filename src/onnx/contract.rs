@@ -128,81 +128,42 @@ fn check(
 ) -> anyhow::Result<Option<usize>> {
     let mut problems = Vec::new();
     let mut batches: Vec<(String, i64)> = Vec::new();
-    for expect in expects {
-        let (declared, found) = if expect.kind == "input" {
-            (&summary.inputs, summary.input(expect.name))
+    for kind in ["input", "output"] {
+        let declared = if kind == "input" {
+            &summary.inputs
         } else {
-            (&summary.outputs, summary.output(expect.name))
+            &summary.outputs
         };
-        let Some(found) = found else {
+        let wanted: Vec<&Expect<'_>> = expects.iter().filter(|e| e.kind == kind).collect();
+        let missing: Vec<String> = wanted
+            .iter()
+            .filter(|e| !declared.iter().any(|d| d.name == e.name))
+            .map(|e| format!("`{}`", e.name))
+            .collect();
+        if !missing.is_empty() {
             problems.push(format!(
-                "expected {} `{}`, the model has {}",
-                expect.kind,
-                expect.name,
+                "expected {kind}{} {}, the model has {}",
+                if missing.len() == 1 { "" } else { "s" },
+                missing.join(", "),
                 names(declared)
             ));
-            continue;
-        };
-        if found.dtype != expect.dtype {
-            problems.push(format!(
-                "{} `{}` is {}, `{table}` needs {}",
-                expect.kind, expect.name, found.dtype, expect.dtype
-            ));
-        }
-        let Some(dims) = &found.shape else {
-            continue;
-        };
-        if dims.len() != expect.dims.len() {
-            problems.push(format!(
-                "{} {found} has rank {}, `{table}` needs rank {}",
-                expect.kind,
-                dims.len(),
-                expect.dims.len()
-            ));
-            continue;
-        }
-        for (axis, (dim, (label, want))) in dims.iter().zip(&expect.dims).enumerate() {
-            match (dim, want) {
-                (Dim::Fixed(n), _) if axis == 0 => {
-                    if *n < 1 {
-                        problems.push(format!("{} {found} fixes the batch to {n}", expect.kind));
-                    }
-                    batches.push((expect.name.to_owned(), *n));
-                }
-                (Dim::Fixed(n), Some(want)) if n != want => problems.push(format!(
-                    "{} {found} has {n} at axis {axis}, {label} is {want}",
-                    expect.kind
-                )),
-                _ => {}
-            }
-        }
-    }
-    let wanted_inputs: Vec<&str> = expects
-        .iter()
-        .filter(|e| e.kind == "input")
-        .map(|e| e.name)
-        .collect();
-    for input in &summary.inputs {
-        if !wanted_inputs.contains(&input.name.as_str()) {
-            problems.push(format!(
-                "the model has input `{}`, which `{table}` does not name",
-                input.name
-            ));
-        }
-    }
-    if exact_outputs {
-        let wanted: Vec<&str> = expects
-            .iter()
-            .filter(|e| e.kind == "output")
-            .map(|e| e.name)
-            .collect();
-        for output in &summary.outputs {
-            if !wanted.contains(&output.name.as_str()) {
+        } else if kind == "input" || exact_outputs {
+            // Only when every expected name is there: otherwise the list above already shows them.
+            for extra in declared
+                .iter()
+                .filter(|d| !wanted.iter().any(|e| e.name == d.name))
+            {
                 problems.push(format!(
-                    "the model has output `{}`, which `{table}` does not name",
-                    output.name
+                    "the model has {kind} `{}`, which `{table}` does not name",
+                    extra.name
                 ));
             }
+        }
+        for expect in &wanted {
+            let Some(found) = declared.iter().find(|d| d.name == expect.name) else {
+                continue;
+            };
+            check_tensor(found, expect, table, &mut problems, &mut batches);
         }
     }
     let fixed = batches.first().map(|(_, n)| *n);
@@ -230,6 +191,48 @@ fn check(
         .into());
     }
     Ok(fixed.and_then(|n| usize::try_from(n).ok()))
+}
+
+fn check_tensor(
+    found: &TensorInfo,
+    expect: &Expect<'_>,
+    table: &str,
+    problems: &mut Vec<String>,
+    batches: &mut Vec<(String, i64)>,
+) {
+    if found.dtype != expect.dtype {
+        problems.push(format!(
+            "{} `{}` is {}, `{table}` needs {}",
+            expect.kind, expect.name, found.dtype, expect.dtype
+        ));
+    }
+    let Some(dims) = &found.shape else {
+        return;
+    };
+    if dims.len() != expect.dims.len() {
+        problems.push(format!(
+            "{} {found} has rank {}, `{table}` needs rank {}",
+            expect.kind,
+            dims.len(),
+            expect.dims.len()
+        ));
+        return;
+    }
+    for (axis, (dim, (label, want))) in dims.iter().zip(&expect.dims).enumerate() {
+        match (dim, want) {
+            (Dim::Fixed(n), _) if axis == 0 => {
+                if *n < 1 {
+                    problems.push(format!("{} {found} fixes the batch to {n}", expect.kind));
+                }
+                batches.push((expect.name.to_owned(), *n));
+            }
+            (Dim::Fixed(n), Some(want)) if n != want => problems.push(format!(
+                "{} {found} has {n} at axis {axis}, {label} is {want}",
+                expect.kind
+            )),
+            _ => {}
+        }
+    }
 }
 
 #[cfg(test)]
@@ -275,12 +278,20 @@ mod tests {
             .expect_err("mismatch")
             .to_string();
         assert!(
-            err.contains("expected input `x`, the model has `noise`, `timestep`, `breed`"),
+            err.contains(
+                "expected inputs `x`, `label`, the model has `noise`, `timestep`, `breed`"
+            ),
             "{err}"
         );
-        assert!(err.contains("expected input `label`"), "{err}");
+        assert!(!err.contains("does not name"), "{err}");
+        config.noise_input = "noise".into();
+        config.label_input = "breed".into();
+        config.output = "v".into();
+        let err = check_generator(&summary(&generator_model()), &config)
+            .expect_err("mismatch")
+            .to_string();
         assert!(
-            err.contains("the model has input `noise`, which `[generator]` does not name"),
+            err.contains("expected output `v`, the model has `velocity`"),
             "{err}"
         );
     }

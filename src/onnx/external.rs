@@ -94,13 +94,17 @@ fn collect_sparse<'m>(sparse: &'m SparseTensorProto, out: &mut Vec<&'m TensorPro
 
 fn check_one(tensor: &TensorProto, dir: &Path, display: &str) -> anyhow::Result<ExternalData> {
     let name = &tensor.name;
-    let refuse = |what: String| -> anyhow::Error {
+    let refuse_with = |what: String, hint: &str| -> anyhow::Error {
         Problem::new(format!("`{display}`: tensor `{name}` {what}"))
-            .hint(
-                "external data must be a file inside the model's folder; \
-                 re-export with `location` set to a plain file name",
-            )
+            .hint(hint)
             .into()
+    };
+    let refuse = |what: String| {
+        refuse_with(
+            what,
+            "external data must be a file inside the model's folder; \
+             re-export with `location` set to a plain file name",
+        )
     };
     let mut location = None;
     let mut offset = 0_u64;
@@ -146,9 +150,12 @@ fn check_one(tensor: &TensorProto, dir: &Path, display: &str) -> anyhow::Result<
     let real = match path.canonicalize() {
         Ok(real) => real,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(refuse(format!(
-                "has external data in `{location}`, which does not exist next to the model"
-            )));
+            return Err(refuse_with(
+                format!(
+                    "has external data in `{location}`, which does not exist next to the model"
+                ),
+                "copy the external data file next to the model; it belongs to the same export",
+            ));
         }
         Err(err) => {
             return Err(refuse(format!(
@@ -178,10 +185,13 @@ fn check_one(tensor: &TensorProto, dir: &Path, display: &str) -> anyhow::Result<
         ))
     })?;
     if meta.len() < end {
-        return Err(refuse(format!(
-            "needs bytes {offset}..{end} of `{location}`, but the file has {} bytes",
-            meta.len()
-        )));
+        return Err(refuse_with(
+            format!(
+                "needs bytes {offset}..{end} of `{location}`, but the file has {} bytes",
+                meta.len()
+            ),
+            "the external data file is truncated or from another export; copy it again",
+        ));
     }
     Ok(ExternalData {
         tensor: name.clone(),

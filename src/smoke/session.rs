@@ -90,24 +90,23 @@ pub fn open(
         let may_fall_back = i < last && !(i == 0 && settings.require_provider);
         let fail = |stage: &str, message: String| -> anyhow::Error {
             let name = provider_name(provider);
+            let install = match provider {
+                Provider::Cuda => {
+                    "for CUDA, install the GPU library (`pip install \"onnxruntime-gpu[cuda,cudnn]==1.31.1\"`), \
+                     point `--ort-lib` at its `libonnxruntime.so.1.31.1`, and run on a machine with an \
+                     NVIDIA driver"
+                }
+                Provider::Cpu => "check the model and the ONNX Runtime version",
+            };
             let why = if settings.require_provider {
-                "`smoke.require-provider = true`"
+                "`smoke.require-provider = true` forbids a fallback"
             } else {
-                "it is the last provider in `smoke.providers`"
+                "no provider is listed after it in `smoke.providers` (add \"cpu\" to allow a visible fallback)"
             };
             Problem::new(format!(
                 "the `{name}` execution provider failed to {stage} for `{display}`: {message}"
             ))
-            .hint(format!(
-                "no fallback because {why}; {}",
-                match provider {
-                    Provider::Cuda =>
-                        "install the GPU library (`pip install \"onnxruntime-gpu[cuda,cudnn]==1.31.1\"`) \
-                         and point `--ort-lib` at its `libonnxruntime.so.1.31.1`, on a machine with an \
-                         NVIDIA driver, or add \"cpu\" to `smoke.providers`",
-                    Provider::Cpu => "check the model and the ONNX Runtime version",
-                }
-            ))
+            .hint(format!("{install}; {why}"))
             .into()
         };
         let mut builder = match recovered.take() {

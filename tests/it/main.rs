@@ -4,3 +4,5 @@ mod cli;
 mod common;
 mod config_errors;
 mod example;
+mod sample;
+mod smoke;
