@@ -14,6 +14,7 @@ pub mod config;
 pub mod env;
 pub mod error;
 pub mod gates;
+pub mod onnx;
 pub mod report;
 pub mod smoke;
 pub mod vocab;
@@ -115,8 +116,58 @@ pub fn run(cli: Cli, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::Result<O
         Command::Publish(_) => Err(not_built_yet("publish")),
         Command::Convert(args) => convert(args, reporter),
         Command::Scan(args) => scan(&args, reporter),
-        Command::Smoke(_) => Err(not_built_yet("smoke")),
-        Command::Sample(_) => Err(not_built_yet("sample")),
+        Command::Smoke(args) => {
+            let config = config::load(&args.config.config, &env.overrides(None))?;
+            let out = args.out.unwrap_or_else(|| PathBuf::from("dist/smoke"));
+            let report = smoke::run(&config, &ort_search, &out, reporter)?;
+            for check in &report.checks {
+                reporter.check(check.passed, &check.name, &check.detail);
+            }
+            if args.json {
+                reporter.json(&report)?;
+            }
+            if report.passed() {
+                Ok(Outcome::Success)
+            } else {
+                let failed: Vec<&str> = report.failures().map(|c| c.name.as_str()).collect();
+                reporter.warn(format!(
+                    "the smoke test refused `{}`: {} failed",
+                    report.generator.file,
+                    failed.join(", ")
+                ));
+                Ok(Outcome::Refused)
+            }
+        }
+        Command::Sample(args) => {
+            let config = config::load(&args.config.config, &env.overrides(None))?;
+            let options = smoke::SampleOptions {
+                model: args.model,
+                breeds: args.breed,
+                num_images: args.num_images,
+                cfg_scale: args.cfg_scale,
+                steps: args.steps,
+                seed: args.seed,
+                out: args.out,
+                noise: args.noise,
+                save_tensor: args.save_tensor,
+            };
+            let report = smoke::sample(&config, &ort_search, &options, reporter)?;
+            reporter.status(
+                "Wrote",
+                format!(
+                    "{} image(s) and {} grid(s) to `{}` in {:.1} s on {}",
+                    report.images.len(),
+                    report.grids.len(),
+                    options.out.display(),
+                    report.sample_ms / 1000.0,
+                    smoke::session::provider_name(report.provider)
+                ),
+            );
+            if let Some(tensor) = &report.tensor {
+                reporter.status("Wrote", format!("final state to `{tensor}`"));
+            }
+            Ok(Outcome::Success)
+        }
         Command::Card(_) => Err(not_built_yet("card")),
         Command::Action => Err(not_built_yet("action")),
     }

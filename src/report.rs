@@ -63,6 +63,17 @@ impl Reporter {
         eprintln!("{verb} {}", message.as_ref());
     }
 
+    /// One check's verdict: `      Passed name: detail` in green, or `      Failed name: detail`
+    /// in red. A failure is printed even when quiet: it is the reason for exit code 1.
+    pub fn check(&self, passed: bool, name: &str, detail: &str) {
+        if passed {
+            self.status("Passed", format!("{name}: {detail}"));
+        } else {
+            let verb = self.paint("1;31", &format!("{:>12}", "Failed"));
+            eprintln!("{verb} {name}: {detail}");
+        }
+    }
+
     /// `warning: ...`, printed even when quiet.
     pub fn warn(&self, message: impl AsRef<str>) {
         eprintln!("{} {}", self.paint("1;33", "warning:"), message.as_ref());

@@ -182,6 +182,22 @@ pub struct SmokeConfig {
     pub golden: Option<GoldenConfig>,
 }
 
+/// The settings of a smoke test when release.toml has no `[smoke]` table; also the defaults of
+/// each key of `[smoke]`.
+impl Default for SmokeConfig {
+    fn default() -> Self {
+        Self {
+            providers: vec![Provider::Cpu],
+            require_provider: false,
+            seed: 42,
+            samples_per_class: 1,
+            batch_size: 8,
+            threads: 1,
+            golden: None,
+        }
+    }
+}
+
 /// A training metric read from a file.
 #[derive(Debug, Clone)]
 pub struct MetricSource {
@@ -251,6 +267,8 @@ pub struct PublishConfig {
 // One switch per built-in check, mirroring `[checks]` in release.toml.
 #[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, PartialEq)]
+// Four independent on/off switches mirroring `[checks]` keys; an enum would not be clearer.
+#[allow(clippy::struct_excessive_bools)]
 pub struct ChecksConfig {
     /// Artifacts in the bundle, card images present.
     pub files_exist: bool,
@@ -525,13 +543,18 @@ fn resolve(
         labels: c.labels,
         expect: (c.expect != "class").then_some(c.expect),
     });
+    let smoke_defaults = SmokeConfig::default();
     let smoke = raw.smoke.map(|s| SmokeConfig {
-        providers: s.providers.unwrap_or_else(|| vec![Provider::Cpu]),
-        require_provider: s.require_provider.unwrap_or(false),
-        seed: s.seed.unwrap_or(42),
-        samples_per_class: s.samples_per_class.unwrap_or(1),
-        batch_size: s.batch_size.unwrap_or(8),
-        threads: s.threads.unwrap_or(1),
+        providers: s.providers.unwrap_or(smoke_defaults.providers),
+        require_provider: s
+            .require_provider
+            .unwrap_or(smoke_defaults.require_provider),
+        seed: s.seed.unwrap_or(smoke_defaults.seed),
+        samples_per_class: s
+            .samples_per_class
+            .unwrap_or(smoke_defaults.samples_per_class),
+        batch_size: s.batch_size.unwrap_or(smoke_defaults.batch_size),
+        threads: s.threads.unwrap_or(smoke_defaults.threads),
         golden: s.golden.map(|g| GoldenConfig {
             inputs: input(&g.inputs),
             outputs: input(&g.outputs),

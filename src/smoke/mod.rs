@@ -1,3 +1,1044 @@
 //! The smoke stage: run the ONNX generator with ONNX Runtime and look at what it draws.
+//!
+//! [`run`] decides everything before it runs anything, then reports every check:
+//!
+//! 1. static checks of each ONNX file (`crate::onnx`): protobuf, opsets, external data, and the
+//!    declared I/O against `[generator]` / `[classifier]`; golden files loaded and matched;
+//! 2. ONNX Runtime loaded, the generator session opened on the first provider that works
+//!    (`session.rs`), a fallback printed as a warning and recorded;
+//! 3. `samples-per-class` images of every class sampled (`sampler.rs`) from seeded noise
+//!    (`noise.rs`): sample `k` of every class starts from the same noise;
+//! 4. checks, each also a metric: finite values, per-image mean/std bounds, conditioning
+//!    (classes differ), determinism (the first class sampled twice more on its own gives identical
+//!    bytes), latency; then golden parity and the classifier when configured;
+//! 5. a PNG per sample, a grid per class and an overall grid (`images.rs`).
+//!
+//! A failed check is a value in [`SmokeReport`] (the caller refuses the release, exit code 1);
+//! a model or configuration that cannot be run is an `Err` (exit code 2). [`sample`] is the
+//! user-facing `sample` command built from the same parts.
 
+pub mod checks;
+pub mod classifier;
+pub mod golden;
+pub mod images;
+pub mod noise;
+pub mod npy;
 pub mod runtime;
+pub mod sampler;
+pub mod session;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use self::sampler::{Guidance, Sampled, SamplerPlan};
+use self::session::{OpenedSession, SessionSettings, provider_name};
+use crate::config::{CfgMode, GeneratorConfig, Provider, ReleaseConfig};
+use crate::error::Problem;
+use crate::onnx::{self, ModelSummary};
+use crate::report::Reporter;
+
+/// The metric names the smoke test records; each is declared in
+/// `config::validate::SMOKE_METRICS` so gates may use it.
+pub mod metric {
+    /// Milliseconds to open the generator session.
+    pub const LOAD_MS: &str = "smoke.load_ms";
+    /// Median milliseconds of one generator call.
+    pub const STEP_MS_P50: &str = "smoke.step_ms_p50";
+    /// Median milliseconds per image (a batch's wall time divided by its images).
+    pub const LATENCY_MS_P50: &str = "smoke.latency_ms_p50";
+    /// 95th percentile of the same.
+    pub const LATENCY_MS_P95: &str = "smoke.latency_ms_p95";
+    /// NaN and infinite values in all samples.
+    pub const NONFINITE_COUNT: &str = "smoke.nonfinite_count";
+    /// Largest |mean| of a sample.
+    pub const SAMPLE_MEAN_ABS_MAX: &str = "smoke.sample_mean_abs_max";
+    /// Smallest standard deviation of a sample.
+    pub const SAMPLE_STD_MIN: &str = "smoke.sample_std_min";
+    /// Largest standard deviation of a sample.
+    pub const SAMPLE_STD_MAX: &str = "smoke.sample_std_max";
+    /// Fraction of class pairs whose samples from the same noise differ.
+    pub const CLASS_DISTINCT_FRACTION: &str = "smoke.class_distinct_fraction";
+    /// Largest absolute difference from the golden outputs.
+    pub const GOLDEN_MAX_ABS_DIFF: &str = "smoke.golden_max_abs_diff";
+    /// Largest relative difference from the golden outputs.
+    pub const GOLDEN_MAX_REL_DIFF: &str = "smoke.golden_max_rel_diff";
+    /// Fraction of samples the classifier labels as expected.
+    pub const CLASSIFIER_AGREEMENT: &str = "smoke.classifier_agreement";
+}
+
+/// One check of the smoke test.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Check {
+    /// `finite`, `sample-stats`, `conditioning`, `determinism`, `latency`, `golden`,
+    /// `classifier`.
+    pub name: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// What was found, in one line.
+    pub detail: String,
+}
+
+impl Check {
+    fn new(name: &str, passed: bool, detail: impl Into<String>) -> Self {
+        Self {
+            name: name.to_owned(),
+            passed,
+            detail: detail.into(),
+        }
+    }
+}
+
+/// One sample image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SampleImage {
+    /// Class index.
+    pub class: usize,
+    /// Class name.
+    pub class_name: String,
+    /// Which sample of the class (0-based).
+    pub index: usize,
+    /// The PNG, relative to the output folder, `/`-separated.
+    pub png: String,
+    /// The classifier's label for it, when a classifier ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classifier_label: Option<String>,
+}
+
+/// A grid image.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Grid {
+    /// The class, or `None` for the overall grid.
+    pub class: Option<usize>,
+    /// Its name, or `None` for the overall grid.
+    pub class_name: Option<String>,
+    /// The PNG, relative to the output folder.
+    pub png: String,
+}
+
+/// Everything the smoke test found.
+#[derive(Debug, Clone, Serialize)]
+pub struct SmokeReport {
+    /// The generator as statically inspected.
+    pub generator: ModelSummary,
+    /// The classifier, when one was checked.
+    pub classifier: Option<ModelSummary>,
+    /// The execution provider the generator really ran on.
+    pub provider: Provider,
+    /// Why earlier providers were skipped, when one was.
+    pub provider_fallback: Option<String>,
+    /// Intra-op threads.
+    pub threads: u32,
+    /// Euler steps.
+    pub steps: u32,
+    /// Guidance mode.
+    pub cfg: CfgMode,
+    /// Guidance scale (used by `explicit` only).
+    pub cfg_scale: f32,
+    /// Noise seed.
+    pub seed: u64,
+    /// Every check, in the order run.
+    pub checks: Vec<Check>,
+    /// Metrics for gates (`smoke.*`).
+    pub metrics: BTreeMap<String, f64>,
+    /// One entry per sample, class-major.
+    pub samples: Vec<SampleImage>,
+    /// One grid per class, then the overall grid.
+    pub grids: Vec<Grid>,
+}
+
+impl SmokeReport {
+    /// Every check passed.
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.passed)
+    }
+
+    /// The checks that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| !c.passed)
+    }
+
+    /// The overall grid, relative to the output folder.
+    pub fn gallery(&self) -> Option<&str> {
+        self.grids
+            .iter()
+            .find(|g| g.class.is_none())
+            .map(|g| g.png.as_str())
+    }
+}
+
+/// The generator entries of a configuration, or an error saying what is missing.
+fn generator_of(
+    config: &ReleaseConfig,
+) -> anyhow::Result<(&crate::config::OnnxConfig, &GeneratorConfig)> {
+    let onnx = config.generator_onnx().ok_or_else(|| {
+        Problem::new(format!(
+            "`{}` has no `[[onnx]]` entry with `role = \"generator\"`",
+            config.file
+        ))
+        .hint("add the exported generator: `[[onnx]]` with `path = ...` and `role = \"generator\"`")
+    })?;
+    let generator = config.generator.as_ref().ok_or_else(|| {
+        Problem::new(format!("`{}` has no `[generator]` table", config.file))
+            .hint("describe the generator's inputs, classes and sampling in `[generator]`")
+    })?;
+    Ok((onnx, generator))
+}
+
+/// Runs the smoke test of `config`'s generator, writing images into `out_dir`.
+pub fn run(
+    config: &ReleaseConfig,
+    search: &runtime::OrtSearch,
+    out_dir: &Path,
+    reporter: &Reporter,
+) -> anyhow::Result<SmokeReport> {
+    let (onnx_entry, generator) = generator_of(config)?;
+    let smoke = config.smoke.clone().unwrap_or_default();
+    let display = |path: &Path| config.roots.display(path);
+
+    // 1. Static checks, before any session.
+    reporter.status("Checking", format!("`{}`", onnx_entry.path.configured));
+    let summary = onnx::inspect(&onnx_entry.path.path, &onnx_entry.path.configured)?;
+    let io = onnx::check_generator(&summary, generator)?;
+    let guidance = Guidance::from_config(generator, generator.cfg_scale)?;
+    let classifier_setup = match (&config.classifier, config.classifier_onnx()) {
+        (Some(classifier), Some(entry)) => {
+            reporter.status("Checking", format!("`{}`", entry.path.configured));
+            let summary = onnx::inspect(&entry.path.path, &entry.path.configured)?;
+            let io = onnx::check_classifier(&summary, classifier, generator.channels)?;
+            Some((classifier, entry, summary, io))
+        }
+        _ => None,
+    };
+    let golden = smoke
+        .golden
+        .as_ref()
+        .map(|g| golden::load(g, &summary, display).map(|set| (g, set)))
+        .transpose()?;
+    let settings = SessionSettings {
+        providers: smoke.providers.clone(),
+        require_provider: smoke.require_provider,
+        threads: smoke.threads,
+    };
+
+    // 2. ONNX Runtime and the generator session.
+    let (env, library) = runtime::environment(search)?;
+    reporter.status(
+        "Loaded",
+        format!("ONNX Runtime from `{}`", library.display()),
+    );
+    let mut opened = open_reporting(
+        &env,
+        &onnx_entry.path.path,
+        &onnx_entry.path.configured,
+        &settings,
+        reporter,
+    )?;
+    let provider = opened.provider;
+    let provider_fallback = opened.fallback.clone();
+
+    // 3. Sampling.
+    let plan = SamplerPlan::new(
+        generator,
+        guidance,
+        generator.steps,
+        smoke.batch_size as usize,
+        io.fixed_batch,
+    );
+    let len = plan.image_len();
+    let classes = generator.classes.len();
+    let per_class = smoke.samples_per_class as usize;
+    let mut base_noise = vec![0.0_f32; per_class * len];
+    noise::NoiseStream::new(smoke.seed).fill(&mut base_noise);
+    let mut labels = Vec::with_capacity(classes * per_class);
+    let mut all_noise = Vec::with_capacity(classes * per_class * len);
+    for class in 0..classes {
+        for k in 0..per_class {
+            labels.push(class as i64);
+            all_noise.extend_from_slice(&base_noise[k * len..(k + 1) * len]);
+        }
+    }
+    reporter.status(
+        "Sampling",
+        format!(
+            "{} image(s), {} step(s), cfg {}, on {}",
+            labels.len(),
+            plan.steps,
+            cfg_text(guidance),
+            provider_name(opened.provider)
+        ),
+    );
+    let bar = reporter.progress(sampler::calls(&plan, labels.len()), "sampling");
+    let sampled = sampler::sample(&mut opened.session, &plan, &labels, &all_noise, &bar)?;
+    bar.finish_and_clear();
+
+    // 4. Checks.
+    let mut report_checks = Vec::new();
+    let mut metrics = BTreeMap::new();
+    let names = &generator.classes;
+    report_checks.push(finite_check(
+        &sampled.finals,
+        len,
+        per_class,
+        names,
+        &mut metrics,
+    ));
+    report_checks.push(stats_check(&sampled.finals, len, &mut metrics));
+    report_checks.push(conditioning_check(
+        &sampled.finals,
+        classes,
+        per_class,
+        len,
+        names,
+        &mut metrics,
+    ));
+    let single_plan = SamplerPlan {
+        batch_size: 1,
+        ..plan.clone()
+    };
+    let first = &all_noise[..len];
+    let hidden = indicatif::ProgressBar::hidden();
+    let once = sampler::sample(
+        &mut opened.session,
+        &single_plan,
+        &labels[..1],
+        first,
+        &hidden,
+    )?;
+    let twice = sampler::sample(
+        &mut opened.session,
+        &single_plan,
+        &labels[..1],
+        first,
+        &hidden,
+    )?;
+    report_checks.push(determinism_check(
+        &once.finals,
+        &twice.finals,
+        name_of(names, 0),
+        smoke.seed,
+    ));
+    report_checks.push(latency_check(opened.load_ms, &sampled, &mut metrics));
+
+    if let Some((golden_config, set)) = &golden {
+        reporter.status(
+            "Comparing",
+            format!("with golden outputs `{}`", golden_config.outputs.configured),
+        );
+        let results = golden::compare(
+            &mut opened.session,
+            set,
+            golden_config.atol,
+            golden_config.rtol,
+        )?;
+        report_checks.push(golden_check(&results, golden_config, &mut metrics));
+    }
+    drop(opened);
+
+    let mut predicted: Option<Vec<Option<usize>>> = None;
+    let mut classifier_summary = None;
+    if let Some((classifier, entry, summary, cio)) = classifier_setup {
+        let mut session = open_reporting(
+            &env,
+            &entry.path.path,
+            &entry.path.configured,
+            &settings,
+            reporter,
+        )?;
+        let shape = plan.image_shape;
+        let mut inputs = Vec::new();
+        for image in sampled.finals.chunks(len) {
+            inputs.extend(classifier::preprocess(image, shape, classifier));
+        }
+        reporter.status(
+            "Classifying",
+            format!(
+                "{} sample(s) with `{}`",
+                labels.len(),
+                entry.path.configured
+            ),
+        );
+        let labels_found = classifier::classify(
+            &mut session.session,
+            classifier,
+            cio,
+            &inputs,
+            labels.len(),
+            smoke.batch_size as usize,
+        )?;
+        report_checks.push(classifier_check(
+            classifier,
+            &labels_found,
+            &labels,
+            &mut metrics,
+        ));
+        predicted = Some(labels_found);
+        classifier_summary = Some(summary);
+    }
+
+    // 5. Images.
+    let rows: Vec<(usize, &str)> = (0..classes).map(|c| (c, name_of(names, c))).collect();
+    let (mut sample_images, grids) =
+        write_gallery(out_dir, &sampled.finals, plan.image_shape, &rows, per_class)?;
+    if let (Some(predicted), Some(classifier)) = (&predicted, &config.classifier) {
+        for (sample, label) in sample_images.iter_mut().zip(predicted) {
+            sample.classifier_label = label.and_then(|i| classifier.labels.get(i).cloned());
+        }
+    }
+    reporter.status(
+        "Wrote",
+        format!(
+            "{} sample(s) and {} grid(s) to `{}`",
+            sample_images.len(),
+            grids.len(),
+            out_dir.display()
+        ),
+    );
+    Ok(SmokeReport {
+        generator: summary,
+        classifier: classifier_summary,
+        provider,
+        provider_fallback,
+        threads: smoke.threads,
+        steps: plan.steps,
+        cfg: generator.cfg,
+        cfg_scale: generator.cfg_scale,
+        seed: smoke.seed,
+        checks: report_checks,
+        metrics,
+        samples: sample_images,
+        grids,
+    })
+}
+
+/// What the `sample` command is asked for (its flags, typed).
+#[derive(Debug, Clone)]
+pub struct SampleOptions {
+    /// The generator ONNX model.
+    pub model: PathBuf,
+    /// Classes by name or index; empty means every class.
+    pub breeds: Vec<String>,
+    /// Images per class.
+    pub num_images: u32,
+    /// Guidance scale instead of `generator.cfg-scale` (explicit guidance only).
+    pub cfg_scale: Option<f32>,
+    /// Euler steps instead of `generator.steps`.
+    pub steps: Option<u32>,
+    /// Noise seed (ignored with `noise`).
+    pub seed: u64,
+    /// Folder for the PNGs.
+    pub out: PathBuf,
+    /// Initial noise from a `.npy` file instead of the seed.
+    pub noise: Option<PathBuf>,
+    /// Where to write the final state as `.npy`.
+    pub save_tensor: Option<PathBuf>,
+}
+
+/// What `sample` did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleReport {
+    /// The model as given.
+    pub model: String,
+    /// The execution provider it ran on.
+    pub provider: Provider,
+    /// Why earlier providers were skipped, when one was.
+    pub provider_fallback: Option<String>,
+    /// Euler steps.
+    pub steps: u32,
+    /// Guidance mode.
+    pub cfg: CfgMode,
+    /// Guidance scale, for explicit guidance.
+    pub cfg_scale: Option<f32>,
+    /// The seed, unless the noise came from a file.
+    pub seed: Option<u64>,
+    /// One entry per image, class-major.
+    pub images: Vec<SampleImage>,
+    /// One grid per class, then the overall grid.
+    pub grids: Vec<Grid>,
+    /// The `.npy` file with the final states, when asked for.
+    pub tensor: Option<String>,
+    /// Milliseconds to open the session.
+    pub load_ms: f64,
+    /// Milliseconds of sampling.
+    pub sample_ms: f64,
+}
+
+/// Upper bounds that keep a typo from asking for days of compute or gigabytes of noise.
+const MAX_IMAGES: u32 = 10_000;
+const MAX_STEPS: u32 = 10_000;
+
+/// Resolves `--breed` values (a name, case-insensitively, or an index) to class indices, in
+/// order, without repeats.
+pub fn resolve_breeds(given: &[String], classes: &[String]) -> anyhow::Result<Vec<usize>> {
+    if given.is_empty() {
+        return Ok((0..classes.len()).collect());
+    }
+    let mut out = Vec::new();
+    for text in given {
+        let found = match text.trim().parse::<usize>() {
+            Ok(index) if index < classes.len() => Some(index),
+            Ok(index) => {
+                return Err(Problem::new(format!(
+                    "`--breed {index}` is not a class index (0..{})",
+                    classes.len()
+                ))
+                .into());
+            }
+            Err(_) => classes
+                .iter()
+                .position(|c| c == text)
+                .or_else(|| classes.iter().position(|c| c.eq_ignore_ascii_case(text))),
+        };
+        let Some(index) = found else {
+            let names: Vec<&str> = classes.iter().map(String::as_str).collect();
+            let hint = match crate::config::validate::did_you_mean(text, &names) {
+                Some(guess) => format!("did you mean `{guess}`?"),
+                None => format!("the classes are {}", names.join(", ")),
+            };
+            return Err(
+                Problem::new(format!("`--breed {text}` is not a class name"))
+                    .hint(hint)
+                    .into(),
+            );
+        };
+        if !out.contains(&index) {
+            out.push(index);
+        }
+    }
+    Ok(out)
+}
+
+/// The `sample` command: generate images with a generator ONNX model under `config`'s contract.
+pub fn sample(
+    config: &ReleaseConfig,
+    search: &runtime::OrtSearch,
+    options: &SampleOptions,
+    reporter: &Reporter,
+) -> anyhow::Result<SampleReport> {
+    let generator = config.generator.as_ref().ok_or_else(|| {
+        Problem::new(format!("`{}` has no `[generator]` table", config.file))
+            .hint("`sample` reads the model's inputs, classes and sampling from `[generator]`")
+    })?;
+    let steps = options.steps.unwrap_or(generator.steps);
+    if !(1..=MAX_STEPS).contains(&steps) {
+        return Err(Problem::new(format!(
+            "`--steps` must be within 1..={MAX_STEPS}, found {steps}"
+        ))
+        .into());
+    }
+    if !(1..=MAX_IMAGES).contains(&options.num_images) {
+        return Err(Problem::new(format!(
+            "`--num-images` must be within 1..={MAX_IMAGES}, found {}",
+            options.num_images
+        ))
+        .into());
+    }
+    if let Some(scale) = options.cfg_scale {
+        if !(scale.is_finite() && (0.0..=100.0).contains(&scale)) {
+            return Err(Problem::new(format!(
+                "`--cfg-scale` must be within 0..=100, found {scale}"
+            ))
+            .into());
+        }
+        if generator.cfg != CfgMode::Explicit {
+            return Err(Problem::new(format!(
+                "`--cfg-scale` has no effect: `[generator]` has cfg = \"{}\"",
+                if generator.cfg == CfgMode::Baked {
+                    "baked"
+                } else {
+                    "none"
+                }
+            ))
+            .hint("a baked guidance scale is fixed in the graph; drop `--cfg-scale`")
+            .into());
+        }
+    }
+    let breeds = resolve_breeds(&options.breeds, &generator.classes)?;
+    let per_class = options.num_images as usize;
+    let model_display = options.model.display().to_string();
+    let summary = onnx::inspect(&options.model, &model_display)?;
+    let io = onnx::check_generator(&summary, generator)?;
+    let scale = options.cfg_scale.unwrap_or(generator.cfg_scale);
+    let guidance = Guidance::from_config(generator, scale)?;
+    let smoke = config.smoke.clone().unwrap_or_default();
+    let plan = SamplerPlan::new(
+        generator,
+        guidance,
+        steps,
+        smoke.batch_size as usize,
+        io.fixed_batch,
+    );
+    let len = plan.image_len();
+    let count = breeds.len() * per_class;
+    let mut labels = Vec::with_capacity(count);
+    for &class in &breeds {
+        labels.extend(std::iter::repeat_n(class as i64, per_class));
+    }
+    let noise = if let Some(path) = &options.noise {
+        let display = path.display().to_string();
+        let (shape, data) = npy::read_f32(path, &display)?;
+        let want = [
+            count,
+            plan.image_shape[0],
+            plan.image_shape[1],
+            plan.image_shape[2],
+        ];
+        if shape != want {
+            return Err(Problem::new(format!(
+                "`{display}` has shape {shape:?}, {count} image(s) ({} class(es) x {per_class}) \
+                 need {want:?}",
+                breeds.len()
+            ))
+            .hint("one row per image, class-major: every image of the first class, then the next")
+            .into());
+        }
+        data
+    } else {
+        let mut base = vec![0.0_f32; per_class * len];
+        noise::NoiseStream::new(options.seed).fill(&mut base);
+        let mut all = Vec::with_capacity(count * len);
+        for _ in &breeds {
+            all.extend_from_slice(&base);
+        }
+        all
+    };
+    let settings = SessionSettings {
+        providers: smoke.providers.clone(),
+        require_provider: smoke.require_provider,
+        threads: smoke.threads,
+    };
+    let (env, library) = runtime::environment(search)?;
+    reporter.status(
+        "Loaded",
+        format!("ONNX Runtime from `{}`", library.display()),
+    );
+    let mut opened = open_reporting(&env, &options.model, &model_display, &settings, reporter)?;
+    reporter.status(
+        "Sampling",
+        format!(
+            "{count} image(s), {steps} step(s), cfg {}",
+            cfg_text(guidance)
+        ),
+    );
+    let bar = reporter.progress(sampler::calls(&plan, count), "sampling");
+    let started = std::time::Instant::now();
+    let sampled = sampler::sample(&mut opened.session, &plan, &labels, &noise, &bar)?;
+    let sample_ms = started.elapsed().as_secs_f64() * 1000.0;
+    bar.finish_and_clear();
+    let tensor = match &options.save_tensor {
+        Some(path) => {
+            let display = path.display().to_string();
+            let shape = [
+                count,
+                plan.image_shape[0],
+                plan.image_shape[1],
+                plan.image_shape[2],
+            ];
+            npy::write_f32(path, &display, &shape, &sampled.finals)?;
+            Some(display)
+        }
+        None => None,
+    };
+    let rows: Vec<(usize, &str)> = breeds
+        .iter()
+        .map(|&c| (c, name_of(&generator.classes, c)))
+        .collect();
+    let (images, grids) = write_gallery(
+        &options.out,
+        &sampled.finals,
+        plan.image_shape,
+        &rows,
+        per_class,
+    )?;
+    let (nan, inf) = checks::nonfinite(&sampled.finals);
+    if nan + inf > 0 {
+        reporter.warn(format!(
+            "the samples contain {nan} NaN and {inf} infinite values; their pixels are black or clipped"
+        ));
+    }
+    Ok(SampleReport {
+        model: model_display,
+        provider: opened.provider,
+        provider_fallback: opened.fallback.clone(),
+        steps,
+        cfg: generator.cfg,
+        cfg_scale: (generator.cfg == CfgMode::Explicit).then_some(scale),
+        seed: options.noise.is_none().then_some(options.seed),
+        images,
+        grids,
+        tensor,
+        load_ms: opened.load_ms,
+        sample_ms,
+    })
+}
+
+fn name_of(names: &[String], class: usize) -> &str {
+    names.get(class).map_or("?", String::as_str)
+}
+
+fn cfg_text(guidance: Guidance) -> String {
+    match guidance {
+        Guidance::Explicit { scale, .. } => format!("explicit (scale {scale})"),
+        Guidance::Baked => "baked into the graph".to_owned(),
+        Guidance::None => "none".to_owned(),
+    }
+}
+
+/// Opens a session, printing the provider and any fallback.
+fn open_reporting(
+    env: &ort::environment::Environment,
+    path: &Path,
+    display: &str,
+    settings: &SessionSettings,
+    reporter: &Reporter,
+) -> anyhow::Result<OpenedSession> {
+    let opened = session::open(env, path, display, settings)?;
+    if let Some(fallback) = &opened.fallback {
+        reporter.warn(format!(
+            "`{display}` runs on `{}`, not the first provider in `smoke.providers`: {fallback}",
+            provider_name(opened.provider)
+        ));
+    }
+    reporter.status(
+        "Opened",
+        format!(
+            "`{display}` on {} in {:.0} ms ({} intra-op thread(s))",
+            provider_name(opened.provider),
+            opened.load_ms,
+            settings.threads
+        ),
+    );
+    Ok(opened)
+}
+
+fn finite_check(
+    finals: &[f32],
+    len: usize,
+    per_class: usize,
+    class_names: &[String],
+    metrics: &mut BTreeMap<String, f64>,
+) -> Check {
+    let (nan, inf) = checks::nonfinite(finals);
+    metrics.insert(metric::NONFINITE_COUNT.to_owned(), (nan + inf) as f64);
+    if nan + inf == 0 {
+        return Check::new(
+            "finite",
+            true,
+            format!(
+                "all {} values of {} sample(s) are finite",
+                finals.len(),
+                finals.len() / len.max(1)
+            ),
+        );
+    }
+    let bad: Vec<usize> = finals
+        .chunks(len)
+        .enumerate()
+        .filter(|(_, image)| image.iter().any(|v| !v.is_finite()))
+        .map(|(i, _)| i)
+        .collect();
+    let first = bad[0];
+    Check::new(
+        "finite",
+        false,
+        format!(
+            "{} of {} sample(s) contain NaN or infinite values ({nan} NaN, {inf} infinite), \
+             the first is `{}` #{}",
+            bad.len(),
+            finals.len() / len.max(1),
+            name_of(class_names, first / per_class.max(1)),
+            first % per_class.max(1)
+        ),
+    )
+}
+
+fn stats_check(finals: &[f32], len: usize, metrics: &mut BTreeMap<String, f64>) -> Check {
+    let Some(stats) = checks::summarize_stats(finals, len) else {
+        return Check::new(
+            "sample-stats",
+            false,
+            "not computed: samples contain NaN or infinite values",
+        );
+    };
+    metrics.insert(metric::SAMPLE_MEAN_ABS_MAX.to_owned(), stats.mean_abs_max);
+    metrics.insert(metric::SAMPLE_STD_MIN.to_owned(), stats.std_min);
+    metrics.insert(metric::SAMPLE_STD_MAX.to_owned(), stats.std_max);
+    let detail = format!(
+        "max |mean| {:.3} (< {}), std {:.3}..{:.3} (within {}..{})",
+        stats.mean_abs_max,
+        checks::MEAN_ABS_MAX,
+        stats.std_min,
+        stats.std_max,
+        checks::STD_MIN,
+        checks::STD_MAX
+    );
+    Check::new("sample-stats", stats.within_bounds(), detail)
+}
+
+fn conditioning_check(
+    finals: &[f32],
+    classes: usize,
+    per_class: usize,
+    len: usize,
+    class_names: &[String],
+    metrics: &mut BTreeMap<String, f64>,
+) -> Check {
+    let d = checks::distinctness(finals, classes, per_class, len);
+    metrics.insert(metric::CLASS_DISTINCT_FRACTION.to_owned(), d.fraction());
+    if d.total == 0 {
+        return Check::new("conditioning", true, "one class only: nothing to compare");
+    }
+    if d.identical.is_empty() {
+        return Check::new(
+            "conditioning",
+            true,
+            format!(
+                "all {} class pairs differ from the same noise (by more than {})",
+                d.total,
+                checks::DISTINCT_TOLERANCE
+            ),
+        );
+    }
+    let (a, b, k) = d.identical[0];
+    Check::new(
+        "conditioning",
+        false,
+        format!(
+            "{} of {} class pairs give identical samples from the same noise, e.g. `{}` and `{}` \
+             (sample #{k}): the model ignores its class input",
+            d.total - d.distinct,
+            d.total,
+            name_of(class_names, a),
+            name_of(class_names, b)
+        ),
+    )
+}
+
+fn determinism_check(once: &[f32], twice: &[f32], class: &str, seed: u64) -> Check {
+    let differing = once
+        .iter()
+        .zip(twice)
+        .filter(|(a, b)| a.to_bits() != b.to_bits())
+        .count();
+    if differing == 0 && once.len() == twice.len() {
+        Check::new(
+            "determinism",
+            true,
+            format!("two runs of `{class}` with seed {seed} gave identical bytes"),
+        )
+    } else {
+        Check::new(
+            "determinism",
+            false,
+            format!(
+                "two runs of `{class}` with seed {seed} differ in {differing} of {} values",
+                once.len()
+            ),
+        )
+    }
+}
+
+fn latency_check(load_ms: f64, sampled: &Sampled, metrics: &mut BTreeMap<String, f64>) -> Check {
+    let step_p50 = checks::percentile(&sampled.step_ms, 50.0);
+    let p50 = checks::percentile(&sampled.image_ms, 50.0);
+    let p95 = checks::percentile(&sampled.image_ms, 95.0);
+    metrics.insert(metric::LOAD_MS.to_owned(), load_ms);
+    metrics.insert(metric::STEP_MS_P50.to_owned(), step_p50);
+    metrics.insert(metric::LATENCY_MS_P50.to_owned(), p50);
+    metrics.insert(metric::LATENCY_MS_P95.to_owned(), p95);
+    Check::new(
+        "latency",
+        true,
+        format!(
+            "load {load_ms:.0} ms, {step_p50:.2} ms per call (p50), {p50:.1} ms per image \
+             (p50), {p95:.1} ms (p95); measured only, gate with `smoke.latency_ms_p95`"
+        ),
+    )
+}
+
+fn golden_check(
+    results: &[golden::OutputParity],
+    config: &crate::config::GoldenConfig,
+    metrics: &mut BTreeMap<String, f64>,
+) -> Check {
+    let max_abs = results.iter().map(|r| r.max_abs_diff).fold(0.0, f64::max);
+    let max_rel = results.iter().map(|r| r.max_rel_diff).fold(0.0, f64::max);
+    metrics.insert(metric::GOLDEN_MAX_ABS_DIFF.to_owned(), max_abs);
+    metrics.insert(metric::GOLDEN_MAX_REL_DIFF.to_owned(), max_rel);
+    let parts: Vec<String> = results
+        .iter()
+        .map(|r| match &r.shape_mismatch {
+            Some((got, want)) => format!("`{}` has shape {got:?}, expected {want:?}", r.name),
+            None if r.passed() => format!(
+                "`{}` max abs diff {:.2e}, max rel diff {:.2e}",
+                r.name, r.max_abs_diff, r.max_rel_diff
+            ),
+            None => format!(
+                "`{}` {} of {} values outside atol {:e} + rtol {:e} (max abs diff {:.2e}, \
+                 max rel diff {:.2e})",
+                r.name,
+                r.mismatched,
+                r.elements,
+                config.atol,
+                config.rtol,
+                r.max_abs_diff,
+                r.max_rel_diff
+            ),
+        })
+        .collect();
+    Check::new(
+        "golden",
+        results.iter().all(golden::OutputParity::passed),
+        parts.join("; "),
+    )
+}
+
+fn classifier_check(
+    config: &crate::config::ClassifierConfig,
+    predicted: &[Option<usize>],
+    classes: &[i64],
+    metrics: &mut BTreeMap<String, f64>,
+) -> Check {
+    let expected_label = config
+        .expect
+        .as_ref()
+        .and_then(|label| config.labels.iter().position(|l| l == label));
+    let agreeing = predicted
+        .iter()
+        .zip(classes)
+        .filter(|&(p, &class)| match (p, expected_label) {
+            (Some(p), Some(label)) => *p == label,
+            (Some(p), None) => *p as i64 == class,
+            (None, _) => false,
+        })
+        .count();
+    let fraction = if predicted.is_empty() {
+        0.0
+    } else {
+        agreeing as f64 / predicted.len() as f64
+    };
+    metrics.insert(metric::CLASSIFIER_AGREEMENT.to_owned(), fraction);
+    let expected = config
+        .expect
+        .as_ref()
+        .map_or_else(|| "their own class".to_owned(), |l| format!("`{l}`"));
+    Check::new(
+        "classifier",
+        true,
+        format!(
+            "{agreeing} of {} sample(s) classified as {expected} ({fraction:.2}); measured only, \
+             gate with `smoke.classifier_agreement`",
+            predicted.len()
+        ),
+    )
+}
+
+/// Writes a PNG per sample, a grid per class and the overall grid. Images are class-major:
+/// `rows[r]` owns images `r * per_class .. (r + 1) * per_class`.
+fn write_gallery(
+    out_dir: &Path,
+    finals: &[f32],
+    shape: [usize; 3],
+    rows: &[(usize, &str)],
+    per_class: usize,
+) -> anyhow::Result<(Vec<SampleImage>, Vec<Grid>)> {
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("failed to create `{}`", out_dir.display()))?;
+    let len: usize = shape.iter().product();
+    let pixels: Vec<images::Pixels> = finals
+        .chunks(len)
+        .map(|image| images::to_pixels(image, shape))
+        .collect();
+    let mut samples = Vec::new();
+    let mut grids = Vec::new();
+    let mut all_rows = Vec::new();
+    let write = |name: &str, pixels: &images::Pixels, title: &str| -> anyhow::Result<String> {
+        let path = out_dir.join(name);
+        images::write_png(&path, &path.display().to_string(), pixels, title)?;
+        Ok(name.to_owned())
+    };
+    for (r, &(class, class_name)) in rows.iter().enumerate() {
+        let stem = format!("{class:02}-{}", images::file_stem(class_name));
+        let tiles: Vec<&images::Pixels> =
+            pixels[r * per_class..(r + 1) * per_class].iter().collect();
+        for (k, tile) in tiles.iter().enumerate() {
+            let png = write(
+                &format!("{stem}-{k}.png"),
+                tile,
+                &format!("{class_name} #{k}"),
+            )?;
+            samples.push(SampleImage {
+                class,
+                class_name: class_name.to_owned(),
+                index: k,
+                png,
+                classifier_label: None,
+            });
+        }
+        let row = vec![(class_name.to_owned(), tiles)];
+        let png = write(&format!("grid-{stem}.png"), &images::grid(&row), class_name)?;
+        grids.push(Grid {
+            class: Some(class),
+            class_name: Some(class_name.to_owned()),
+            png,
+        });
+        all_rows.extend(row);
+    }
+    let png = write("grid.png", &images::grid(&all_rows), "samples")?;
+    grids.push(Grid {
+        class: None,
+        class_name: None,
+        png,
+    });
+    Ok((samples, grids))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_metric_is_declared_for_gates() {
+        let ours = [
+            metric::LOAD_MS,
+            metric::STEP_MS_P50,
+            metric::LATENCY_MS_P50,
+            metric::LATENCY_MS_P95,
+            metric::NONFINITE_COUNT,
+            metric::SAMPLE_MEAN_ABS_MAX,
+            metric::SAMPLE_STD_MIN,
+            metric::SAMPLE_STD_MAX,
+            metric::CLASS_DISTINCT_FRACTION,
+            metric::GOLDEN_MAX_ABS_DIFF,
+            metric::GOLDEN_MAX_REL_DIFF,
+            metric::CLASSIFIER_AGREEMENT,
+        ];
+        let mut ours = ours.to_vec();
+        ours.sort_unstable();
+        let mut declared = crate::config::validate::SMOKE_METRICS.to_vec();
+        declared.sort_unstable();
+        assert_eq!(ours, declared);
+    }
+
+    #[test]
+    fn breeds_resolve_by_index_or_name_in_order_without_repeats() {
+        let classes: Vec<String> = ["Abyssinian", "Bengal", "Other"]
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        let given = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(resolve_breeds(&[], &classes).expect("all"), [0, 1, 2]);
+        assert_eq!(
+            resolve_breeds(&given(&["other", "1", "Bengal"]), &classes).expect("mixed"),
+            [2, 1]
+        );
+        let err = resolve_breeds(&given(&["Bengol"]), &classes).expect_err("typo");
+        assert_eq!(
+            crate::error::hint_of(&err).as_deref(),
+            Some("did you mean `Bengal`?")
+        );
+        assert!(resolve_breeds(&given(&["3"]), &classes).is_err());
+    }
+}

@@ -5,4 +5,6 @@ mod common;
 mod config_errors;
 mod convert;
 mod example;
+mod sample;
 mod scan;
+mod smoke;

@@ -61,6 +61,23 @@ impl TestContext {
         self
     }
 
+    /// Copies `tests/fixtures/<name>/` into `<test folder>/<to>/`.
+    pub fn fixture_at(self, name: &str, to: &str) -> Self {
+        copy_dir(&fixture_path(name), &self.path().join(to));
+        self
+    }
+
+    /// Copies one committed fixture file to `to`, relative to the test folder.
+    pub fn fixture_file(self, file: &str, to: &str) -> Self {
+        let target = self.path().join(to);
+        if let Some(parent) = target.parent() {
+            std::fs::create_dir_all(parent).expect("create parent");
+        }
+        std::fs::copy(repo_root().join("tests/fixtures").join(file), target)
+            .unwrap_or_else(|e| panic!("copy fixture {file}: {e}"));
+        self
+    }
+
     /// Writes a file relative to the test folder.
     pub fn file(self, relative: &str, contents: impl AsRef<[u8]>) -> Self {
         let path = self.path().join(relative);
@@ -108,6 +125,82 @@ impl TestContext {
         let output = self.command(args).output().expect("run tinydit-release");
         Run::new(&output, self.path())
     }
+}
+
+/// Runs the binary but gives up after `timeout`, killing it: for tests whose failure mode is a
+/// hang (e.g. opening a named pipe nobody writes to).
+impl TestContext {
+    #[track_caller]
+    pub fn run_with_timeout<I, S>(&self, args: I, timeout: std::time::Duration) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        use std::process::Stdio;
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tinydit-release");
+        let started = std::time::Instant::now();
+        loop {
+            if child.try_wait().expect("wait").is_some() {
+                break;
+            }
+            if started.elapsed() > timeout {
+                let _ = child.kill();
+                let output = child.wait_with_output().expect("collect output");
+                panic!(
+                    "tinydit-release did not finish within {timeout:?}\n--- stderr\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().expect("collect output");
+        Run::new(&output, self.path())
+    }
+}
+
+/// The ONNX Runtime library the tests run against: `$ORT_DYLIB_PATH`, which `make test` sets from
+/// the `onnxruntime` wheel it installs into `.venv/`. Tests that need ONNX Runtime call this first
+/// and fail (never skip) without it.
+#[track_caller]
+pub fn require_ort() -> PathBuf {
+    let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) else {
+        panic!(
+            "ORT_DYLIB_PATH is not set. ONNX Runtime tests need the library: run `make test`, which \
+             installs onnxruntime==1.31.1 into .venv/ and sets it, or set ORT_DYLIB_PATH to \
+             .../onnxruntime/capi/libonnxruntime.so.1.31.1"
+        );
+    };
+    let path = PathBuf::from(path);
+    assert!(
+        path.is_file(),
+        "ORT_DYLIB_PATH = `{}` is not a file; run `make test` or point it at libonnxruntime.so.1.31.1",
+        path.display()
+    );
+    path
+}
+
+/// Reads a float32 `.npy` file written by the binary or committed as a fixture.
+pub fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
+    tinydit_release::smoke::npy::read_f32(path, &path.display().to_string())
+        .unwrap_or_else(|e| panic!("read {}: {e:#}", path.display()))
+}
+
+/// Width, height and colour type of a PNG, decoded with the `png` crate.
+pub fn png_info(path: &Path) -> (u32, u32, png::ColorType) {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+        .read_info()
+        .unwrap_or_else(|e| panic!("decode {}: {e}", path.display()));
+    let mut buf = vec![0; reader.output_buffer_size().expect("buffer size")];
+    let frame = reader
+        .next_frame(&mut buf)
+        .unwrap_or_else(|e| panic!("decode {}: {e}", path.display()));
+    (frame.width, frame.height, frame.color_type)
 }
 
 fn copy_dir(from: &Path, to: &Path) {

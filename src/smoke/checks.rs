@@ -1,0 +1,200 @@
+//! The numeric checks of the smoke test, as pure functions over sampled images.
+//!
+//! Each check also yields metrics that gates can use (names in `config::validate::SMOKE_METRICS`).
+//! The bounds on per-image statistics are ADR-028's: |mean| < 3 and 0.1 < std < 3, with the
+//! image in the model's own [-1, 1] scale before clipping.
+
+/// |mean| of every image must stay below this.
+pub const MEAN_ABS_MAX: f64 = 3.0;
+/// The standard deviation of every image must stay above this (a flat image is a broken model).
+pub const STD_MIN: f64 = 0.1;
+/// ... and below this.
+pub const STD_MAX: f64 = 3.0;
+/// Two samples from the same noise whose largest difference is at most this count as identical.
+/// Classes of a working model differ by tenths; an export that drops the class input gives
+/// differences of zero (or float noise near 1e-7).
+pub const DISTINCT_TOLERANCE: f32 = 1e-4;
+
+/// NaN and infinite values among `values`.
+pub fn nonfinite(values: &[f32]) -> (usize, usize) {
+    values.iter().fold((0, 0), |(nan, inf), v| {
+        (
+            nan + usize::from(v.is_nan()),
+            inf + usize::from(v.is_infinite()),
+        )
+    })
+}
+
+/// Mean and population standard deviation of one image, in f64; `None` if any value is not
+/// finite (the finiteness check reports those).
+pub fn image_stats(image: &[f32]) -> Option<(f64, f64)> {
+    if image.is_empty() || image.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    let n = image.len() as f64;
+    let mean = image.iter().map(|&v| f64::from(v)).sum::<f64>() / n;
+    let var = image
+        .iter()
+        .map(|&v| (f64::from(v) - mean).powi(2))
+        .sum::<f64>()
+        / n;
+    Some((mean, var.sqrt()))
+}
+
+/// Summary of per-image statistics.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StatsSummary {
+    /// Largest |mean|.
+    pub mean_abs_max: f64,
+    /// Smallest standard deviation.
+    pub std_min: f64,
+    /// Largest standard deviation.
+    pub std_max: f64,
+}
+
+impl StatsSummary {
+    /// Whether ADR-028's bounds hold.
+    pub fn within_bounds(&self) -> bool {
+        self.mean_abs_max < MEAN_ABS_MAX && self.std_min > STD_MIN && self.std_max < STD_MAX
+    }
+}
+
+/// Statistics over all images (`len` values each); `None` if any image is not finite.
+pub fn summarize_stats(finals: &[f32], len: usize) -> Option<StatsSummary> {
+    let mut summary = StatsSummary {
+        mean_abs_max: 0.0,
+        std_min: f64::INFINITY,
+        std_max: 0.0,
+    };
+    for image in finals.chunks(len) {
+        let (mean, std) = image_stats(image)?;
+        summary.mean_abs_max = summary.mean_abs_max.max(mean.abs());
+        summary.std_min = summary.std_min.min(std);
+        summary.std_max = summary.std_max.max(std);
+    }
+    (summary.std_min.is_finite()).then_some(summary)
+}
+
+/// Result of comparing samples of different classes drawn from the same noise.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Distinctness {
+    /// Pairs that differ by more than [`DISTINCT_TOLERANCE`].
+    pub distinct: usize,
+    /// Pairs compared.
+    pub total: usize,
+    /// The identical pairs as (class a, class b, sample index), at most a few.
+    pub identical: Vec<(usize, usize, usize)>,
+}
+
+impl Distinctness {
+    /// `distinct / total`, or 1 when there is nothing to compare.
+    pub fn fraction(&self) -> f64 {
+        if self.total == 0 {
+            1.0
+        } else {
+            self.distinct as f64 / self.total as f64
+        }
+    }
+}
+
+/// Compares every pair of classes for every sample index. Images are class-major:
+/// image `class * per_class + k` is sample `k` of `class`, and sample `k` of every class started
+/// from the same noise.
+pub fn distinctness(finals: &[f32], classes: usize, per_class: usize, len: usize) -> Distinctness {
+    let image = |class: usize, k: usize| {
+        let start = (class * per_class + k) * len;
+        &finals[start..start + len]
+    };
+    let mut result = Distinctness {
+        distinct: 0,
+        total: 0,
+        identical: Vec::new(),
+    };
+    for k in 0..per_class {
+        for a in 0..classes {
+            for b in a + 1..classes {
+                let max_diff = image(a, k)
+                    .iter()
+                    .zip(image(b, k))
+                    .map(|(x, y)| (x - y).abs())
+                    .fold(
+                        0.0_f32,
+                        |m, d| if d.is_nan() { f32::INFINITY } else { m.max(d) },
+                    );
+                result.total += 1;
+                if max_diff > DISTINCT_TOLERANCE {
+                    result.distinct += 1;
+                } else if result.identical.len() < 5 {
+                    result.identical.push((a, b, k));
+                }
+            }
+        }
+    }
+    result
+}
+
+/// The `p`-th percentile (0..=100) with linear interpolation between ranks, NumPy's default.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let rank = (p / 100.0).clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let low = rank.floor() as usize;
+    let high = rank.ceil() as usize;
+    sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
+}
+
+#[cfg(test)]
+// Exact values are the point of these tests.
+#[allow(clippy::float_cmp)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nonfinite_values_are_counted_by_kind() {
+        assert_eq!(
+            nonfinite(&[1.0, f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.0]),
+            (1, 2)
+        );
+    }
+
+    #[test]
+    fn stats_use_the_population_std_and_check_bounds() {
+        let (mean, std) = image_stats(&[1.0, 3.0, 1.0, 3.0]).expect("finite");
+        assert!((mean - 2.0).abs() < 1e-12 && (std - 1.0).abs() < 1e-12);
+        assert_eq!(image_stats(&[1.0, f32::NAN]), None);
+        let ok = summarize_stats(&[1.0, 3.0, -1.0, 1.0], 2).expect("finite");
+        assert_eq!(ok.mean_abs_max, 2.0);
+        assert!(ok.within_bounds());
+        let flat = summarize_stats(&[0.5; 8], 4).expect("finite");
+        assert_eq!(flat.std_min, 0.0);
+        assert!(!flat.within_bounds());
+        assert_eq!(summarize_stats(&[0.0, f32::NAN], 1), None);
+    }
+
+    #[test]
+    fn identical_classes_are_found_per_sample() {
+        // 3 classes x 2 samples x 2 values; classes 0 and 2 are identical for sample 1.
+        let finals = [
+            0.0, 0.0, 1.0, 1.0, // class 0
+            0.5, 0.5, 2.0, 2.0, // class 1
+            0.9, 0.9, 1.0, 1.00001, // class 2
+        ];
+        let d = distinctness(&finals, 3, 2, 2);
+        assert_eq!(d.total, 6);
+        assert_eq!(d.distinct, 5);
+        assert_eq!(d.identical, [(0, 2, 1)]);
+        assert!((d.fraction() - 5.0 / 6.0).abs() < 1e-12);
+        assert_eq!(distinctness(&finals[..4], 1, 2, 2).fraction(), 1.0);
+    }
+
+    #[test]
+    fn percentiles_interpolate_like_numpy() {
+        let v = [4.0, 1.0, 3.0, 2.0];
+        assert_eq!(percentile(&v, 50.0), 2.5);
+        assert!((percentile(&v, 95.0) - 3.85).abs() < 1e-12);
+        assert_eq!(percentile(&[7.0], 95.0), 7.0);
+    }
+}

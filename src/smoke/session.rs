@@ -1,0 +1,170 @@
+//! Opening an ONNX Runtime session on the first execution provider that really works.
+//!
+//! `ort` falls back to the CPU silently when a provider fails to register, the most common ONNX
+//! Runtime complaint. Here every non-CPU provider is requested with `error_on_failure()`, so a
+//! failure comes back as an error. What happens then is decided, never defaulted: with
+//! `require-provider = true`, or when that provider is the only one listed, the error stops the
+//! run; otherwise the builder is recovered (`Error::recover`), the next provider is tried, and the
+//! caller gets the error text to print as a warning and to record in the report. The provider
+//! that opened the session is the one reported. (ONNX Runtime may still place single nodes a GPU
+//! provider cannot run on the CPU; that is normal and not a fallback.)
+//!
+//! Thread settings follow the measurements in `reference/onnxruntime.md`: intra-op threads from
+//! `smoke.threads` (default 1: on a shared 2-core CI machine more threads were slower), one
+//! inter-op thread, `GraphOptimizationLevel::All` (in ort rc.15 `Level3` is *not* "all").
+
+use std::path::Path;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use ort::ep;
+use ort::session::Session;
+use ort::session::builder::{AutoDevicePolicy, GraphOptimizationLevel, SessionBuilder};
+
+use crate::config::Provider;
+use crate::error::Problem;
+
+/// How sessions are opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// Providers in order of preference.
+    pub providers: Vec<Provider>,
+    /// Fail unless the first provider runs.
+    pub require_provider: bool,
+    /// Intra-op threads.
+    pub threads: u32,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            providers: vec![Provider::Cpu],
+            require_provider: false,
+            threads: 1,
+        }
+    }
+}
+
+/// A session and how it came to be.
+pub struct OpenedSession {
+    /// The session.
+    pub session: Session,
+    /// The provider that opened it.
+    pub provider: Provider,
+    /// Why earlier providers were skipped, one line each (`cuda: ...`); `None` when the first
+    /// provider opened the session.
+    pub fallback: Option<String>,
+    /// Milliseconds to create the session (load, optimize, allocate).
+    pub load_ms: f64,
+}
+
+/// The name users see for a provider.
+pub fn provider_name(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Cpu => "cpu",
+        Provider::Cuda => "cuda",
+    }
+}
+
+fn builder(env: &ort::environment::Environment, threads: u32) -> ort::Result<SessionBuilder> {
+    Ok(Session::builder(env)?
+        // Only the providers asked for: no automatic device selection behind our back.
+        .with_auto_device(AutoDevicePolicy::PreferCPU)?
+        .with_optimization_level(GraphOptimizationLevel::All)?
+        .with_intra_threads(threads as usize)?
+        .with_inter_threads(1)?)
+}
+
+/// Opens `path` on the first provider of `settings` that works. `display` names the model.
+pub fn open(
+    env: &ort::environment::Environment,
+    path: &Path,
+    display: &str,
+    settings: &SessionSettings,
+) -> anyhow::Result<OpenedSession> {
+    let mut skipped: Vec<String> = Vec::new();
+    // A builder handed back by `recover()` after a failed registration is clean and is reused.
+    let mut recovered: Option<SessionBuilder> = None;
+    let last = settings.providers.len().saturating_sub(1);
+    for (i, &provider) in settings.providers.iter().enumerate() {
+        let may_fall_back = i < last && !(i == 0 && settings.require_provider);
+        let fail = |stage: &str, message: String| -> anyhow::Error {
+            let name = provider_name(provider);
+            let install = match provider {
+                Provider::Cuda => {
+                    "for CUDA, install the GPU library (`pip install \"onnxruntime-gpu[cuda,cudnn]==1.31.1\"`), \
+                     point `--ort-lib` at its `libonnxruntime.so.1.31.1`, and run on a machine with an \
+                     NVIDIA driver"
+                }
+                Provider::Cpu => "check the model and the ONNX Runtime version",
+            };
+            let why = if settings.require_provider {
+                "`smoke.require-provider = true` forbids a fallback"
+            } else {
+                "no provider is listed after it in `smoke.providers` (add \"cpu\" to allow a visible fallback)"
+            };
+            Problem::new(format!(
+                "the `{name}` execution provider failed to {stage} for `{display}`: {message}"
+            ))
+            .hint(format!("{install}; {why}"))
+            .into()
+        };
+        let mut builder = match recovered.take() {
+            Some(builder) => builder,
+            None => builder(env, settings.threads)
+                .context("failed to configure an ONNX Runtime session")?,
+        };
+        if provider != Provider::Cpu {
+            let dispatch = match provider {
+                // TF32 is off so GPU results stay comparable with the float32 golden outputs.
+                Provider::Cuda => ep::CUDA::default()
+                    .with_device_id(0)
+                    .with_tf32(false)
+                    .build(),
+                Provider::Cpu => unreachable!("handled above"),
+            };
+            builder = match builder.with_execution_providers([dispatch.error_on_failure()]) {
+                Ok(builder) => builder,
+                Err(err) => {
+                    let message = err.message().trim().to_owned();
+                    if !may_fall_back {
+                        return Err(fail("register", message));
+                    }
+                    skipped.push(format!("{}: {message}", provider_name(provider)));
+                    recovered = Some(err.recover());
+                    continue;
+                }
+            };
+        }
+        let started = Instant::now();
+        match builder.commit_from_file(path) {
+            Ok(session) => {
+                return Ok(OpenedSession {
+                    session,
+                    provider,
+                    fallback: (!skipped.is_empty()).then(|| skipped.join("; ")),
+                    load_ms: started.elapsed().as_secs_f64() * 1000.0,
+                });
+            }
+            Err(err) if provider != Provider::Cpu && may_fall_back => {
+                skipped.push(format!(
+                    "{}: {}",
+                    provider_name(provider),
+                    err.message().trim()
+                ));
+            }
+            Err(err) if provider != Provider::Cpu => {
+                return Err(fail("open the model", err.message().trim().to_owned()));
+            }
+            Err(err) => {
+                return Err(anyhow::Error::new(err))
+                    .with_context(|| format!("ONNX Runtime failed to load `{display}`"));
+            }
+        }
+    }
+    Err(Problem::new(format!(
+        "no execution provider could open `{display}`: {}",
+        skipped.join("; ")
+    ))
+    .into())
+}

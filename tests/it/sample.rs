@@ -1,0 +1,236 @@
+//! `tinydit-release sample`: parity with the committed Python onnxruntime reference runs,
+//! guidance modes, determinism, and the images it writes.
+
+use crate::common::{TestContext, png_info, read_npy, require_ort};
+
+const CLASSES: &str = r#"["Abyssinian", "Bengal", "Birman", "Bombay", "British_Shorthair",
+  "Egyptian_Mau", "Maine_Coon", "Persian", "Ragdoll", "Russian_Blue", "Siamese", "Sphynx", "Other"]"#;
+
+fn release_toml(cfg: &str) -> String {
+    format!(
+        r#"[model]
+name = "TinyDiT fixture"
+hub-repo = "someone/tinydit"
+
+[generator]
+image-size = 32
+classes = {CLASSES}
+uncond-class = 12
+inputs = {{ label = "breed" }}
+cfg = "{cfg}"
+cfg-scale = 1.5
+steps = 50
+"#
+    )
+}
+
+fn context() -> TestContext {
+    TestContext::new()
+        .fixture("tinydit")
+        .file("explicit.toml", release_toml("explicit"))
+        .file("baked.toml", release_toml("baked"))
+        .file("none.toml", release_toml("none"))
+}
+
+/// Samples breeds 0, 5, 12 for 8 steps from the committed reference noise.
+fn sample_reference(ctx: &TestContext, cfg: &str, model: &str, out: &str) -> Vec<f32> {
+    let tensor = format!("{out}.npy");
+    ctx.run([
+        "sample",
+        "--config",
+        &format!("{cfg}.toml"),
+        "--model",
+        model,
+        "--breed",
+        "0",
+        "--breed",
+        "Egyptian_Mau",
+        "--breed",
+        "other",
+        "--steps",
+        "8",
+        "--noise",
+        "reference/noise.npy",
+        "--save-tensor",
+        &tensor,
+        "--out",
+        out,
+    ])
+    .assert_status(0);
+    let (shape, data) = read_npy(&ctx.path().join(&tensor));
+    assert_eq!(shape, [3, 3, 32, 32]);
+    data
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn matches_the_python_onnxruntime_reference_for_every_guidance_mode() {
+    require_ort();
+    let ctx = context();
+    for (cfg, model, reference) in [
+        ("explicit", "onnx/generator.onnx", "explicit_cfg_final.npy"),
+        ("baked", "onnx/generator_cfg.onnx", "baked_cfg_final.npy"),
+        ("none", "onnx/generator.onnx", "no_cfg_final.npy"),
+    ] {
+        let ours = sample_reference(&ctx, cfg, model, cfg);
+        let (_, expected) = read_npy(&ctx.path().join("reference").join(reference));
+        let diff = max_abs_diff(&ours, &expected);
+        assert!(diff <= 1e-5, "{cfg}: max abs diff {diff:e}");
+    }
+}
+
+#[test]
+fn baked_and_explicit_guidance_agree() {
+    require_ort();
+    let ctx = context();
+    let explicit = sample_reference(&ctx, "explicit", "onnx/generator.onnx", "e");
+    let baked = sample_reference(&ctx, "baked", "onnx/generator_cfg.onnx", "b");
+    let none = sample_reference(&ctx, "none", "onnx/generator.onnx", "n");
+    let diff = max_abs_diff(&explicit, &baked);
+    assert!(diff <= 1e-5, "explicit vs baked: {diff:e}");
+    assert!(
+        max_abs_diff(&explicit, &none) > 1e-3,
+        "guidance changes the result"
+    );
+}
+
+#[test]
+fn the_same_seed_gives_identical_bytes_and_another_seed_does_not() {
+    require_ort();
+    let ctx = context();
+    let run = |seed: &str, out: &str| {
+        ctx.run([
+            "sample",
+            "--config",
+            "explicit.toml",
+            "--model",
+            "onnx/generator.onnx",
+            "--breed",
+            "Bengal",
+            "--num-images",
+            "2",
+            "--steps",
+            "4",
+            "--seed",
+            seed,
+            "--save-tensor",
+            &format!("{out}.npy"),
+            "--out",
+            out,
+        ])
+        .assert_status(0);
+        std::fs::read(ctx.path().join(format!("{out}.npy"))).expect("read tensor")
+    };
+    let first = run("7", "first");
+    let again = run("7", "again");
+    let other = run("8", "other");
+    assert_eq!(first, again, "same seed, same bytes");
+    assert_ne!(first, other);
+    for png in [
+        "01-Bengal-0.png",
+        "01-Bengal-1.png",
+        "grid-01-Bengal.png",
+        "grid.png",
+    ] {
+        assert_eq!(
+            std::fs::read(ctx.path().join("first").join(png)).expect("png"),
+            std::fs::read(ctx.path().join("again").join(png)).expect("png"),
+            "{png}"
+        );
+    }
+}
+
+#[test]
+fn images_decode_at_the_model_size_with_one_grid_per_class() {
+    require_ort();
+    let ctx = context();
+    ctx.run([
+        "sample",
+        "--config",
+        "explicit.toml",
+        "--model",
+        "onnx/generator.onnx",
+        "--breed",
+        "Siamese",
+        "--breed",
+        "3",
+        "--num-images",
+        "3",
+        "--steps",
+        "4",
+        "--out",
+        "gallery",
+    ])
+    .assert_status(0)
+    .assert_stderr_contains("Wrote 6 image(s) and 3 grid(s) to `gallery`");
+    let dir = ctx.path().join("gallery");
+    for k in 0..3 {
+        assert_eq!(
+            png_info(&dir.join(format!("10-Siamese-{k}.png"))),
+            (32, 32, png::ColorType::Rgb)
+        );
+        assert_eq!(
+            png_info(&dir.join(format!("03-Bombay-{k}.png"))),
+            (32, 32, png::ColorType::Rgb)
+        );
+    }
+    let (w, h, _) = png_info(&dir.join("grid-10-Siamese.png"));
+    assert!(w > 3 * 32 && h >= 32, "{w}x{h}");
+    let (_, h_all, _) = png_info(&dir.join("grid.png"));
+    assert!(h_all >= 2 * 32, "two rows: {h_all}");
+}
+
+#[test]
+fn bad_arguments_are_errors_that_say_what_to_do() {
+    let ctx = TestContext::new()
+        .fixture("tinydit")
+        .file("explicit.toml", release_toml("explicit"))
+        .file("baked.toml", release_toml("baked"));
+    let base = [
+        "sample",
+        "--config",
+        "explicit.toml",
+        "--model",
+        "onnx/generator.onnx",
+    ];
+    let run = |extra: &[&str]| {
+        let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+        ctx.run(args)
+    };
+    run(&["--breed", "Bengol"])
+        .assert_status(2)
+        .assert_stderr_contains("`--breed Bengol` is not a class name")
+        .assert_stderr_contains("did you mean `Bengal`?");
+    run(&["--breed", "13"])
+        .assert_status(2)
+        .assert_stderr_contains("`--breed 13` is not a class index (0..13)");
+    run(&["--steps", "0"])
+        .assert_status(2)
+        .assert_stderr_contains("`--steps` must be within 1..=10000");
+    run(&["--breed", "0", "--noise", "reference/noise.npy"])
+        .assert_status(2)
+        .assert_stderr_contains(
+            "has shape [3, 3, 32, 32], 1 image(s) (1 class(es) x 1) need [1, 3, 32, 32]",
+        );
+    run(&["--noise", "golden/inputs.safetensors"])
+        .assert_status(2)
+        .assert_stderr_contains("is not a usable .npy file");
+    ctx.run([
+        "sample",
+        "--config",
+        "baked.toml",
+        "--model",
+        "onnx/generator_cfg.onnx",
+        "--cfg-scale",
+        "3",
+    ])
+    .assert_status(2)
+    .assert_stderr_contains("`--cfg-scale` has no effect");
+}

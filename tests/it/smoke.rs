@@ -1,0 +1,439 @@
+//! `tinydit-release smoke` on the committed TinyDiT fixtures and the bad models of `onnx-bad/`:
+//! exit codes 0 (all checks pass), 1 (a check failed, reason printed), 2 (model or config error).
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::common::{TestContext, png_info, require_ort};
+
+const CLASSES: &str = r#"["Abyssinian", "Bengal", "Birman", "Bombay", "British_Shorthair",
+  "Egyptian_Mau", "Maine_Coon", "Persian", "Ragdoll", "Russian_Blue", "Siamese", "Sphynx", "Other"]"#;
+
+/// A release.toml for the fixture generator at `generator` (relative to the test folder), with
+/// extra `[generator]` and `[smoke]` lines and an optional classifier model.
+fn release_toml(
+    generator: &str,
+    generator_extra: &str,
+    smoke: &str,
+    classifier: Option<&str>,
+) -> String {
+    let mut text = format!(
+        r#"[model]
+name = "TinyDiT fixture"
+hub-repo = "someone/tinydit"
+
+[[onnx]]
+path = "{generator}"
+role = "generator"
+
+[generator]
+image-size = 32
+classes = {CLASSES}
+uncond-class = 12
+inputs = {{ label = "breed" }}
+steps = 8
+{generator_extra}
+
+[smoke]
+{smoke}
+"#
+    );
+    if let Some(classifier) = classifier {
+        use std::fmt::Write as _;
+        write!(
+            text,
+            r#"
+[[onnx]]
+path = "{classifier}"
+role = "classifier"
+
+[classifier]
+image-size = 64
+mean = [0.485, 0.456, 0.406]
+std = [0.229, 0.224, 0.225]
+labels = ["cat", "other"]
+expect = "cat"
+"#
+        )
+        .expect("write to a String");
+    }
+    text
+}
+
+fn smoke(ctx: &TestContext) -> crate::common::Run {
+    ctx.run([
+        "smoke",
+        "--config",
+        "release.toml",
+        "--out",
+        "out",
+        "--json",
+    ])
+}
+
+fn json(run: &crate::common::Run) -> serde_json::Value {
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}\n{}", run.stdout))
+}
+
+#[test]
+fn every_check_passes_on_the_fixture_and_images_decode_at_the_right_size() {
+    require_ort();
+    let golden = r#"
+[smoke.golden]
+inputs = "golden/inputs.safetensors"
+outputs = "golden/outputs.safetensors"
+"#;
+    let ctx = TestContext::new().fixture("tinydit").file(
+        "release.toml",
+        release_toml(
+            "onnx/generator.onnx",
+            "",
+            &format!("samples-per-class = 2\nbatch-size = 5\n{golden}"),
+            Some("onnx/classifier_ext.onnx"),
+        ),
+    );
+    let run = smoke(&ctx);
+    run.assert_status(0);
+    let report = json(&run);
+    assert_eq!(report["provider"], "cpu");
+    assert_eq!(report["provider_fallback"], serde_json::Value::Null);
+    let checks: Vec<(&str, bool)> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .map(|c| {
+            (
+                c["name"].as_str().expect("name"),
+                c["passed"].as_bool().expect("passed"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        checks,
+        [
+            ("finite", true),
+            ("sample-stats", true),
+            ("conditioning", true),
+            ("determinism", true),
+            ("latency", true),
+            ("golden", true),
+            ("classifier", true),
+        ]
+    );
+    let metrics = report["metrics"].as_object().expect("metrics");
+    let mut names: Vec<&str> = metrics.keys().map(String::as_str).collect();
+    names.sort_unstable();
+    let mut declared = tinydit_release::config::validate::SMOKE_METRICS.to_vec();
+    declared.sort_unstable();
+    assert_eq!(
+        names, declared,
+        "every smoke metric is measured and declared"
+    );
+    assert_eq!(metrics["smoke.nonfinite_count"], 0.0);
+    assert_eq!(metrics["smoke.class_distinct_fraction"], 1.0);
+    assert!(metrics["smoke.golden_max_abs_diff"].as_f64().expect("f64") < 1e-4);
+    assert!(metrics["smoke.classifier_agreement"].as_f64().expect("f64") >= 0.9);
+    assert!(report["generator"]["opset"].as_i64().expect("opset") >= 7);
+    assert_eq!(report["generator"]["inputs"][0]["name"], "noise");
+
+    let samples = report["samples"].as_array().expect("samples");
+    assert_eq!(samples.len(), 26);
+    assert_eq!(samples[3]["class_name"], "Bengal");
+    assert_eq!(samples[3]["index"], 1);
+    for sample in samples {
+        let png = ctx
+            .path()
+            .join("out")
+            .join(sample["png"].as_str().expect("png"));
+        assert_eq!(
+            png_info(&png),
+            (32, 32, png::ColorType::Rgb),
+            "{}",
+            png.display()
+        );
+    }
+    let grids = report["grids"].as_array().expect("grids");
+    assert_eq!(grids.len(), 14, "one per class and the overall grid");
+    let (w_class, h_class, _) = png_info(
+        &ctx.path()
+            .join("out")
+            .join(grids[0]["png"].as_str().expect("png")),
+    );
+    let (w_all, h_all, _) = png_info(&ctx.path().join("out/grid.png"));
+    assert!(w_class > 2 * 32 && h_class >= 32, "{w_class}x{h_class}");
+    assert_eq!(
+        w_all,
+        w_class.max(w_all),
+        "the overall grid is as wide as the widest label"
+    );
+    assert!(h_all >= 13 * 32, "13 rows: {h_all}");
+    run.assert_stderr_contains(
+        "Passed determinism: two runs of `Abyssinian` with seed 42 gave identical bytes",
+    );
+}
+
+#[test]
+fn a_nan_producing_model_is_refused_and_says_nan() {
+    require_ort();
+    let ctx = TestContext::new()
+        .fixture_file("onnx-bad/nan_generator.onnx", "nan_generator.onnx")
+        .file(
+            "release.toml",
+            release_toml("nan_generator.onnx", "", "", None),
+        );
+    let run = smoke(&ctx);
+    run.assert_status(1)
+        .assert_stderr_contains("Failed finite: 13 of 13 sample(s) contain NaN or infinite values")
+        .assert_stderr_contains("NaN")
+        .assert_stderr_contains("the smoke test refused");
+    assert_eq!(
+        json(&run)["metrics"]["smoke.nonfinite_count"],
+        13.0 * 3.0 * 32.0 * 32.0
+    );
+}
+
+#[test]
+fn wrong_io_names_are_refused_naming_expected_and_actual() {
+    require_ort();
+    let ctx = TestContext::new()
+        .fixture_file("onnx-bad/wrong_names.onnx", "wrong_names.onnx")
+        .file(
+            "release.toml",
+            release_toml("wrong_names.onnx", "", "", None),
+        );
+    smoke(&ctx)
+        .assert_status(2)
+        .assert_stderr_contains(
+            "expected inputs `noise`, `timestep`, `breed`, the model has `x`, `t`, `y`",
+        )
+        .assert_stderr_contains("expected output `velocity`, the model has `out`")
+        .assert_stderr_contains("hint: set the model's names in `[generator.inputs]`");
+}
+
+#[test]
+fn a_model_that_ignores_the_class_fails_the_conditioning_check() {
+    require_ort();
+    let ctx = TestContext::new()
+        .fixture_file("onnx-bad/ignores_class.onnx", "ignores_class.onnx")
+        .file(
+            "release.toml",
+            release_toml("ignores_class.onnx", "", "", None),
+        );
+    let run = smoke(&ctx);
+    run.assert_status(1)
+        .assert_stderr_contains("Failed conditioning: 78 of 78 class pairs give identical samples")
+        .assert_stderr_contains("the model ignores its class input");
+    assert_eq!(json(&run)["metrics"]["smoke.class_distinct_fraction"], 0.0);
+}
+
+/// A classifier whose external data points somewhere it must not; the generator is fine.
+fn bad_classifier(ctx: TestContext, model: &str, at: &str) -> TestContext {
+    ctx.fixture_file("tinydit/onnx/generator.onnx", "generator.onnx")
+        .fixture_file(&format!("onnx-bad/{model}"), at)
+        .file(
+            "release.toml",
+            release_toml("generator.onnx", "", "", Some(at)),
+        )
+}
+
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// `traversal.onnx` points at `../../secret.bin`. The secret is a named pipe: opening it would
+/// block forever (nobody writes to it), so finishing in time proves it was never opened, and the
+/// run never touches ONNX Runtime's loader, which would have followed the path.
+#[test]
+fn external_data_traversal_is_refused_by_name_without_opening_the_target() {
+    require_ort();
+    let ctx = bad_classifier(
+        TestContext::new(),
+        "traversal.onnx",
+        "a/b/models/traversal.onnx",
+    );
+    mkfifo(&ctx.path().join("a/secret.bin"));
+    let run = ctx.run_with_timeout(
+        ["smoke", "--config", "release.toml", "--out", "out"],
+        Duration::from_secs(30),
+    );
+    run.assert_status(2)
+        .assert_stderr_contains("`a/b/models/traversal.onnx`: tensor `features.0.weight`")
+        .assert_stderr_contains(
+            "external data at `../../secret.bin`, which leaves the model's folder",
+        )
+        .assert_stderr_contains("it was not opened");
+    assert!(!ctx.path().join("out").exists(), "refused before sampling");
+}
+
+#[test]
+fn external_data_through_a_symlink_out_of_the_folder_is_refused_without_opening_it() {
+    require_ort();
+    let ctx = TestContext::new()
+        .fixture_file("tinydit/onnx/generator.onnx", "generator.onnx")
+        .fixture_file(
+            "tinydit/onnx/classifier_ext.onnx",
+            "models/classifier_ext.onnx",
+        )
+        .file(
+            "release.toml",
+            release_toml("generator.onnx", "", "", Some("models/classifier_ext.onnx")),
+        );
+    mkfifo(&ctx.path().join("secret.fifo"));
+    std::os::unix::fs::symlink(
+        "../secret.fifo",
+        ctx.path().join("models/classifier_ext.onnx.data"),
+    )
+    .expect("symlink");
+    ctx.run_with_timeout(
+        ["smoke", "--config", "release.toml", "--out", "out"],
+        Duration::from_secs(30),
+    )
+    .assert_status(2)
+    .assert_stderr_contains("`classifier_ext.onnx.data`, a symlink that leaves the model's folder");
+}
+
+#[test]
+fn absolute_missing_and_short_external_data_are_refused_by_name() {
+    require_ort();
+    for (model, expected) in [
+        (
+            "absolute.onnx",
+            "external data at `/etc/passwd`, which is absolute; it was not opened",
+        ),
+        (
+            "missing_data.onnx",
+            "external data in `missing.onnx.data`, which does not exist next to the model",
+        ),
+    ] {
+        let ctx = bad_classifier(TestContext::new(), model, &format!("models/{model}"));
+        let run = smoke(&ctx);
+        run.assert_status(2).assert_stderr_contains(expected);
+        assert!(
+            !run.stderr.contains("root:"),
+            "nothing of the target is echoed"
+        );
+    }
+    let ctx = bad_classifier(
+        TestContext::new(),
+        "short_data.onnx",
+        "models/short_data.onnx",
+    )
+    .fixture_file(
+        "onnx-bad/short_data.onnx.data",
+        "models/short_data.onnx.data",
+    );
+    smoke(&ctx)
+        .assert_status(2)
+        .assert_stderr_contains("of `short_data.onnx.data`, but the file has 7556 bytes");
+}
+
+#[test]
+fn golden_parity_fails_with_a_tiny_tolerance() {
+    require_ort();
+    let golden = r#"
+[smoke.golden]
+inputs = "golden/inputs.safetensors"
+outputs = "golden/outputs.safetensors"
+atol = 1e-12
+rtol = 0.0
+"#;
+    let ctx = TestContext::new().fixture("tinydit").file(
+        "release.toml",
+        release_toml("onnx/generator.onnx", "", golden, None),
+    );
+    let run = smoke(&ctx);
+    run.assert_status(1)
+        .assert_stderr_contains("Failed golden: `velocity`")
+        .assert_stderr_contains("values outside atol 1e-12 + rtol 0e0");
+    let diff = json(&run)["metrics"]["smoke.golden_max_abs_diff"]
+        .as_f64()
+        .expect("f64");
+    assert!(diff > 0.0 && diff < 1e-4, "{diff}");
+}
+
+#[test]
+fn golden_inputs_must_name_every_model_input() {
+    require_ort();
+    let golden = r#"
+[smoke.golden]
+inputs = "golden/outputs.safetensors"
+outputs = "golden/outputs.safetensors"
+"#;
+    let ctx = TestContext::new().fixture("tinydit").file(
+        "release.toml",
+        release_toml("onnx/generator.onnx", "", golden, None),
+    );
+    smoke(&ctx)
+        .assert_status(2)
+        .assert_stderr_contains("has no tensor `noise` for the model input of that name");
+}
+
+/// The CPU wheel has no CUDA provider: with `require-provider` the run stops with ONNX Runtime's
+/// own message instead of silently running on the CPU.
+#[test]
+fn cuda_required_on_a_cpu_only_library_is_an_error_with_the_runtime_message() {
+    require_ort();
+    let ctx = TestContext::new().fixture("tinydit").file(
+        "release.toml",
+        release_toml(
+            "onnx/generator.onnx",
+            "",
+            "providers = [\"cuda\", \"cpu\"]\nrequire-provider = true",
+            None,
+        ),
+    );
+    smoke(&ctx)
+        .assert_status(2)
+        .assert_stderr_contains("the `cuda` execution provider failed to register")
+        .assert_stderr_contains("CUDA execution provider is not enabled in this build")
+        .assert_stderr_contains("`smoke.require-provider = true` forbids a fallback");
+    let only = TestContext::new().fixture("tinydit").file(
+        "release.toml",
+        release_toml("onnx/generator.onnx", "", "providers = [\"cuda\"]", None),
+    );
+    smoke(&only)
+        .assert_status(2)
+        .assert_stderr_contains("no provider is listed after it");
+}
+
+#[test]
+fn cuda_with_a_cpu_fallback_runs_on_cpu_with_a_warning_and_reports_it() {
+    require_ort();
+    let ctx = TestContext::new().fixture("tinydit").file(
+        "release.toml",
+        release_toml(
+            "onnx/generator.onnx",
+            "",
+            "providers = [\"cuda\", \"cpu\"]",
+            None,
+        ),
+    );
+    let run = smoke(&ctx);
+    run.assert_status(0).assert_stderr_contains(
+        "warning: `onnx/generator.onnx` runs on `cpu`, not the first provider in `smoke.providers`: \
+         cuda: CUDA execution provider is not enabled in this build",
+    );
+    let report = json(&run);
+    assert_eq!(report["provider"], "cpu");
+    assert!(
+        report["provider_fallback"]
+            .as_str()
+            .expect("fallback recorded")
+            .contains("CUDA execution provider is not enabled in this build")
+    );
+}
+
+#[test]
+fn a_config_without_a_generator_model_is_an_error() {
+    let ctx = TestContext::new().file(
+        "release.toml",
+        "[model]\nname = \"x\"\nhub-repo = \"a/b\"\n",
+    );
+    ctx.run(["smoke", "--config", "release.toml"])
+        .assert_status(2)
+        .assert_stderr_contains("has no `[[onnx]]` entry with `role = \"generator\"`");
+}
