@@ -196,8 +196,18 @@ fn read_end_records(data: &[u8], eocd: usize) -> Result<Directory, Finding> {
     })
 }
 
-/// Reads and checks a zip archive's structure.
-pub fn read_zip(data: &[u8]) -> Result<Zip, Finding> {
+/// Reads `len` bytes at an absolute offset; `None` past the end of the file.
+pub type ReadAt<'a> = &'a dyn Fn(u64, usize) -> Option<Vec<u8>>;
+
+/// A [`ReadAt`] over bytes in memory.
+pub fn slice_reader(data: &[u8]) -> impl Fn(u64, usize) -> Option<Vec<u8>> + '_ {
+    move |at, len| bytes_at(data, at, len as u64).map(<[u8]>::to_vec)
+}
+
+/// Reads and checks a zip archive's structure. `data` is the whole file; the local headers,
+/// scattered through it, are read with `read_at` instead, so that checking them does not make
+/// the file's pages resident (see `checkpoint.rs`).
+pub fn read_zip(data: &[u8], read_at: ReadAt<'_>) -> Result<Zip, Finding> {
     let eocd = find_eocd(data).ok_or_else(|| {
         corrupt("no end-of-central-directory record: the zip is truncated or not a zip".to_owned())
             .at_file(data.len() as u64)
@@ -275,23 +285,24 @@ pub fn read_zip(data: &[u8]) -> Result<Zip, Finding> {
             ))
             .at_file(local + off)
         };
-        if bytes_at(data, local, 4) != Some(b"PK\x03\x04") {
+        let header = read_at(local, 30).unwrap_or_default();
+        if header.get(..4) != Some(b"PK\x03\x04") {
             return Err(corrupt(format!(
                 "entry `{name}` points at byte {local}, where no local header starts"
             ))
             .member(member)
             .at_file(local));
         }
-        let local_flags = u16_at(data, local + 6).ok_or_else(|| lh(6))?;
-        let local_method = u16_at(data, local + 8).ok_or_else(|| lh(8))?;
-        let local_csize = u32_at(data, local + 18).ok_or_else(|| lh(18))?;
-        let local_name_len = u64::from(u16_at(data, local + 26).ok_or_else(|| lh(26))?);
-        let local_extra_len = u64::from(u16_at(data, local + 28).ok_or_else(|| lh(28))?);
-        let local_name = bytes_at(data, local + 30, local_name_len).ok_or_else(|| lh(30))?;
+        let local_flags = u16_at(&header, 6).ok_or_else(|| lh(6))?;
+        let local_method = u16_at(&header, 8).ok_or_else(|| lh(8))?;
+        let local_csize = u32_at(&header, 18).ok_or_else(|| lh(18))?;
+        let local_name_len = u64::from(u16_at(&header, 26).ok_or_else(|| lh(26))?);
+        let local_extra_len = u64::from(u16_at(&header, 28).ok_or_else(|| lh(28))?);
+        let local_name = read_at(local + 30, local_name_len as usize).ok_or_else(|| lh(30))?;
         if local_name != name.as_bytes() {
             return Err(corrupt(format!(
                 "the central directory names `{name}` but its local header names `{}`",
-                String::from_utf8_lossy(local_name)
+                String::from_utf8_lossy(&local_name)
             ))
             .member(member)
             .at_file(local));
@@ -449,7 +460,7 @@ mod tests {
             b"",
             b"",
         );
-        let archive = read_zip(&data).expect("valid");
+        let archive = read_zip(&data, &slice_reader(&data)).expect("valid");
         assert_eq!(archive.root, "archive");
         let pkl = archive.get("data.pkl").expect("entry");
         assert_eq!(
@@ -476,7 +487,7 @@ mod tests {
             ),
         ];
         for (data, needle) in cases {
-            let err = read_zip(data).expect_err(needle);
+            let err = read_zip(data, &slice_reader(data)).expect_err(needle);
             assert!(err.message.contains(needle), "{}", err.message);
         }
         let polyglot = zip(&[("a/x", b"1")], b"\x80\x02K\x01.", b"");
@@ -485,7 +496,7 @@ mod tests {
         assert_eq!(err.file_offset, Some(5));
         let mut mismatch = zip(&[("a/x", b"1")], b"", b"");
         mismatch[30] = b'b';
-        let err = read_zip(&mismatch).expect_err("mismatch");
+        let err = read_zip(&mismatch, &slice_reader(&mismatch)).expect_err("mismatch");
         assert!(
             err.message.contains("local header names `b/x`"),
             "{}",
@@ -495,7 +506,7 @@ mod tests {
         let cd = find(&encrypted, b"PK\x01\x02").expect("cd");
         encrypted[cd + 8] |= 1;
         assert!(
-            read_zip(&encrypted)
+            read_zip(&encrypted, &slice_reader(&encrypted))
                 .expect_err("flag")
                 .message
                 .contains("flags")
@@ -513,7 +524,7 @@ mod tests {
             b"",
         );
         for cut in 0..data.len() {
-            let _ = read_zip(&data[..cut]);
+            let _ = read_zip(&data[..cut], &slice_reader(&data[..cut]));
             let _ = detect(&data[..cut]);
         }
         assert_eq!(detect(b"\x80\x02").expect("legacy"), Format::Legacy);

@@ -619,7 +619,8 @@ fn write_shard(
             sha256: opts.tensor_sha256.then(|| hex(&Sha256::digest(bytes))),
         };
     }
-    temp.as_file().sync_data().ok();
+    // Durable before the rename that publishes it.
+    temp.as_file().sync_data()?;
     Ok((temp, (size, hex(&file_hash.finalize())), stats))
 }
 
