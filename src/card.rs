@@ -249,7 +249,18 @@ pub fn context(config: &ReleaseConfig, inputs: &CardInputs) -> CardContext {
     });
     CardContext {
         front_matter,
-        model: serde_json::to_value(model).expect("the model table serializes"),
+        model: serde_json::json!({
+            "name": model.name,
+            "hub_repo": model.hub_repo,
+            "github_repo": model.github_repo,
+            "license": model.license,
+            "pipeline_tag": model.pipeline_tag,
+            "library_name": model.library_name,
+            "tags": model.tags,
+            "datasets": model.datasets,
+            "base_model": model.base_model,
+            "private": model.private.unwrap_or(false),
+        }),
         provenance: Provenance {
             version: inputs.version.clone(),
             git_commit: inputs.git_commit.clone(),
@@ -264,18 +275,10 @@ pub fn context(config: &ReleaseConfig, inputs: &CardInputs) -> CardContext {
         generator_file: config.generator_onnx().map(|o| o.output.clone()),
         classifier_file: config.classifier_onnx().map(|o| o.output.clone()),
         inputs: inputs_map,
-        performance: inputs
-            .metrics
-            .iter()
-            .map(|(name, value)| (name.clone(), fmt(*value)))
-            .collect(),
+        performance: performance_rows(config, &inputs.metrics),
         provider: inputs.provider.clone(),
         gallery: inputs.gallery.clone(),
-        files: inputs
-            .files
-            .iter()
-            .map(|(path, bytes)| (path.clone(), human_bytes(*bytes)))
-            .collect(),
+        files: file_rows(&inputs.files, &config.bundle.samples_dir),
         extra: config.card.extra.clone(),
         year: current_year().to_string(),
     }
@@ -313,6 +316,66 @@ fn model_index(config: &ReleaseConfig, metrics: &Metrics) -> Vec<ModelIndexEntry
             metrics: values,
         }],
     }]
+}
+
+/// The performance table: training metrics, then what the smoke test and the bundle measured.
+/// Bookkeeping counters (NaN counts, bytes) stay in `metrics.json`.
+fn performance_rows(config: &ReleaseConfig, metrics: &Metrics) -> Vec<(String, String)> {
+    const MEASURED: &[(&str, &str)] = &[
+        ("smoke.latency_ms_p50", "latency per image, p50 (ms)"),
+        ("smoke.latency_ms_p95", "latency per image, p95 (ms)"),
+        ("smoke.step_ms_p50", "latency per generator call, p50 (ms)"),
+        (
+            "smoke.classifier_agreement",
+            "classifier agreement with the expected label",
+        ),
+        (
+            "smoke.golden_max_abs_diff",
+            "ONNX vs PyTorch, max abs difference",
+        ),
+    ];
+    let mut rows: Vec<(String, String)> = config
+        .metrics
+        .keys()
+        .filter_map(|name| metrics.get(name).map(|v| (name.clone(), fmt(*v))))
+        .collect();
+    if let Some(loss) = metrics.get("checkpoint.loss") {
+        rows.push(("final training loss".to_owned(), fmt(*loss)));
+    }
+    for (key, label) in MEASURED {
+        if let Some(value) = metrics.get(*key) {
+            rows.push(((*label).to_owned(), fmt(*value)));
+        }
+    }
+    for (key, value) in metrics {
+        if let Some(path) = key
+            .strip_prefix("artifact.")
+            .and_then(|k| k.strip_suffix(".size_mb"))
+        {
+            rows.push((format!("size of `{path}` (MB)"), fmt(*value)));
+        }
+    }
+    rows
+}
+
+/// Bundle files for the card's table; the sample images are one row, not one per image.
+fn file_rows(files: &[(String, u64)], samples_dir: &str) -> Vec<(String, String)> {
+    let prefix = format!("{samples_dir}/");
+    let (samples, others): (Vec<_>, Vec<_>) = files
+        .iter()
+        .partition(|(path, _)| path.starts_with(&prefix));
+    let mut rows: Vec<(String, String)> = others
+        .iter()
+        .map(|(path, bytes)| (path.clone(), human_bytes(*bytes)))
+        .collect();
+    if !samples.is_empty() {
+        let total = samples.iter().map(|(_, b)| b).sum();
+        rows.push((
+            format!("{prefix} ({} images)", samples.len()),
+            human_bytes(total),
+        ));
+    }
+    rows
 }
 
 fn plain(value: &serde_json::Value) -> String {

@@ -21,6 +21,10 @@ pub const NO_COLOR: &str = "NO_COLOR";
 /// reads the version from it when `--version` is not given.
 pub const GITHUB_REF: &str = "GITHUB_REF";
 
+/// The commit a GitHub Actions run builds; recorded as the release's provenance. Without it,
+/// `git rev-parse HEAD` is asked.
+pub const GITHUB_SHA: &str = "GITHUB_SHA";
+
 /// `owner/name` of the repository running the workflow; the default for `model.github-repo`.
 pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
 
@@ -35,6 +39,7 @@ mod tests {
             ("VIRTUAL_ENV", super::VIRTUAL_ENV),
             ("NO_COLOR", super::NO_COLOR),
             ("GITHUB_REF", super::GITHUB_REF),
+            ("GITHUB_SHA", super::GITHUB_SHA),
             ("GITHUB_REPOSITORY", super::GITHUB_REPOSITORY),
         ] {
             assert_eq!(name, value);

@@ -186,7 +186,7 @@ pub fn fmt(value: f64) -> String {
         let text = format!("{value:.4}");
         text.trim_end_matches('0').trim_end_matches('.').to_owned()
     } else {
-        format!("{value:e}")
+        format!("{value:.3e}")
     }
 }
 
@@ -422,6 +422,7 @@ mod tests {
     fn numbers_print_short() {
         assert_eq!(fmt(50.0), "50");
         assert_eq!(fmt(0.851_234_5), "0.8512");
-        assert_eq!(fmt(1e-6), "1e-6");
+        assert_eq!(fmt(1e-6), "1.000e-6");
+        assert_eq!(fmt(1.668_930_053_710_937_5e-6), "1.669e-6");
     }
 }

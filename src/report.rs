@@ -128,6 +128,13 @@ impl Reporter {
         self.data(text);
     }
 
+    /// An indented informational line on stderr (tables, results), unless quiet.
+    pub fn line(&self, text: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", text.as_ref());
+        }
+    }
+
     /// Plain data on stdout.
     pub fn data(&self, text: impl AsRef<str>) {
         let mut out = std::io::stdout().lock();

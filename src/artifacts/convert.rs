@@ -93,7 +93,7 @@ impl ConvertOptions {
 #[serde(tag = "outcome", rename_all = "lowercase")]
 pub enum ConvertOutcome {
     /// Files written and verified.
-    Converted(ConversionReport),
+    Converted(Box<ConversionReport>),
     /// The checkpoint contains something not allowed; nothing was written.
     Refused(ScanReport),
 }
@@ -190,6 +190,9 @@ pub struct ConversionReport {
     pub metadata: BTreeMap<String, String>,
     /// Statistics for the gates.
     pub metrics: CheckpointMetrics,
+    /// The checkpoint's top-level `config` dict (architecture hyper-parameters), scalars only;
+    /// empty when there is none. It feeds `config.json` and the model card.
+    pub checkpoint_config: BTreeMap<String, serde_json::Value>,
 }
 
 /// What makes two tensors the same: storage key, byte offset, shape, stride, dtype.
@@ -223,7 +226,7 @@ pub fn convert(opts: &ConvertOptions, reporter: &Reporter) -> anyhow::Result<Con
                 .map_err(|_| anyhow::anyhow!("the hashing thread panicked"))?
                 .with_context(|| format!("failed to read `{}`", input.display()))
         });
-        result.map(ConvertOutcome::Converted)
+        result.map(|report| ConvertOutcome::Converted(Box::new(report)))
     })
     .with_context(|| format!("failed to convert `{}`", input.display()))
 }
@@ -501,7 +504,31 @@ fn convert_clean(
         aliases,
         metadata,
         metrics,
+        checkpoint_config: config_dict(&object.arena, object.root),
     })
+}
+
+/// The scalar entries of the top-level `config` dict, as training scripts save them.
+fn config_dict(arena: &Arena, root: Value) -> BTreeMap<String, serde_json::Value> {
+    let Some(dict) = select::resolve(arena, root, "config").and_then(|v| arena.dict(v)) else {
+        return BTreeMap::new();
+    };
+    dict.items
+        .iter()
+        .filter_map(|(key, value)| {
+            let key = arena.str(*key)?.to_owned();
+            let value = match *value {
+                Value::Int(i) => serde_json::Value::from(i64::try_from(i).ok()?),
+                Value::Float(f) => {
+                    serde_json::Number::from_f64(f).map(serde_json::Value::Number)?
+                }
+                Value::Bool(b) => serde_json::Value::Bool(b),
+                Value::Obj(_) => serde_json::Value::String(arena.str(*value)?.to_owned()),
+                Value::None => return None,
+            };
+            Some((key, value))
+        })
+        .collect()
 }
 
 /// Reused buffers, so memory stays near the largest tensor.

@@ -264,8 +264,6 @@ pub struct PublishConfig {
 }
 
 /// `[checks]`, resolved.
-// One switch per built-in check, mirroring `[checks]` in release.toml.
-#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, PartialEq)]
 // Four independent on/off switches mirroring `[checks]` keys; an enum would not be clearer.
 #[allow(clippy::struct_excessive_bools)]

@@ -1,0 +1,195 @@
+//! One function per subcommand: parse what the flags mean, call the stages, report.
+//!
+//! These are the only places that turn stage results into an [`Outcome`]; the stages themselves
+//! return data and never decide exit codes.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+
+use crate::cli::{CardArgs, CheckArgs, ConvertArgs, DtypeArg, SampleArgs, ScanArgs, SmokeArgs};
+use crate::report::Reporter;
+use crate::smoke::runtime::OrtSearch;
+use crate::{EnvSnapshot, Outcome, artifacts, check, config, error, smoke};
+
+/// `check`: the whole release bundle, offline.
+pub fn check(
+    args: CheckArgs,
+    env: &EnvSnapshot,
+    ort: OrtSearch,
+    reporter: &Reporter,
+) -> anyhow::Result<Outcome> {
+    reporter.status("Loading", args.config.config.display().to_string());
+    let config = config::load(&args.config.config, &env.overrides(args.version))?;
+    let options = check::CheckOptions {
+        out: args.out.clone(),
+        baseline: args.baseline,
+        git_commit: env.git_commit.clone(),
+        ort,
+    };
+    let report = check::run(&config, &options, reporter)?;
+    for line in check::console_lines(&report) {
+        reporter.line(&line);
+    }
+    reporter.status(
+        "Wrote",
+        format!(
+            "`{}` ({} files), `report.json`, `summary.md`",
+            args.out.join("bundle").display(),
+            report.bundle.files.len()
+        ),
+    );
+    if args.json {
+        reporter.json(&report)?;
+    }
+    if report.passed() {
+        reporter.status(
+            "Passed",
+            format!("`{}` is ready to publish", config.model.hub_repo),
+        );
+        Ok(Outcome::Success)
+    } else {
+        for reason in &report.refusals {
+            reporter.warn(reason);
+        }
+        reporter.warn(format!(
+            "refused: {} problem(s) block the release",
+            report.refusals.len()
+        ));
+        Ok(Outcome::Refused)
+    }
+}
+
+/// `smoke`: the smoke stage alone.
+pub fn smoke(
+    args: SmokeArgs,
+    env: &EnvSnapshot,
+    ort_search: &OrtSearch,
+    reporter: &Reporter,
+) -> anyhow::Result<Outcome> {
+    let config = config::load(&args.config.config, &env.overrides(None))?;
+    let out = args.out.unwrap_or_else(|| PathBuf::from("dist/smoke"));
+    let report = smoke::run(&config, ort_search, &out, reporter)?;
+    for check in &report.checks {
+        reporter.check(check.passed, &check.name, &check.detail);
+    }
+    if args.json {
+        reporter.json(&report)?;
+    }
+    if report.passed() {
+        Ok(Outcome::Success)
+    } else {
+        let failed: Vec<&str> = report.failures().map(|c| c.name.as_str()).collect();
+        reporter.warn(format!(
+            "the smoke test refused `{}`: {} failed",
+            report.generator.file,
+            failed.join(", ")
+        ));
+        Ok(Outcome::Refused)
+    }
+}
+
+/// `sample`: generate images.
+pub fn sample(
+    args: SampleArgs,
+    env: &EnvSnapshot,
+    ort_search: &OrtSearch,
+    reporter: &Reporter,
+) -> anyhow::Result<Outcome> {
+    let config = config::load(&args.config.config, &env.overrides(None))?;
+    let options = smoke::SampleOptions {
+        model: args.model,
+        breeds: args.breed,
+        num_images: args.num_images,
+        cfg_scale: args.cfg_scale,
+        steps: args.steps,
+        seed: args.seed,
+        out: args.out,
+        noise: args.noise,
+        save_tensor: args.save_tensor,
+    };
+    let report = smoke::sample(&config, ort_search, &options, reporter)?;
+    reporter.status(
+        "Wrote",
+        format!(
+            "{} image(s) and {} grid(s) to `{}` in {:.1} s on {}",
+            report.images.len(),
+            report.grids.len(),
+            options.out.display(),
+            report.sample_ms / 1000.0,
+            smoke::session::provider_name(report.provider)
+        ),
+    );
+    if let Some(tensor) = &report.tensor {
+        reporter.status("Wrote", format!("final state to `{tensor}`"));
+    }
+    Ok(Outcome::Success)
+}
+
+/// `card`: render the model card from the configuration and training metrics alone.
+pub fn card(args: &CardArgs, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::Result<Outcome> {
+    let _ = (args, env, reporter);
+    Err(error::not_built_yet("card"))
+}
+
+/// `convert`: one checkpoint to safetensors.
+pub fn convert(args: ConvertArgs, reporter: &Reporter) -> anyhow::Result<Outcome> {
+    use artifacts::convert::{ConvertOptions, ConvertOutcome};
+    let mut opts = ConvertOptions::new(args.input, args.output);
+    opts.weights = config::WeightsChoice::parse(&args.weights);
+    if !args.strip_prefixes.is_empty() {
+        opts.strip_prefixes = args.strip_prefixes;
+    }
+    opts.dtype = match args.dtype {
+        DtypeArg::Keep => config::DtypeChoice::Keep,
+        DtypeArg::F32 => config::DtypeChoice::F32,
+        DtypeArg::F16 => config::DtypeChoice::F16,
+        DtypeArg::Bf16 => config::DtypeChoice::Bf16,
+    };
+    if let Some(size) = &args.max_shard_size {
+        opts.max_shard_size = Some(config::validate::parse_size(size).ok_or_else(|| {
+            error::Problem::new(format!("`--max-shard-size` = `{size}` is not a size"))
+                .hint("write a size like `5GB`, `500MB` or `2GiB`")
+        })?);
+    }
+    opts.tensor_sha256 = args.tensor_sha256;
+    let outcome = artifacts::convert::convert(&opts, reporter)?;
+    if args.json {
+        reporter.json(&outcome)?;
+    }
+    Ok(match outcome {
+        ConvertOutcome::Converted(_) => Outcome::Success,
+        ConvertOutcome::Refused(report) => {
+            reporter.refused(&report);
+            Outcome::Refused
+        }
+    })
+}
+
+/// `scan`: security-scan checkpoint files.
+pub fn scan(args: &ScanArgs, reporter: &Reporter) -> anyhow::Result<Outcome> {
+    let mut reports = Vec::new();
+    for file in &args.files {
+        reporter.status("Scanning", file.display().to_string());
+        let report = artifacts::scan::scan_file(file)
+            .with_context(|| format!("failed to scan `{}`", file.display()))?;
+        if !args.json {
+            reporter.scan_result(&report);
+        }
+        reports.push(report);
+    }
+    if args.json {
+        reporter.json(&reports)?;
+    }
+    if reports.iter().any(artifacts::scan::ScanReport::is_refused) {
+        return Ok(Outcome::Refused);
+    }
+    if let Some(corrupt) = reports.iter().find(|r| !r.is_clean()) {
+        return Err(error::Problem::new(format!(
+            "`{}` is not a valid checkpoint: {}",
+            corrupt.file, corrupt.findings[0]
+        ))
+        .into());
+    }
+    Ok(Outcome::Success)
+}
