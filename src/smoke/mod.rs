@@ -203,12 +203,28 @@ pub fn run(
     let summary = onnx::inspect(&onnx_entry.path.path, &onnx_entry.path.configured)?;
     let io = onnx::check_generator(&summary, generator)?;
     let guidance = Guidance::from_config(generator, generator.cfg_scale)?;
+    let plan = SamplerPlan::new(
+        generator,
+        guidance,
+        generator.steps,
+        smoke.batch_size as usize,
+        io.fixed_batch,
+    );
+    let classes = generator.classes.len();
+    let per_class = smoke.samples_per_class as usize;
+    plan.check_budget(classes * per_class)?;
     let classifier_setup = match (&config.classifier, config.classifier_onnx()) {
         (Some(classifier), Some(entry)) => {
             reporter.status("Checking", format!("`{}`", entry.path.configured));
             let summary = onnx::inspect(&entry.path.path, &entry.path.configured)?;
             let io = onnx::check_classifier(&summary, classifier, generator.channels)?;
             Some((classifier, entry, summary, io))
+        }
+        (Some(_), None) => {
+            reporter.skipped(
+                "classifier check: `[classifier]` has no `[[onnx]]` entry with `role = \"classifier\"`",
+            );
+            None
         }
         _ => None,
     };
@@ -240,16 +256,7 @@ pub fn run(
     let provider_fallback = opened.fallback.clone();
 
     // 3. Sampling.
-    let plan = SamplerPlan::new(
-        generator,
-        guidance,
-        generator.steps,
-        smoke.batch_size as usize,
-        io.fixed_batch,
-    );
     let len = plan.image_len();
-    let classes = generator.classes.len();
-    let per_class = smoke.samples_per_class as usize;
     let mut base_noise = vec![0.0_f32; per_class * len];
     noise::NoiseStream::new(smoke.seed).fill(&mut base_noise);
     let mut labels = Vec::with_capacity(classes * per_class);
@@ -572,6 +579,7 @@ pub fn sample(
     );
     let len = plan.image_len();
     let count = breeds.len() * per_class;
+    plan.check_budget(count)?;
     let mut labels = Vec::with_capacity(count);
     for &class in &breeds {
         labels.extend(std::iter::repeat_n(class as i64, per_class));
