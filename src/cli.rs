@@ -152,6 +152,9 @@ pub struct ConvertArgs {
     /// Shard into `model-0000N-of-0000M.safetensors` files of at most this size, e.g. `5GB`.
     #[arg(long, value_name = "SIZE")]
     pub max_shard_size: Option<String>,
+    /// Also compute each tensor's sha256 for the report (one more pass over the bytes).
+    #[arg(long)]
+    pub tensor_sha256: bool,
     /// Print the conversion report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -173,7 +176,8 @@ pub enum DtypeArg {
 /// `scan`
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Checkpoint files to scan.
+    /// Checkpoint files to scan. Exit code 0: all clean; 1: something refused (dangerous or
+    /// unsupported); 2: a file is malformed or unreadable.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Print findings as JSON on stdout.

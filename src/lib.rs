@@ -6,6 +6,7 @@
 //! environment (`main.rs` passes an [`EnvSnapshot`]) or prints (everything goes through
 //! [`report::Reporter`]).
 
+pub mod artifacts;
 pub mod bundle;
 pub mod card;
 pub mod cli;
@@ -21,7 +22,8 @@ pub mod vocab;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use cli::{Cli, Command};
+use anyhow::Context as _;
+use cli::{Cli, Command, ConvertArgs, DtypeArg, ScanArgs};
 use config::Overrides;
 use error::not_built_yet;
 use report::Reporter;
@@ -112,8 +114,8 @@ pub fn run(cli: Cli, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::Result<O
         }
         Command::Plan(_) => Err(not_built_yet("plan")),
         Command::Publish(_) => Err(not_built_yet("publish")),
-        Command::Convert(_) => Err(not_built_yet("convert")),
-        Command::Scan(_) => Err(not_built_yet("scan")),
+        Command::Convert(args) => convert(args, reporter),
+        Command::Scan(args) => scan(&args, reporter),
         Command::Smoke(args) => {
             let config = config::load(&args.config.config, &env.overrides(None))?;
             let out = args.out.unwrap_or_else(|| PathBuf::from("dist/smoke"));
@@ -169,4 +171,64 @@ pub fn run(cli: Cli, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::Result<O
         Command::Card(_) => Err(not_built_yet("card")),
         Command::Action => Err(not_built_yet("action")),
     }
+}
+
+fn convert(args: ConvertArgs, reporter: &Reporter) -> anyhow::Result<Outcome> {
+    use artifacts::convert::{ConvertOptions, ConvertOutcome};
+    let mut opts = ConvertOptions::new(args.input, args.output);
+    opts.weights = config::WeightsChoice::parse(&args.weights);
+    if !args.strip_prefixes.is_empty() {
+        opts.strip_prefixes = args.strip_prefixes;
+    }
+    opts.dtype = match args.dtype {
+        DtypeArg::Keep => config::DtypeChoice::Keep,
+        DtypeArg::F32 => config::DtypeChoice::F32,
+        DtypeArg::F16 => config::DtypeChoice::F16,
+        DtypeArg::Bf16 => config::DtypeChoice::Bf16,
+    };
+    if let Some(size) = &args.max_shard_size {
+        opts.max_shard_size = Some(config::validate::parse_size(size).ok_or_else(|| {
+            error::Problem::new(format!("`--max-shard-size` = `{size}` is not a size"))
+                .hint("write a size like `5GB`, `500MB` or `2GiB`")
+        })?);
+    }
+    opts.tensor_sha256 = args.tensor_sha256;
+    let outcome = artifacts::convert::convert(&opts, reporter)?;
+    if args.json {
+        reporter.json(&outcome)?;
+    }
+    Ok(match outcome {
+        ConvertOutcome::Converted(_) => Outcome::Success,
+        ConvertOutcome::Refused(report) => {
+            reporter.refused(&report);
+            Outcome::Refused
+        }
+    })
+}
+
+fn scan(args: &ScanArgs, reporter: &Reporter) -> anyhow::Result<Outcome> {
+    let mut reports = Vec::new();
+    for file in &args.files {
+        reporter.status("Scanning", file.display().to_string());
+        let report = artifacts::scan::scan_file(file)
+            .with_context(|| format!("failed to scan `{}`", file.display()))?;
+        if !args.json {
+            reporter.scan_result(&report);
+        }
+        reports.push(report);
+    }
+    if args.json {
+        reporter.json(&reports)?;
+    }
+    if reports.iter().any(artifacts::scan::ScanReport::is_refused) {
+        return Ok(Outcome::Refused);
+    }
+    if let Some(corrupt) = reports.iter().find(|r| !r.is_clean()) {
+        return Err(error::Problem::new(format!(
+            "`{}` is not a valid checkpoint: {}",
+            corrupt.file, corrupt.findings[0]
+        ))
+        .into());
+    }
+    Ok(Outcome::Success)
 }

@@ -90,6 +90,44 @@ impl Reporter {
         }
     }
 
+    /// A refused checkpoint: one line per finding and the hint, printed even when quiet.
+    pub fn refused(&self, report: &crate::artifacts::scan::ScanReport) {
+        let globals = report.globals();
+        let what = if globals.is_empty() {
+            format!("{} finding(s)", report.findings.len())
+        } else {
+            let list: Vec<String> = globals.iter().map(|g| format!("`{g}`")).collect();
+            list.join(", ")
+        };
+        eprintln!(
+            "{} `{}`: {what}",
+            self.paint("1;31", &format!("{:>12}", "Refused")),
+            report.file
+        );
+        for finding in &report.findings {
+            eprintln!("  {finding}");
+        }
+        eprintln!("\nnothing was written");
+        if let Some(hint) = report.hint() {
+            eprintln!("{} {hint}", self.paint("1;36", "hint:"));
+        }
+    }
+
+    /// The human form of a scan: `FILE: clean` or `FILE: N finding(s)` and one line each, on
+    /// stdout (the findings are the command's data).
+    pub fn scan_result(&self, report: &crate::artifacts::scan::ScanReport) {
+        if report.is_clean() {
+            self.data(format!("{}: clean", report.file));
+            return;
+        }
+        let mut text = format!("{}: {} finding(s)", report.file, report.findings.len());
+        for finding in &report.findings {
+            text.push_str("\n  ");
+            text.push_str(&finding.to_string());
+        }
+        self.data(text);
+    }
+
     /// Plain data on stdout.
     pub fn data(&self, text: impl AsRef<str>) {
         let mut out = std::io::stdout().lock();

@@ -264,9 +264,9 @@ pub struct PublishConfig {
 }
 
 /// `[checks]`, resolved.
-#[derive(Debug, Clone, PartialEq)]
-// Four independent on/off switches mirroring `[checks]` keys; an enum would not be clearer.
+// One switch per built-in check, mirroring `[checks]` in release.toml.
 #[allow(clippy::struct_excessive_bools)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChecksConfig {
     /// Artifacts in the bundle, card images present.
     pub files_exist: bool,

@@ -3,6 +3,8 @@
 mod cli;
 mod common;
 mod config_errors;
+mod convert;
 mod example;
 mod sample;
+mod scan;
 mod smoke;
