@@ -112,7 +112,7 @@ pub fn sample(
     reporter.status(
         "Wrote",
         format!(
-            "{} image(s) and {} grid(s) to `{}` in {:.1} s on {}",
+            "{} image(s) and {} grid(s) to `{}`, sampled in {:.2} s on {}",
             report.images.len(),
             report.grids.len(),
             options.out.display(),

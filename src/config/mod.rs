@@ -265,8 +265,6 @@ pub struct PublishConfig {
 
 /// `[checks]`, resolved.
 #[derive(Debug, Clone, PartialEq)]
-// Four independent on/off switches mirroring `[checks]` keys; an enum would not be clearer.
-#[allow(clippy::struct_excessive_bools)]
 pub struct ChecksConfig {
     /// Artifacts in the bundle, card images present.
     pub files_exist: bool,

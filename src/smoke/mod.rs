@@ -199,16 +199,32 @@ pub fn run(
     let display = |path: &Path| config.roots.display(path);
 
     // 1. Static checks, before any session.
-    reporter.status("Checking", format!("`{}`", onnx_entry.path.configured));
     let summary = onnx::inspect(&onnx_entry.path.path, &onnx_entry.path.configured)?;
     let io = onnx::check_generator(&summary, generator)?;
+    reporter.status("Checked", describe(&summary));
     let guidance = Guidance::from_config(generator, generator.cfg_scale)?;
+    let plan = SamplerPlan::new(
+        generator,
+        guidance,
+        generator.steps,
+        smoke.batch_size as usize,
+        io.fixed_batch,
+    );
+    let classes = generator.classes.len();
+    let per_class = smoke.samples_per_class as usize;
+    plan.check_budget(classes * per_class)?;
     let classifier_setup = match (&config.classifier, config.classifier_onnx()) {
         (Some(classifier), Some(entry)) => {
-            reporter.status("Checking", format!("`{}`", entry.path.configured));
             let summary = onnx::inspect(&entry.path.path, &entry.path.configured)?;
             let io = onnx::check_classifier(&summary, classifier, generator.channels)?;
+            reporter.status("Checked", describe(&summary));
             Some((classifier, entry, summary, io))
+        }
+        (Some(_), None) => {
+            reporter.skipped(
+                "classifier check: `[classifier]` has no `[[onnx]]` entry with `role = \"classifier\"`",
+            );
+            None
         }
         _ => None,
     };
@@ -240,16 +256,7 @@ pub fn run(
     let provider_fallback = opened.fallback.clone();
 
     // 3. Sampling.
-    let plan = SamplerPlan::new(
-        generator,
-        guidance,
-        generator.steps,
-        smoke.batch_size as usize,
-        io.fixed_batch,
-    );
     let len = plan.image_len();
-    let classes = generator.classes.len();
-    let per_class = smoke.samples_per_class as usize;
     let mut base_noise = vec![0.0_f32; per_class * len];
     noise::NoiseStream::new(smoke.seed).fill(&mut base_noise);
     let mut labels = Vec::with_capacity(classes * per_class);
@@ -560,6 +567,7 @@ pub fn sample(
     let model_display = options.model.display().to_string();
     let summary = onnx::inspect(&options.model, &model_display)?;
     let io = onnx::check_generator(&summary, generator)?;
+    reporter.status("Checked", describe(&summary));
     let scale = options.cfg_scale.unwrap_or(generator.cfg_scale);
     let guidance = Guidance::from_config(generator, scale)?;
     let smoke = config.smoke.clone().unwrap_or_default();
@@ -572,6 +580,7 @@ pub fn sample(
     );
     let len = plan.image_len();
     let count = breeds.len() * per_class;
+    plan.check_budget(count)?;
     let mut labels = Vec::with_capacity(count);
     for &class in &breeds {
         labels.extend(std::iter::repeat_n(class as i64, per_class));
@@ -672,6 +681,29 @@ pub fn sample(
         load_ms: opened.load_ms,
         sample_ms,
     })
+}
+
+/// One line about a statically checked model: IR, opset, I/O, external data.
+fn describe(summary: &ModelSummary) -> String {
+    let list = |tensors: &[onnx::TensorInfo]| {
+        tensors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let external = match summary.external_data.len() {
+        0 => String::new(),
+        n => format!(", {n} tensor(s) in external data"),
+    };
+    format!(
+        "`{}`: IR {}, opset {}, {} -> {}{external}",
+        summary.file,
+        summary.ir_version,
+        summary.opset,
+        list(&summary.inputs),
+        list(&summary.outputs)
+    )
 }
 
 fn name_of(names: &[String], class: usize) -> &str {

@@ -16,6 +16,10 @@ use crate::error::Problem;
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 
+/// `.npy` files larger than this are refused before reading: noise and golden tensors for a
+/// smoke test are megabytes, and a mistaken path should not exhaust memory.
+pub const MAX_NPY_BYTES: u64 = 4 << 30;
+
 /// Element data of an array.
 #[derive(Debug, Clone, PartialEq)]
 pub enum NpyData {
@@ -46,6 +50,15 @@ impl Npy {
 
 /// Reads a `.npy` file. `display` names it in messages.
 pub fn read(path: &Path, display: &str) -> anyhow::Result<Npy> {
+    let size = std::fs::metadata(path)
+        .with_context(|| format!("failed to read `{display}`"))?
+        .len();
+    if size > MAX_NPY_BYTES {
+        return Err(Problem::new(format!(
+            "`{display}` is {size} bytes; .npy inputs are limited to 4 GiB"
+        ))
+        .into());
+    }
     let bytes = std::fs::read(path).with_context(|| format!("failed to read `{display}`"))?;
     parse(&bytes).map_err(|why| {
         Problem::new(format!("`{display}` is not a usable .npy file: {why}"))

@@ -29,6 +29,9 @@ use ort::value::TensorRef;
 use crate::config::{CfgMode, GeneratorConfig};
 use crate::error::Problem;
 
+/// The most float32 state (noise and final images) one run may hold.
+pub const MAX_STATE_BYTES: u64 = 4 << 30;
+
 /// How classifier-free guidance is applied.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Guidance {
@@ -110,6 +113,25 @@ impl SamplerPlan {
     /// Values in one image.
     pub fn image_len(&self) -> usize {
         self.image_shape.iter().product()
+    }
+
+    /// Refuses a run whose state alone would exceed [`MAX_STATE_BYTES`], before anything is
+    /// allocated: `image-size = 100000` is a typo, not a request for 120 GB.
+    pub fn check_budget(&self, images: usize) -> anyhow::Result<()> {
+        let bytes = self
+            .image_shape
+            .iter()
+            .try_fold(images.saturating_mul(4), |acc, &d| acc.checked_mul(d));
+        match bytes {
+            Some(bytes) if bytes as u64 <= MAX_STATE_BYTES => Ok(()),
+            _ => Err(Problem::new(format!(
+                "{images} image(s) of {:?} need more than {} GiB of float32 state",
+                self.image_shape,
+                MAX_STATE_BYTES >> 30
+            ))
+            .hint("check `generator.image-size` and `generator.channels`, or sample fewer images")
+            .into()),
+        }
     }
 
     /// Images per call, and whether calls are padded to a fixed batch.
@@ -262,4 +284,56 @@ pub fn sample(
 pub fn calls(plan: &SamplerPlan, images: usize) -> u64 {
     let per_call = plan.images_per_call().map_or(plan.batch_size, |(n, _)| n);
     (images.div_ceil(per_call) * plan.steps as usize) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(guidance: Guidance, batch_size: usize, fixed_batch: Option<usize>) -> SamplerPlan {
+        SamplerPlan {
+            noise_input: "noise".into(),
+            timestep_input: "timestep".into(),
+            label_input: "breed".into(),
+            output: "velocity".into(),
+            image_shape: [3, 32, 32],
+            steps: 50,
+            guidance,
+            batch_size,
+            fixed_batch,
+        }
+    }
+
+    const EXPLICIT: Guidance = Guidance::Explicit {
+        scale: 1.5,
+        uncond: 12,
+    };
+
+    #[test]
+    fn calls_per_run_follow_batch_and_fixed_batch() {
+        assert_eq!(calls(&plan(EXPLICIT, 8, None), 13), 2 * 50);
+        assert_eq!(calls(&plan(EXPLICIT, 8, Some(4)), 13), 7 * 50);
+        assert_eq!(calls(&plan(Guidance::None, 8, Some(4)), 13), 4 * 50);
+        assert_eq!(
+            plan(Guidance::Baked, 8, Some(3))
+                .images_per_call()
+                .expect("odd is fine"),
+            (3, true)
+        );
+        let err = plan(EXPLICIT, 8, Some(3))
+            .images_per_call()
+            .expect_err("odd batch");
+        assert!(err.to_string().contains("needs an even batch"), "{err}");
+    }
+
+    #[test]
+    fn absurd_sizes_are_refused_before_allocating() {
+        let mut p = plan(EXPLICIT, 8, None);
+        p.check_budget(13).expect("small");
+        p.image_shape = [3, 100_000, 100_000];
+        let err = p.check_budget(13).expect_err("huge");
+        assert!(err.to_string().contains("more than 4 GiB"), "{err}");
+        p.image_shape = [usize::MAX, 2, 2];
+        assert!(p.check_budget(2).is_err(), "overflow is refused too");
+    }
 }

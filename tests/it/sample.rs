@@ -169,7 +169,7 @@ fn images_decode_at_the_model_size_with_one_grid_per_class() {
         "gallery",
     ])
     .assert_status(0)
-    .assert_stderr_contains("Wrote 6 image(s) and 3 grid(s) to `gallery`");
+    .assert_stderr_contains("Wrote 6 image(s) and 3 grid(s) to `gallery`, sampled in ");
     let dir = ctx.path().join("gallery");
     for k in 0..3 {
         assert_eq!(
