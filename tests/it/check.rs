@@ -144,7 +144,11 @@ fn check_builds_a_complete_bundle_and_passes() {
         let path = entry["path"].as_str().expect("path");
         let bytes = std::fs::read(bundle.join(path)).expect("listed file exists");
         assert_eq!(entry["bytes"].as_u64(), Some(bytes.len() as u64), "{path}");
-        assert_eq!(entry["sha256"].as_str(), Some(sha256_hex(&bytes).as_str()), "{path}");
+        assert_eq!(
+            entry["sha256"].as_str(),
+            Some(sha256_hex(&bytes).as_str()),
+            "{path}"
+        );
     }
 
     // report.json: outcome, metrics from every source, the checks that ran.
@@ -157,33 +161,65 @@ fn check_builds_a_complete_bundle_and_passes() {
     assert_eq!(metrics["checkpoint.step"], 900.0);
     assert_eq!(metrics["checkpoint.nan_count"], 0.0);
     assert_eq!(metrics["smoke.classifier_agreement"], 1.0);
-    assert!(metrics["smoke.golden_max_abs_diff"].as_f64().expect("golden") < 1e-4);
-    assert!(metrics["artifact.tinydit.safetensors.size_mb"].as_f64().expect("size") > 0.1);
+    assert!(
+        metrics["smoke.golden_max_abs_diff"]
+            .as_f64()
+            .expect("golden")
+            < 1e-4
+    );
+    assert!(
+        metrics["artifact.tinydit.safetensors.size_mb"]
+            .as_f64()
+            .expect("size")
+            > 0.1
+    );
     let checks: Vec<&str> = report["checks"]
         .as_array()
         .expect("checks")
         .iter()
         .map(|c| c["name"].as_str().expect("name"))
         .collect();
-    for expected in ["finite-weights", "smoke:finite", "smoke:golden", "card", "files-exist"] {
-        assert!(checks.contains(&expected), "no `{expected}` check in {checks:?}");
+    for expected in [
+        "finite-weights",
+        "smoke:finite",
+        "smoke:golden",
+        "card",
+        "files-exist",
+    ] {
+        assert!(
+            checks.contains(&expected),
+            "no `{expected}` check in {checks:?}"
+        );
     }
 
     // The card: front matter valid, model-index equals the measured metric, images exist.
     let readme = std::fs::read_to_string(bundle.join("README.md")).expect("card");
-    assert!(card::validate(&readme).is_empty(), "{:?}", card::validate(&readme));
+    assert!(
+        card::validate(&readme).is_empty(),
+        "{:?}",
+        card::validate(&readme)
+    );
     let front: serde_json::Value =
         serde_yaml_ng::from_str(card::front_matter_of(&readme).expect("front matter"))
             .expect("yaml");
-    assert_eq!(front["model-index"][0]["results"][0]["metrics"][0]["type"], "fid");
+    assert_eq!(
+        front["model-index"][0]["results"][0]["metrics"][0]["type"],
+        "fid"
+    );
     assert_eq!(
         front["model-index"][0]["results"][0]["metrics"][0]["value"],
         metrics["fid"]
     );
     let links = card::image_links(&readme);
-    assert_eq!(links.iter().filter(|l| l.starts_with("samples/")).count(), 14);
+    assert_eq!(
+        links.iter().filter(|l| l.starts_with("samples/")).count(),
+        14
+    );
     for link in links {
-        assert!(bundle.join(&link).is_file(), "the card links `{link}`, not in the bundle");
+        assert!(
+            bundle.join(&link).is_file(),
+            "the card links `{link}`, not in the bundle"
+        );
     }
 
     // metrics.json is what the next release compares against.
@@ -194,7 +230,10 @@ fn check_builds_a_complete_bundle_and_passes() {
     // The step summary stays small and names the gates.
     let summary = std::fs::read_to_string(out.join("summary.md")).expect("summary");
     assert!(summary.len() < 1024 * 1024);
-    assert!(summary.contains("| `fid` | max | 42.3 | 50 | pass |"), "{summary}");
+    assert!(
+        summary.contains("| `fid` | max | 42.3 | 50 | pass |"),
+        "{summary}"
+    );
 }
 
 #[test]
@@ -252,8 +291,14 @@ metric = "fid"
 max-regression = 2.0
 "#;
     let ctx = context(&release_toml(gates, ""))
-        .file("previous/metrics.json", r#"{"version": "1.1.0", "metrics": {"fid": 40.0}}"#)
-        .file("better/metrics.json", r#"{"version": "1.1.0", "metrics": {"fid": 41.0}}"#);
+        .file(
+            "previous/metrics.json",
+            r#"{"version": "1.1.0", "metrics": {"fid": 40.0}}"#,
+        )
+        .file(
+            "better/metrics.json",
+            r#"{"version": "1.1.0", "metrics": {"fid": 41.0}}"#,
+        );
     // 42.3 against 40: worse by 2.3, allowed 2.
     check(&ctx, &["--baseline", "previous/metrics.json"])
         .assert_status(1)
@@ -283,9 +328,9 @@ allow-missing-baseline = true
 fn an_error_leaves_no_partial_bundle() {
     let toml = release_toml(PASSING_GATES, "").replace("path = \"fid\"", "path = \"results.fid\"");
     let ctx = context(&toml);
-    check(&ctx, &[])
-        .assert_status(2)
-        .assert_stderr_contains("metric path `results.fid` in `evaluation_report.json` does not exist");
+    check(&ctx, &[]).assert_status(2).assert_stderr_contains(
+        "metric path `results.fid` in `evaluation_report.json` does not exist",
+    );
     let out = ctx.path().join("out");
     let leftovers: Vec<String> = std::fs::read_dir(&out)
         .map(|entries| {
@@ -322,9 +367,10 @@ fn a_malicious_checkpoint_refuses_the_release() {
 
 #[test]
 fn a_card_template_with_metadata_the_hub_rejects_is_refused() {
-    let template = "---\n{{ front_matter }}pipeline_tag: image-generation\n---\n# {{ model.name }}\n";
-    let toml = release_toml(PASSING_GATES, "")
-        .replace("[card]\n", "[card]\ntemplate = \"card.md.j2\"\n");
+    let template =
+        "---\n{{ front_matter }}pipeline_tag: image-generation\n---\n# {{ model.name }}\n";
+    let toml =
+        release_toml(PASSING_GATES, "").replace("[card]\n", "[card]\ntemplate = \"card.md.j2\"\n");
     let ctx = context(&toml).file("card.md.j2", template);
     let run = check(&ctx, &[]);
     run.assert_status(1)
@@ -334,9 +380,12 @@ fn a_card_template_with_metadata_the_hub_rejects_is_refused() {
 
 #[test]
 fn a_card_template_typo_is_an_error_naming_the_template() {
-    let toml = release_toml(PASSING_GATES, "")
-        .replace("[card]\n", "[card]\ntemplate = \"card.md.j2\"\n");
-    let ctx = context(&toml).file("card.md.j2", "---\n{{ front_matter }}---\n# {{ model.nmae }}\n");
+    let toml =
+        release_toml(PASSING_GATES, "").replace("[card]\n", "[card]\ntemplate = \"card.md.j2\"\n");
+    let ctx = context(&toml).file(
+        "card.md.j2",
+        "---\n{{ front_matter }}---\n# {{ model.nmae }}\n",
+    );
     check(&ctx, &[])
         .assert_status(2)
         .assert_stderr_contains("card.md.j2")
