@@ -126,10 +126,45 @@ pub fn sample(
     Ok(Outcome::Success)
 }
 
-/// `card`: render the model card from the configuration and training metrics alone.
+/// `card`: render the model card from the configuration and the declared training metrics alone.
+///
+/// Nothing is converted or run, so the sections that need measured data (architecture,
+/// samples, latency, files) are left out; `check` renders the complete card into the bundle.
 pub fn card(args: &CardArgs, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::Result<Outcome> {
-    let _ = (args, env, reporter);
-    Err(error::not_built_yet("card"))
+    let config = config::load(&args.config.config, &env.overrides(None))?;
+    let mut metrics = crate::gates::Metrics::new();
+    for (name, source) in &config.metrics {
+        let value = crate::gates::read_metric_file(
+            &source.file.path,
+            &source.file.configured,
+            &source.path,
+        )?;
+        metrics.insert(name.clone(), value);
+    }
+    let inputs = crate::card::CardInputs {
+        version: config.version.version.as_ref().map(ToString::to_string),
+        git_commit: env.git_commit.clone(),
+        metrics,
+        ..crate::card::CardInputs::default()
+    };
+    let context = crate::card::context(&config, &inputs);
+    let readme = crate::card::render_for(&config, &context)?;
+    let problems = crate::card::validate(&readme);
+    match &args.output {
+        Some(path) => {
+            crate::bundle::write_atomically(path, readme.as_bytes())?;
+            reporter.status("Rendered", format!("`{}`", path.display()));
+        }
+        None => reporter.data(readme.trim_end()),
+    }
+    if problems.is_empty() {
+        Ok(Outcome::Success)
+    } else {
+        for problem in &problems {
+            reporter.warn(format!("the card's metadata would be rejected by the Hub: {problem}"));
+        }
+        Ok(Outcome::Refused)
+    }
 }
 
 /// `convert`: one checkpoint to safetensors.

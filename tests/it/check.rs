@@ -436,3 +436,20 @@ fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     tinydit_release::bundle::hex(&sha2::Sha256::digest(bytes))
 }
+
+#[test]
+fn card_renders_from_the_configuration_alone() {
+    let ctx = context(&release_toml(PASSING_GATES, ""));
+    let run = ctx.run(["card", "-o", "README.md"]);
+    run.assert_status(0);
+    let readme = std::fs::read_to_string(ctx.path().join("README.md")).expect("card");
+    assert!(card::validate(&readme).is_empty());
+    assert!(readme.contains("# TinyDiT fixture"));
+    assert!(readme.contains("| fid | 42.3 |"), "{readme}");
+    // Nothing was sampled, so there is no gallery or class images to link.
+    assert!(card::image_links(&readme).is_empty(), "{readme}");
+
+    // To stdout by default.
+    let run = ctx.run(["card"]);
+    run.assert_status(0).assert_stdout_contains("model-index:");
+}
