@@ -5,12 +5,10 @@
 //! bundle behind (the staging folder is removed when dropped). The manifest lists every file with
 //! its size and sha256; `plan` and `publish` work from it.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use crate::config::paths::check_bundle_path;
 
@@ -158,35 +156,17 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<BundleFile>) -> anyhow::Resu
     Ok(())
 }
 
-/// Size and lowercase hex sha256 of a file, read in 1 MiB blocks.
+/// Size and lowercase hex sha256 of a file.
 pub fn hash_file(path: &Path) -> anyhow::Result<(u64, String)> {
-    let mut file = std::fs::File::open(path)
+    let file = std::fs::File::open(path)
         .with_context(|| format!("failed to open `{}`", path.display()))?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0_u8; 1 << 20];
-    let mut total = 0_u64;
-    loop {
-        let read = file
-            .read(&mut buffer)
-            .with_context(|| format!("failed to read `{}`", path.display()))?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-        total += read as u64;
-    }
-    Ok((total, hex(&hasher.finalize())))
-}
-
-/// Lowercase hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
-            let _ = write!(out, "{b:02x}");
-            out
-        })
+    let bytes = file
+        .metadata()
+        .with_context(|| format!("failed to read `{}`", path.display()))?
+        .len();
+    let sha256 = crate::artifacts::convert::hash_file(&file)
+        .with_context(|| format!("failed to read `{}`", path.display()))?;
+    Ok((bytes, sha256))
 }
 
 /// Writes a file through a temporary sibling and a rename, so readers never see half of it.

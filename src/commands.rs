@@ -161,7 +161,9 @@ pub fn card(args: &CardArgs, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::
         Ok(Outcome::Success)
     } else {
         for problem in &problems {
-            reporter.warn(format!("the card's metadata would be rejected by the Hub: {problem}"));
+            reporter.warn(format!(
+                "the card's metadata would be rejected by the Hub: {problem}"
+            ));
         }
         Ok(Outcome::Refused)
     }

@@ -764,7 +764,8 @@ fn scalar(arena: &Arena, value: Value) -> Option<String> {
     }
 }
 
-fn hash_file(file: &File) -> std::io::Result<String> {
+/// Lowercase hex sha256 of a whole file, read in 1 MiB blocks with positioned reads.
+pub fn hash_file(file: &File) -> std::io::Result<String> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     let mut offset = 0u64;

@@ -1637,14 +1637,27 @@ impl Machine<'_, '_, '_> {
     }
 
     fn dtype_finding(&mut self, global: &Global, opcode: &str) -> usize {
+        let message = format!(
+            "dtype `{}` has no safetensors equivalent",
+            global.qualified()
+        );
+        self.global_misuse(global, FindingKind::Dtype, message, opcode)
+    }
+
+    /// An `unsupported` finding about an allowlisted global (already name-checked when it was
+    /// pushed) that is used for something a weights-only checkpoint cannot hold; `opcode` is
+    /// the call that consumed it.
+    fn global_misuse(
+        &mut self,
+        global: &Global,
+        kind: FindingKind,
+        message: String,
+        opcode: &str,
+    ) -> usize {
         let qualified = global.qualified();
-        let mut finding = Finding::new(
-            Severity::Unsupported,
-            FindingKind::Dtype,
-            format!("dtype `{qualified}` has no safetensors equivalent"),
-        )
-        .member(self.src.member.clone())
-        .at(global.offset, self.src.base);
+        let mut finding = Finding::new(Severity::Unsupported, kind, message)
+            .member(self.src.member.clone())
+            .at(global.offset, self.src.base);
         finding.opcode = Some("GLOBAL".to_owned());
         finding.global = Some(GlobalName {
             qualified: qualified.clone(),
@@ -1793,23 +1806,11 @@ impl Machine<'_, '_, '_> {
             }
             GlobalKind::Rebuild(rebuild) if !newobj => self.rebuild(rebuild, &global, &call_args),
             _ => {
-                let qualified = global.qualified();
-                let mut finding = Finding::new(
-                    Severity::Unsupported,
-                    FindingKind::Global,
-                    format!("global `{qualified}` used in a way torch checkpoints never do"),
-                )
-                .member(self.src.member.clone())
-                .at(global.offset, self.src.base);
-                finding.opcode = Some("GLOBAL".to_owned());
-                finding.global = Some(GlobalName {
-                    qualified: qualified.clone(),
-                    module: global.module.clone(),
-                    name: global.name.clone(),
-                    raw_qualified: qualified,
-                });
-                let index = self.push_finding(finding);
-                self.consumed(index, opcode);
+                let message = format!(
+                    "global `{}` used in a way torch checkpoints never do",
+                    global.qualified()
+                );
+                let index = self.global_misuse(&global, FindingKind::Global, message, opcode);
                 self.opaque(index, vec![func, args])
             }
         }
@@ -1853,22 +1854,11 @@ impl Machine<'_, '_, '_> {
         let name = global.qualified();
         match rebuild {
             Rebuild::Unsupported => {
-                let mut finding = Finding::new(
-                    Severity::Unsupported,
-                    FindingKind::Dtype,
-                    format!("`{name}` builds a tensor safetensors cannot hold (quantized, sparse, meta or subclass)"),
-                )
-                .member(self.src.member.clone())
-                .at(global.offset, self.src.base);
-                finding.opcode = Some("GLOBAL".to_owned());
-                finding.global = Some(GlobalName {
-                    qualified: name.clone(),
-                    module: global.module.clone(),
-                    name: global.name.clone(),
-                    raw_qualified: name,
-                });
-                let index = self.push_finding(finding);
-                self.consumed(index, "REDUCE");
+                let message = format!(
+                    "`{name}` builds a tensor safetensors cannot hold (quantized, sparse, meta or \
+                     subclass)"
+                );
+                let index = self.global_misuse(global, FindingKind::Dtype, message, "REDUCE");
                 self.opaque(index, call_args.to_vec())
             }
             Rebuild::Parameter | Rebuild::ParameterWithState => {

@@ -187,6 +187,19 @@ fn generator_of(
     Ok((onnx, generator))
 }
 
+/// Loads ONNX Runtime (once per process) and says which library is in use.
+fn load_runtime(
+    search: &runtime::OrtSearch,
+    reporter: &Reporter,
+) -> anyhow::Result<ort::environment::Environment> {
+    let (env, library) = runtime::environment(search)?;
+    reporter.status(
+        "Loaded",
+        format!("ONNX Runtime from `{}`", library.display()),
+    );
+    Ok(env)
+}
+
 /// Runs the smoke test of `config`'s generator, writing images into `out_dir`.
 pub fn run(
     config: &ReleaseConfig,
@@ -233,18 +246,10 @@ pub fn run(
         .as_ref()
         .map(|g| golden::load(g, &summary, display).map(|set| (g, set)))
         .transpose()?;
-    let settings = SessionSettings {
-        providers: smoke.providers.clone(),
-        require_provider: smoke.require_provider,
-        threads: smoke.threads,
-    };
+    let settings = SessionSettings::from(&smoke);
 
     // 2. ONNX Runtime and the generator session.
-    let (env, library) = runtime::environment(search)?;
-    reporter.status(
-        "Loaded",
-        format!("ONNX Runtime from `{}`", library.display()),
-    );
+    let env = load_runtime(search, reporter)?;
     let mut opened = open_reporting(
         &env,
         &onnx_entry.path.path,
@@ -613,16 +618,8 @@ pub fn sample(
         }
         all
     };
-    let settings = SessionSettings {
-        providers: smoke.providers.clone(),
-        require_provider: smoke.require_provider,
-        threads: smoke.threads,
-    };
-    let (env, library) = runtime::environment(search)?;
-    reporter.status(
-        "Loaded",
-        format!("ONNX Runtime from `{}`", library.display()),
-    );
+    let settings = SessionSettings::from(&smoke);
+    let env = load_runtime(search, reporter)?;
     let mut opened = open_reporting(&env, &options.model, &model_display, &settings, reporter)?;
     reporter.status(
         "Sampling",

@@ -35,12 +35,12 @@ pub struct SessionSettings {
     pub threads: u32,
 }
 
-impl Default for SessionSettings {
-    fn default() -> Self {
+impl From<&crate::config::SmokeConfig> for SessionSettings {
+    fn from(smoke: &crate::config::SmokeConfig) -> Self {
         Self {
-            providers: vec![Provider::Cpu],
-            require_provider: false,
-            threads: 1,
+            providers: smoke.providers.clone(),
+            require_provider: smoke.require_provider,
+            threads: smoke.threads,
         }
     }
 }

@@ -434,7 +434,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
-    tinydit_release::bundle::hex(&sha2::Sha256::digest(bytes))
+    tinydit_release::artifacts::convert::hex(&sha2::Sha256::digest(bytes))
 }
 
 #[test]
