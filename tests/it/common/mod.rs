@@ -36,6 +36,7 @@ pub fn fixture_path(name: &str) -> PathBuf {
 pub struct TestContext {
     dir: tempfile::TempDir,
     env: Vec<(String, String)>,
+    removed: Vec<String>,
 }
 
 impl TestContext {
@@ -47,6 +48,7 @@ impl TestContext {
         Self {
             dir,
             env: Vec::new(),
+            removed: Vec::new(),
         }
     }
 
@@ -94,6 +96,12 @@ impl TestContext {
         self
     }
 
+    /// Removes an inherited environment variable for commands run from here.
+    pub fn without_env(mut self, key: &str) -> Self {
+        self.removed.push(key.to_owned());
+        self
+    }
+
     /// A command for the binary, in the test folder, with a scrubbed environment.
     pub fn command<I, S>(&self, args: I) -> Command
     where
@@ -109,6 +117,9 @@ impl TestContext {
             if key.starts_with("INPUT_") {
                 command.env_remove(key);
             }
+        }
+        for key in &self.removed {
+            command.env_remove(key);
         }
         for (key, value) in &self.env {
             command.env(key, value);
