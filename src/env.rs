@@ -28,6 +28,30 @@ pub const GITHUB_SHA: &str = "GITHUB_SHA";
 /// `owner/name` of the repository running the workflow; the default for `model.github-repo`.
 pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
 
+/// Action input `command` (`check`, `plan`, `publish`), mapped in action.yml's `runs.env`.
+pub const TINYDIT_RELEASE_COMMAND: &str = "TINYDIT_RELEASE_COMMAND";
+
+/// Action input `config`: the path of release.toml (CLI `--config`).
+pub const TINYDIT_RELEASE_CONFIG: &str = "TINYDIT_RELEASE_CONFIG";
+
+/// Action input `out`: the output folder (CLI `--out`).
+pub const TINYDIT_RELEASE_OUT: &str = "TINYDIT_RELEASE_OUT";
+
+/// Action input `version` (CLI `--version`); empty means "from the tag or the file".
+pub const TINYDIT_RELEASE_VERSION: &str = "TINYDIT_RELEASE_VERSION";
+
+/// Action input `dry_run` (CLI `--dry-run`): exactly `true` or `false`.
+pub const TINYDIT_RELEASE_DRY_RUN: &str = "TINYDIT_RELEASE_DRY_RUN";
+
+/// File the action appends `name=value` outputs to (set by the runner).
+pub const GITHUB_OUTPUT: &str = "GITHUB_OUTPUT";
+
+/// File the action appends the Markdown step summary to (set by the runner).
+pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
+
+/// The workspace the runner mounts; annotation paths are made relative to it.
+pub const GITHUB_WORKSPACE: &str = "GITHUB_WORKSPACE";
+
 #[cfg(test)]
 mod tests {
     /// Every constant is its own name: a typo here would silently read the wrong variable.
@@ -41,6 +65,14 @@ mod tests {
             ("GITHUB_REF", super::GITHUB_REF),
             ("GITHUB_SHA", super::GITHUB_SHA),
             ("GITHUB_REPOSITORY", super::GITHUB_REPOSITORY),
+            ("TINYDIT_RELEASE_COMMAND", super::TINYDIT_RELEASE_COMMAND),
+            ("TINYDIT_RELEASE_CONFIG", super::TINYDIT_RELEASE_CONFIG),
+            ("TINYDIT_RELEASE_OUT", super::TINYDIT_RELEASE_OUT),
+            ("TINYDIT_RELEASE_VERSION", super::TINYDIT_RELEASE_VERSION),
+            ("TINYDIT_RELEASE_DRY_RUN", super::TINYDIT_RELEASE_DRY_RUN),
+            ("GITHUB_OUTPUT", super::GITHUB_OUTPUT),
+            ("GITHUB_STEP_SUMMARY", super::GITHUB_STEP_SUMMARY),
+            ("GITHUB_WORKSPACE", super::GITHUB_WORKSPACE),
         ] {
             assert_eq!(name, value);
         }

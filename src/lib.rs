@@ -6,6 +6,7 @@
 //! environment (`main.rs` passes an [`EnvSnapshot`]) or prints (everything goes through
 //! [`report::Reporter`]).
 
+pub mod action;
 pub mod artifacts;
 pub mod bundle;
 pub mod card;
@@ -97,7 +98,7 @@ pub fn run(cli: Cli, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::Result<O
         Command::Smoke(args) => commands::smoke(args, env, &ort, reporter),
         Command::Sample(args) => commands::sample(args, env, &ort, reporter),
         Command::Card(args) => commands::card(&args, env, reporter),
-        Command::Action => Err(not_built_yet("action")),
+        Command::Action => action::run(env, ort, reporter),
         Command::Schema => {
             reporter.json(&config::schema())?;
             Ok(Outcome::Success)

@@ -1,5 +1,6 @@
 //! Integration tests: the real binary against committed fixtures, one module per area.
 
+mod action;
 mod check;
 mod cli;
 mod common;
