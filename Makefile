@@ -31,11 +31,14 @@ $(VENV)/.lint-ready: scripts/requirements-lint.txt $(VENV)/.ready
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements-lint.txt
 	touch $@
 
-# The action, workflows and Dockerfile, checked offline (Docker cannot run here).
+# The action, workflows and Dockerfile, checked offline (Docker cannot run here): linters, then
+# the Dockerfile's steps run as plain commands against the debug binary.
 lint: $(VENV)/.lint-ready
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/zizmor --offline .
 	$(VENV)/bin/hadolint Dockerfile
+	cargo build --locked --quiet
+	PYTHON=$(VENV)/bin/python scripts/dockerfile-steps.sh
 
 # Everything CI runs.
 ci: test lint
