@@ -6,7 +6,6 @@
 //! the command line, and translates the results into what the runner understands: outputs in
 //! `$GITHUB_OUTPUT`, the Markdown summary in `$GITHUB_STEP_SUMMARY`, and `::error` annotations
 //! at `file,line,col` for configuration problems. See `../shared/reference/github-actions.md`.
-#![allow(clippy::print_stdout)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
