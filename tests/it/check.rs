@@ -6,11 +6,8 @@
 
 use std::path::Path;
 
-use crate::common::{Run, TestContext, require_ort};
+use crate::common::{Run, TINYDIT_CLASSES, TestContext, require_ort};
 use tinydit_release::card;
-
-const CLASSES: &str = r#"["Abyssinian", "Bengal", "Birman", "Bombay", "British_Shorthair",
-  "Egyptian_Mau", "Maine_Coon", "Persian", "Ragdoll", "Russian_Blue", "Siamese", "Sphynx", "Other"]"#;
 
 /// A complete release.toml over the fixture files; `gates` replaces the gate list and `extra`
 /// is appended.
@@ -44,7 +41,7 @@ role = "classifier"
 
 [generator]
 image-size = 32
-classes = {CLASSES}
+classes = {TINYDIT_CLASSES}
 uncond-class = 12
 inputs = {{ label = "breed" }}
 steps = 4

@@ -1,10 +1,7 @@
 //! `tinydit-release sample`: parity with the committed Python onnxruntime reference runs,
 //! guidance modes, determinism, and the images it writes.
 
-use crate::common::{TestContext, png_info, read_npy, require_ort};
-
-const CLASSES: &str = r#"["Abyssinian", "Bengal", "Birman", "Bombay", "British_Shorthair",
-  "Egyptian_Mau", "Maine_Coon", "Persian", "Ragdoll", "Russian_Blue", "Siamese", "Sphynx", "Other"]"#;
+use crate::common::{TINYDIT_CLASSES, TestContext, png_info, read_npy, require_ort};
 
 fn release_toml(cfg: &str) -> String {
     format!(
@@ -14,7 +11,7 @@ hub-repo = "someone/tinydit"
 
 [generator]
 image-size = 32
-classes = {CLASSES}
+classes = {TINYDIT_CLASSES}
 uncond-class = 12
 inputs = {{ label = "breed" }}
 cfg = "{cfg}"

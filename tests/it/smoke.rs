@@ -4,10 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use crate::common::{TestContext, png_info, require_ort};
-
-const CLASSES: &str = r#"["Abyssinian", "Bengal", "Birman", "Bombay", "British_Shorthair",
-  "Egyptian_Mau", "Maine_Coon", "Persian", "Ragdoll", "Russian_Blue", "Siamese", "Sphynx", "Other"]"#;
+use crate::common::{TINYDIT_CLASSES, TestContext, png_info, require_ort};
 
 /// A release.toml for the fixture generator at `generator` (relative to the test folder), with
 /// extra `[generator]` and `[smoke]` lines and an optional classifier model.
@@ -28,7 +25,7 @@ role = "generator"
 
 [generator]
 image-size = 32
-classes = {CLASSES}
+classes = {TINYDIT_CLASSES}
 uncond-class = 12
 inputs = {{ label = "breed" }}
 steps = 8

@@ -21,6 +21,10 @@ const SCRUBBED: &[&str] = &[
     "NO_COLOR",
 ];
 
+/// The thirteen classes of the TinyDiT fixtures, as a TOML array (class 12 is unconditional).
+pub const TINYDIT_CLASSES: &str = r#"["Abyssinian", "Bengal", "Birman", "Bombay", "British_Shorthair",
+  "Egyptian_Mau", "Maine_Coon", "Persian", "Ragdoll", "Russian_Blue", "Siamese", "Sphynx", "Other"]"#;
+
 /// The repository checkout the tests run from.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
