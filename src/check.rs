@@ -109,6 +109,24 @@ impl CheckReport {
     }
 }
 
+/// What the stages found so far: metrics for the gates and checks for the report.
+#[derive(Default)]
+struct Findings {
+    metrics: Metrics,
+    checks: Vec<CheckResult>,
+}
+
+impl Findings {
+    fn check(&mut self, name: impl Into<String>, passed: bool, detail: impl Into<String>) {
+        self.checks.push(CheckResult {
+            name: name.into(),
+            passed,
+            severity: Severity::Error,
+            detail: detail.into(),
+        });
+    }
+}
+
 /// Runs every stage of a release except publishing.
 pub fn run(
     config: &ReleaseConfig,
@@ -116,131 +134,32 @@ pub fn run(
     reporter: &Reporter,
 ) -> anyhow::Result<CheckReport> {
     let staging = Staging::new(&options.out)?;
-    let mut metrics = Metrics::new();
-    let mut checks = Vec::new();
-    let mut artifacts = Vec::new();
-    let mut facts: Option<CheckpointFacts> = None;
+    let mut found = Findings::default();
 
     // 2. Artifacts.
-    for checkpoint in &config.checkpoints {
-        reporter.status("Converting", format!("`{}`", checkpoint.path.configured));
-        let output = staging.path_for(&checkpoint.output)?;
-        let outcome = convert::convert(
-            &ConvertOptions {
-                input: checkpoint.path.path.clone(),
-                output,
-                weights: checkpoint.weights.clone(),
-                strip_prefixes: checkpoint.strip_prefixes.clone(),
-                dtype: checkpoint.dtype,
-                max_shard_size: checkpoint.max_shard_size,
-                metadata: checkpoint.metadata.clone(),
-                tensor_sha256: false,
-            },
-            reporter,
-        )
-        .with_context(|| format!("failed to convert `{}`", checkpoint.path.configured))?;
-        let scan_name = format!("scan:{}", checkpoint.path.configured);
-        match outcome {
-            ConvertOutcome::Refused(scan) => {
-                checks.push(CheckResult {
-                    name: scan_name,
-                    passed: false,
-                    severity: Severity::Error,
-                    detail: format!(
-                        "refused: {} finding(s); globals: {}",
-                        scan.findings.len(),
-                        scan.globals().join(", ")
-                    ),
-                });
-            }
-            ConvertOutcome::Converted(report) => {
-                checks.push(CheckResult {
-                    name: scan_name,
-                    passed: true,
-                    severity: Severity::Error,
-                    detail: "no findings".to_owned(),
-                });
-                let m = &report.metrics;
-                if facts.is_none() {
-                    for (name, value) in m.named() {
-                        metrics.insert(name, value);
-                    }
-                    facts = Some(CheckpointFacts {
-                        architecture: report.checkpoint_config.clone(),
-                        parameters: Some(m.param_count),
-                        steps: m.step.map(|s| s as f64),
-                        final_loss: m.loss,
-                    });
-                }
-                if config.checks.finite_weights {
-                    let bad = m.nan_count + m.inf_count;
-                    checks.push(CheckResult {
-                        name: "finite-weights".to_owned(),
-                        passed: bad == 0,
-                        severity: Severity::Error,
-                        detail: format!(
-                            "`{}`: {} NaN, {} Inf values",
-                            checkpoint.output, m.nan_count, m.inf_count
-                        ),
-                    });
-                }
-                artifacts.push(ArtifactEntry {
-                    source: checkpoint.path.configured.clone(),
-                    kind: "safetensors",
-                    outputs: report
-                        .outputs
-                        .iter()
-                        .map(|o| bundle_relative(staging.root(), &o.path))
-                        .collect(),
-                });
-            }
-        }
-    }
-    for onnx in &config.onnx {
-        reporter.status("Checking", format!("`{}`", onnx.path.configured));
-        let summary = crate::onnx::inspect(&onnx.path.path, &onnx.path.configured)?;
-        staging.copy(&onnx.output, &onnx.path.path)?;
-        let mut outputs = vec![onnx.output.clone()];
-        let source_dir = onnx.path.path.parent().unwrap_or(Path::new("."));
-        let target_dir = parent_of(&onnx.output);
-        let mut seen = std::collections::BTreeSet::new();
-        for external in &summary.external_data {
-            if seen.insert(external.location.clone()) {
-                let bundle_path = join_bundle(&target_dir, &external.location);
-                staging.copy(&bundle_path, &source_dir.join(&external.location))?;
-                outputs.push(bundle_path);
-            }
-        }
-        artifacts.push(ArtifactEntry {
-            source: onnx.path.configured.clone(),
-            kind: "onnx",
-            outputs,
-        });
-    }
+    let (mut artifacts, facts) = convert_checkpoints(config, &staging, &mut found, reporter)?;
+    artifacts.extend(copy_onnx_files(config, &staging, reporter)?);
 
     // 3. Smoke.
     let smoke_report = if config.smoke.is_some() {
-        {
-            let samples_dir = staging.path_for(&config.bundle.samples_dir)?;
-            let report = smoke::run(config, &options.ort, &samples_dir, reporter)?;
-            for (name, value) in &report.metrics {
-                metrics.insert(name.clone(), *value);
-            }
-            for check in &report.checks {
-                let blocks = config.checks.valid_samples || check.name == "golden";
-                checks.push(CheckResult {
-                    name: format!("smoke:{}", check.name),
-                    passed: check.passed,
-                    severity: if blocks {
-                        Severity::Error
-                    } else {
-                        Severity::Warn
-                    },
-                    detail: check.detail.clone(),
-                });
-            }
-            Some(report)
+        let samples_dir = staging.path_for(&config.bundle.samples_dir)?;
+        let report = smoke::run(config, &options.ort, &samples_dir, reporter)?;
+        found.metrics.extend(report.metrics.clone());
+        for check in &report.checks {
+            // Golden parity is about the export, not the samples: it always blocks.
+            let blocks = config.checks.valid_samples || check.name == "golden";
+            found.checks.push(CheckResult {
+                name: format!("smoke:{}", check.name),
+                passed: check.passed,
+                severity: if blocks {
+                    Severity::Error
+                } else {
+                    Severity::Warn
+                },
+                detail: check.detail.clone(),
+            });
         }
+        Some(report)
     } else {
         reporter.skipped("smoke: no `[smoke]` table");
         None
@@ -250,96 +169,34 @@ pub fn run(
     for (name, source) in &config.metrics {
         let value =
             gates::read_metric_file(&source.file.path, &source.file.configured, &source.path)?;
-        metrics.insert(name.clone(), value);
+        found.metrics.insert(name.clone(), value);
     }
     let sizes = staging.manifest()?;
-    for artifact in &artifacts {
-        let bytes: u64 = artifact
-            .outputs
-            .iter()
-            .filter_map(|p| sizes.get(p).map(|f| f.bytes))
-            .sum();
-        let size_mb = bytes as f64 / 1e6;
-        let primary = &artifact.outputs[0];
-        let configured_output = config
-            .checkpoints
-            .iter()
-            .find(|c| c.path.configured == artifact.source)
-            .map_or(primary.as_str(), |c| c.output.as_str());
-        metrics.insert(format!("artifact.{configured_output}.size_mb"), size_mb);
-        if config.checks.size_limits {
-            let role = config
-                .onnx
-                .iter()
-                .find(|o| o.path.configured == artifact.source)
-                .map(|o| o.role);
-            let limit = match (artifact.kind, role) {
-                ("safetensors", _) => Some(config.checks.max_weights_mb),
-                (_, Some(OnnxRole::Generator)) => Some(config.checks.max_generator_mb),
-                (_, Some(OnnxRole::Classifier)) => Some(config.checks.max_classifier_mb),
-                _ => None,
-            };
-            if let Some(limit) = limit {
-                checks.push(CheckResult {
-                    name: format!("size:{configured_output}"),
-                    passed: size_mb <= limit,
-                    severity: Severity::Error,
-                    detail: format!(
-                        "{} MB (limit {} MB)",
-                        gates::fmt(size_mb),
-                        gates::fmt(limit)
-                    ),
-                });
-            }
-        }
-    }
+    measure_sizes(config, &artifacts, &sizes, &mut found);
     let baseline = options.baseline.as_deref().map(read_baseline).transpose()?;
     reporter.status("Gating", format!("{} gate(s)", config.gates.len()));
-    let gate_report = gates::evaluate(&config.gates, &metrics, baseline.as_ref());
+    let gate_report = gates::evaluate(&config.gates, &found.metrics, baseline.as_ref());
 
     // 5. Card.
     reporter.status("Rendering", "README.md");
     let version = config.version.version.as_ref().map(ToString::to_string);
-    let samples_prefix = &config.bundle.samples_dir;
-    let card_inputs = CardInputs {
-        version: version.clone(),
-        git_commit: options.git_commit.clone(),
-        checkpoint: facts.clone(),
-        metrics: metrics.clone(),
-        provider: smoke_report
-            .as_ref()
-            .map(|s| smoke::session::provider_name(s.provider).to_owned()),
-        samples: smoke_report
-            .iter()
-            .flat_map(|s| s.samples.iter())
-            .map(|s| SampleImage {
-                class_index: s.class,
-                path: format!("{samples_prefix}/{}", s.png),
-            })
-            .collect(),
-        gallery: smoke_report
-            .as_ref()
-            .and_then(SmokeReport::gallery)
-            .map(|g| format!("{samples_prefix}/{g}")),
-        files: sizes
-            .files
-            .iter()
-            .map(|f| (f.path.clone(), f.bytes))
-            .collect(),
-    };
-    let context = card::context(config, &card_inputs);
-    let readme = card::render_for(config, &context)?;
+    let card_inputs = card_inputs(
+        config,
+        options,
+        version.as_deref(),
+        facts.as_ref(),
+        &found,
+        smoke_report.as_ref(),
+        &sizes,
+    );
+    let readme = card::render_for(config, &card::context(config, &card_inputs))?;
     let problems = card::validate(&readme);
-    checks.push(CheckResult {
-        name: "card".to_owned(),
-        passed: problems.is_empty(),
-        severity: Severity::Error,
-        detail: if problems.is_empty() {
-            "front matter valid".to_owned()
-        } else {
-            problems.join("; ")
-        },
-    });
+    let detail = if problems.is_empty() {
+        "front matter valid".to_owned()
+    } else {
+        problems.join("; ")
+    };
+    found.check("card", problems.is_empty(), detail);
     staging.write("README.md", readme.as_bytes())?;
 
     // 6. Bundle.
@@ -360,39 +217,21 @@ pub fn run(
     }
     staging.write(
         "metrics.json",
-        &pretty(&serde_json::json!({ "version": version, "metrics": metrics })),
+        &pretty(&serde_json::json!({ "version": version, "metrics": found.metrics })),
     )?;
     if config.checks.files_exist {
-        let staged = staging.manifest()?;
-        let mut missing: Vec<String> = artifacts
-            .iter()
-            .flat_map(|a| a.outputs.iter())
-            .chain(config.checkpoints.iter().map(|c| &c.output))
-            .filter(|p| staged.get(p).is_none() && !is_sharded(&staged, p))
-            .cloned()
-            .collect();
-        missing.extend(
-            card::image_links(&readme)
-                .into_iter()
-                .filter(|link| staged.get(link).is_none())
-                .map(|link| format!("{link} (linked from README.md)")),
+        check_files_exist(
+            config,
+            &artifacts,
+            &readme,
+            &staging.manifest()?,
+            &mut found,
         );
-        missing.sort();
-        missing.dedup();
-        checks.push(CheckResult {
-            name: "files-exist".to_owned(),
-            passed: missing.is_empty(),
-            severity: Severity::Error,
-            detail: if missing.is_empty() {
-                "every artifact and linked image is in the bundle".to_owned()
-            } else {
-                format!("missing: {}", missing.join(", "))
-            },
-        });
     }
     let manifest = staging.finish(&options.out)?;
 
-    let mut refusals: Vec<String> = checks
+    let mut refusals: Vec<String> = found
+        .checks
         .iter()
         .filter(|c| !c.passed && c.severity == Severity::Error)
         .map(|c| format!("check `{}` failed: {}", c.name, c.detail))
@@ -415,20 +254,237 @@ pub fn run(
         },
         refusals,
         artifacts,
-        metrics,
+        metrics: found.metrics,
         baseline,
-        checks,
+        checks: found.checks,
         gates: gate_report,
         smoke: smoke_report,
         bundle: manifest,
     };
     write_atomically(&options.out.join("report.json"), &pretty(&report))?;
-    let summary = summary_markdown(
-        &report,
-        &options.out.join("bundle").join(&config.bundle.samples_dir),
-    );
-    write_atomically(&options.out.join("summary.md"), summary.as_bytes())?;
+    let samples = options.out.join("bundle").join(&config.bundle.samples_dir);
+    write_atomically(
+        &options.out.join("summary.md"),
+        summary_markdown(&report, &samples).as_bytes(),
+    )?;
     Ok(report)
+}
+
+/// Scans and converts every checkpoint into the bundle. A refused checkpoint is a failed check,
+/// not an error, so the rest of the report still appears. The first converted checkpoint gives
+/// the `checkpoint.*` metrics and the card's architecture.
+fn convert_checkpoints(
+    config: &ReleaseConfig,
+    staging: &Staging,
+    found: &mut Findings,
+    reporter: &Reporter,
+) -> anyhow::Result<(Vec<ArtifactEntry>, Option<CheckpointFacts>)> {
+    let mut artifacts = Vec::new();
+    let mut facts = None;
+    for checkpoint in &config.checkpoints {
+        reporter.status("Converting", format!("`{}`", checkpoint.path.configured));
+        let options = ConvertOptions {
+            input: checkpoint.path.path.clone(),
+            output: staging.path_for(&checkpoint.output)?,
+            weights: checkpoint.weights.clone(),
+            strip_prefixes: checkpoint.strip_prefixes.clone(),
+            dtype: checkpoint.dtype,
+            max_shard_size: checkpoint.max_shard_size,
+            metadata: checkpoint.metadata.clone(),
+            tensor_sha256: false,
+        };
+        let outcome = convert::convert(&options, reporter)
+            .with_context(|| format!("failed to convert `{}`", checkpoint.path.configured))?;
+        let scan_name = format!("scan:{}", checkpoint.path.configured);
+        let report = match outcome {
+            ConvertOutcome::Refused(scan) => {
+                let detail = format!(
+                    "refused: {} finding(s); globals: {}",
+                    scan.findings.len(),
+                    scan.globals().join(", ")
+                );
+                found.check(scan_name, false, detail);
+                continue;
+            }
+            ConvertOutcome::Converted(report) => report,
+        };
+        found.check(scan_name, true, "no findings");
+        let m = &report.metrics;
+        if facts.is_none() {
+            found.metrics.extend(m.named());
+            facts = Some(CheckpointFacts {
+                architecture: report.checkpoint_config.clone(),
+                parameters: Some(m.param_count),
+                steps: m.step.map(|s| s as f64),
+                final_loss: m.loss,
+            });
+        }
+        if config.checks.finite_weights {
+            let detail = format!(
+                "`{}`: {} NaN, {} Inf values",
+                checkpoint.output, m.nan_count, m.inf_count
+            );
+            found.check("finite-weights", m.nan_count + m.inf_count == 0, detail);
+        }
+        artifacts.push(ArtifactEntry {
+            source: checkpoint.path.configured.clone(),
+            kind: "safetensors",
+            outputs: report
+                .outputs
+                .iter()
+                .map(|o| bundle_relative(staging.root(), &o.path))
+                .collect(),
+        });
+    }
+    Ok((artifacts, facts))
+}
+
+/// Inspects every ONNX file (refusing bad external data by name) and copies it into the bundle
+/// with its external data files, under the names the model refers to.
+fn copy_onnx_files(
+    config: &ReleaseConfig,
+    staging: &Staging,
+    reporter: &Reporter,
+) -> anyhow::Result<Vec<ArtifactEntry>> {
+    let mut artifacts = Vec::new();
+    for onnx in &config.onnx {
+        reporter.status("Checking", format!("`{}`", onnx.path.configured));
+        let summary = crate::onnx::inspect(&onnx.path.path, &onnx.path.configured)?;
+        staging.copy(&onnx.output, &onnx.path.path)?;
+        let mut outputs = vec![onnx.output.clone()];
+        let source_dir = onnx.path.path.parent().unwrap_or(Path::new("."));
+        let target_dir = parent_of(&onnx.output);
+        let locations: std::collections::BTreeSet<&str> = summary
+            .external_data
+            .iter()
+            .map(|e| e.location.as_str())
+            .collect();
+        for location in locations {
+            let bundle_path = join_bundle(&target_dir, location);
+            staging.copy(&bundle_path, &source_dir.join(location))?;
+            outputs.push(bundle_path);
+        }
+        artifacts.push(ArtifactEntry {
+            source: onnx.path.configured.clone(),
+            kind: "onnx",
+            outputs,
+        });
+    }
+    Ok(artifacts)
+}
+
+/// `artifact.<bundle path>.size_mb` for every artifact (with its shards or external data), and
+/// the size-limit checks of `[checks]`.
+fn measure_sizes(
+    config: &ReleaseConfig,
+    artifacts: &[ArtifactEntry],
+    sizes: &Manifest,
+    found: &mut Findings,
+) {
+    for artifact in artifacts {
+        let bytes: u64 = artifact
+            .outputs
+            .iter()
+            .filter_map(|p| sizes.get(p).map(|f| f.bytes))
+            .sum();
+        let size_mb = bytes as f64 / 1e6;
+        // Sharded weights are named by their configured output, not the first shard.
+        let name = config
+            .checkpoints
+            .iter()
+            .find(|c| c.path.configured == artifact.source)
+            .map_or(artifact.outputs[0].as_str(), |c| c.output.as_str());
+        found
+            .metrics
+            .insert(format!("artifact.{name}.size_mb"), size_mb);
+        if !config.checks.size_limits {
+            continue;
+        }
+        let role = config
+            .onnx
+            .iter()
+            .find(|o| o.path.configured == artifact.source)
+            .map(|o| o.role);
+        let limit = match (artifact.kind, role) {
+            ("safetensors", _) => config.checks.max_weights_mb,
+            (_, Some(OnnxRole::Generator)) => config.checks.max_generator_mb,
+            (_, Some(OnnxRole::Classifier)) => config.checks.max_classifier_mb,
+            _ => continue,
+        };
+        let detail = format!(
+            "{} MB (limit {} MB)",
+            gates::fmt(size_mb),
+            gates::fmt(limit)
+        );
+        found.check(format!("size:{name}"), size_mb <= limit, detail);
+    }
+}
+
+/// What the card is rendered from, gathered from every earlier stage.
+fn card_inputs(
+    config: &ReleaseConfig,
+    options: &CheckOptions,
+    version: Option<&str>,
+    facts: Option<&CheckpointFacts>,
+    found: &Findings,
+    smoke_report: Option<&SmokeReport>,
+    sizes: &Manifest,
+) -> CardInputs {
+    let samples_dir = &config.bundle.samples_dir;
+    CardInputs {
+        version: version.map(str::to_owned),
+        git_commit: options.git_commit.clone(),
+        checkpoint: facts.cloned(),
+        metrics: found.metrics.clone(),
+        provider: smoke_report.map(|s| smoke::session::provider_name(s.provider).to_owned()),
+        samples: smoke_report
+            .iter()
+            .flat_map(|s| s.samples.iter())
+            .map(|s| SampleImage {
+                class_index: s.class,
+                path: format!("{samples_dir}/{}", s.png),
+            })
+            .collect(),
+        gallery: smoke_report
+            .and_then(SmokeReport::gallery)
+            .map(|g| format!("{samples_dir}/{g}")),
+        files: sizes
+            .files
+            .iter()
+            .map(|f| (f.path.clone(), f.bytes))
+            .collect(),
+    }
+}
+
+/// Every artifact output and every image the card links is in the bundle.
+fn check_files_exist(
+    config: &ReleaseConfig,
+    artifacts: &[ArtifactEntry],
+    readme: &str,
+    staged: &Manifest,
+    found: &mut Findings,
+) {
+    let mut missing: Vec<String> = artifacts
+        .iter()
+        .flat_map(|a| a.outputs.iter())
+        .chain(config.checkpoints.iter().map(|c| &c.output))
+        .filter(|p| staged.get(p).is_none() && !is_sharded(staged, p))
+        .cloned()
+        .collect();
+    missing.extend(
+        card::image_links(readme)
+            .into_iter()
+            .filter(|link| staged.get(link).is_none())
+            .map(|link| format!("{link} (linked from README.md)")),
+    );
+    missing.sort();
+    missing.dedup();
+    let detail = if missing.is_empty() {
+        "every artifact and linked image is in the bundle".to_owned()
+    } else {
+        format!("missing: {}", missing.join(", "))
+    };
+    found.check("files-exist", missing.is_empty(), detail);
 }
 
 /// Reads a previous release's `metrics.json` (`{"version": ..., "metrics": {...}}`).
