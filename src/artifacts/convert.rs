@@ -374,26 +374,16 @@ fn convert_clean(
         })
         .collect();
 
-    let source_sha256 = source_sha256()?;
-    metadata.insert("source_sha256".to_owned(), source_sha256.clone());
-    let header_metadata: HashMap<String, String> = metadata.clone().into_iter().collect();
-
+    // The source digest goes into every header, but hashing the whole input takes longer than
+    // writing the output. So the shards are written with a placeholder of the same length while
+    // the digest is computed on the other thread, and the header is patched in place after.
+    let mut header_metadata: HashMap<String, String> = metadata.clone().into_iter().collect();
+    header_metadata.insert("source_sha256".to_owned(), "0".repeat(64));
     let mut buffers = Buffers::default();
-    let mut temps = Vec::new();
-    let mut outputs = Vec::new();
-    let mut entries = Vec::new();
-    let mut metrics = CheckpointMetrics {
-        step,
-        loss,
-        ..CheckpointMetrics::default()
-    };
+    let mut written_shards = Vec::with_capacity(shards.len());
     for (shard, path) in shards.iter().zip(&names) {
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         reporter.status("Writing", path.display().to_string());
-        let (temp, output, written) = write_shard(
+        let written = write_shard(
             checkpoint,
             shard,
             &header_metadata,
@@ -406,10 +396,35 @@ fn convert_clean(
             checkpoint,
             shard,
             &header_metadata,
-            temp.path(),
+            written.0.path(),
             &mut buffers,
         )
         .with_context(|| format!("verification of `{}` failed", path.display()))?;
+        written_shards.push(written);
+    }
+    let source_sha256 = source_sha256()?;
+    anyhow::ensure!(
+        source_sha256.len() == 64,
+        "a sha256 digest is 64 hex digits; this is a bug"
+    );
+    metadata.insert("source_sha256".to_owned(), source_sha256.clone());
+    header_metadata.insert("source_sha256".to_owned(), source_sha256.clone());
+
+    let mut temps = Vec::new();
+    let mut outputs = Vec::new();
+    let mut entries = Vec::new();
+    let mut metrics = CheckpointMetrics {
+        step,
+        loss,
+        ..CheckpointMetrics::default()
+    };
+    for ((shard, path), (temp, written)) in shards.iter().zip(&names).zip(written_shards) {
+        let file_name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let output = seal_shard(&temp, shard, &header_metadata)
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
         for (p, stats) in shard.iter().zip(written) {
             metrics.nan_count += stats.nan;
             metrics.inf_count += stats.inf;
@@ -616,8 +631,7 @@ fn header(
     Ok((order, out))
 }
 
-/// Writes one shard to a temporary file; returns it, `(bytes, sha256)` and per-tensor stats in
-/// shard order.
+/// Writes one shard to a temporary file; returns it and per-tensor stats in shard order.
 fn write_shard(
     checkpoint: &Checkpoint,
     shard: &[Planned<'_>],
@@ -625,30 +639,51 @@ fn write_shard(
     dir: &Path,
     opts: &ConvertOptions,
     buffers: &mut Buffers,
-) -> anyhow::Result<(tempfile::NamedTempFile, (u64, String), Vec<Written>)> {
+) -> anyhow::Result<(tempfile::NamedTempFile, Vec<Written>)> {
     let (order, head) = header(shard, metadata)?;
     let mut temp = temp_in(dir)?;
-    let mut file_hash = Sha256::new();
-    let mut size = head.len() as u64;
-    file_hash.update(&head);
     temp.write_all(&head)?;
     let mut stats: Vec<Written> = (0..shard.len()).map(|_| Written::default()).collect();
     for i in order {
         let p = &shard[i];
         let bytes = buffers.load(checkpoint, p)?;
         let (nan, inf) = tensor::count_non_finite(p.target, bytes);
-        file_hash.update(bytes);
         temp.write_all(bytes)?;
-        size += bytes.len() as u64;
         stats[i] = Written {
             nan,
             inf,
             sha256: opts.tensor_sha256.then(|| hex(&Sha256::digest(bytes))),
         };
     }
+    Ok((temp, stats))
+}
+
+/// Rewrites a verified shard's header with the final metadata, reads the metadata back, makes
+/// the file durable and returns its `(bytes, sha256)`. Only values of the same length may change
+/// (the source digest replacing its placeholder), so no tensor moves.
+fn seal_shard(
+    temp: &tempfile::NamedTempFile,
+    shard: &[Planned<'_>],
+    metadata: &HashMap<String, String>,
+) -> anyhow::Result<(u64, String)> {
+    let (_, head) = header(shard, metadata)?;
+    let mut written = vec![0u8; head.len()];
+    temp.as_file().read_exact_at(&mut written, 0)?;
+    anyhow::ensure!(
+        written[..8] == head[..8],
+        "the final header differs in length from the one written; this is a bug"
+    );
+    temp.as_file().write_all_at(&head, 0)?;
     // Durable before the rename that publishes it.
     temp.as_file().sync_data()?;
-    Ok((temp, (size, hex(&file_hash.finalize())), stats))
+    let map = checkpoint::map_file(temp.as_file())?;
+    let (_, meta) = SafeTensors::read_metadata(&map)
+        .map_err(|e| anyhow::anyhow!("the written file does not parse: {e:?}"))?;
+    anyhow::ensure!(
+        meta.metadata().as_ref() == Some(metadata),
+        "the metadata read back differs from what was written"
+    );
+    Ok((map.len() as u64, hex(&Sha256::digest(&map[..]))))
 }
 
 /// Re-reads a written shard with the `safetensors` crate and compares every tensor with the
