@@ -284,6 +284,24 @@ fn casting_to_f16_converts_floats_and_keeps_integers() {
 }
 
 #[test]
+fn casting_to_f16_refuses_values_beyond_its_range() {
+    let ctx = with_checkpoints(&["f16_overflow.pt"]);
+    let run = ctx.run([
+        "convert",
+        "f16_overflow.pt",
+        "-o",
+        "out/m.safetensors",
+        "--dtype",
+        "f16",
+    ]);
+    run.assert_status(2).assert_stderr_contains("`big`");
+    assert_only(&ctx.path().join("out"), &[]);
+    // The same values convert unchanged when the dtype is kept, and `fits` (65504, the largest
+    // f16) alone would have been fine.
+    convert(&ctx, "f16_overflow.pt", &[]);
+}
+
+#[test]
 fn sharding_writes_numbered_files_and_an_index() {
     let ctx = with_checkpoints(&["zip_basic.pt"]);
     let report = convert(&ctx, "zip_basic.pt", &["--max-shard-size", "400B"]);
