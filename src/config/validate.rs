@@ -452,11 +452,12 @@ impl Rules<'_> {
             .and_then(|g| g.channels)
             .unwrap_or(3) as usize;
         for (key, values) in [("mean", &classifier.mean), ("std", &classifier.std)] {
-            if values.len() != channels {
+            // With `channels = 0` (reported on its own) there is no count to compare with.
+            if channels > 0 && values.len() != channels {
                 sink.push(self.at(
                     &format!("classifier.{key}"),
                     format!(
-                        "`classifier.{key}` has {} values, one per channel ({channels}) is needed",
+                        "`classifier.{key}` has {} value(s); one per channel ({channels}) is needed",
                         values.len()
                     ),
                 ));
@@ -575,8 +576,12 @@ impl Rules<'_> {
                 || name.starts_with("smoke.")
             {
                 sink.push(
-                    self.at(&key, format!("metric name `{name}` uses a reserved prefix"))
-                        .hint("`checkpoint.`, `artifact.` and `smoke.` name measured metrics"),
+                    Located::at_key(
+                        self.source,
+                        &key,
+                        format!("metric name `{name}` uses a reserved prefix"),
+                    )
+                    .hint("`checkpoint.`, `artifact.` and `smoke.` name measured metrics"),
                 );
             }
             self.input_path(&format!("{key}.file"), &metric.file, sink);

@@ -110,3 +110,82 @@ fn invalid_toml_is_reported_at_its_position() {
         .assert_stderr_contains("release.toml:2:")
         .assert_stderr_contains("invalid TOML");
 }
+
+/// The rules not exercised above, in one file, so every validation message has a snapshot.
+#[test]
+fn the_remaining_rules_are_reported_too() {
+    let ctx = TestContext::new()
+        .file("gen.onnx", "x")
+        .file("eval.json", "{}")
+        .file(
+            "release.toml",
+            r#"[model]
+name = " "
+hub-repo = "a/b"
+github-repo = "no-slash"
+license = "apache2"
+pipeline-tag = "image-generation"
+
+[version]
+from = "tag"
+value = "1.0.0"
+
+[[onnx]]
+path = "gen.onnx"
+role = "generator"
+
+[[onnx]]
+path = "gen.onnx"
+role = "generator"
+output = "onnx/gen.onnx"
+
+[generator]
+image-size = 0
+classes = []
+cfg-scale = 500.0
+
+[classifier]
+image-size = 0
+mean = [0.5]
+std = [0.2, 0.0, 0.2]
+labels = ["cat", "other"]
+expect = "dog"
+
+[smoke]
+samples-per-class = 5000
+batch-size = 9999
+
+[smoke.golden]
+inputs = "missing-in.safetensors"
+outputs = "missing-out.safetensors"
+atol = -1.0
+
+[metrics]
+"smoke.fid" = { file = "eval.json", path = "a..b" }
+
+[[gate]]
+metric = "smoke.latency_ms_p50"
+
+[[gate]]
+metric = "artifact.onnx/gen.onnx.size_mb"
+max-regression = -1.0
+
+[checks]
+max-weights-mb = 0
+
+[card]
+template = "card.j2"
+eval-metrics = ["bleu"]
+
+[bundle]
+include = ["../outside.txt"]
+samples-dir = "/abs"
+
+[publish]
+github-assets = ["../x"]
+"#,
+        );
+    let run = ctx.run(["check"]);
+    run.assert_status(2);
+    insta::assert_snapshot!(run.stderr_redacted());
+}
