@@ -300,7 +300,12 @@ max-regression = 2.0
     check(&ctx, &["--baseline", "previous/metrics.json"])
         .assert_status(1)
         .assert_stderr_contains("`fid` = 42.3 against 40 before: worse by 2.3 (allowed 2)");
-    check(&ctx, &["--baseline", "better/metrics.json"]).assert_status(0);
+    let run = check(&ctx, &["--baseline", "better/metrics.json", "--json"]);
+    run.assert_status(0);
+    // `--json` prints the same report on stdout.
+    let printed: serde_json::Value = serde_json::from_str(&run.stdout).expect("stdout is JSON");
+    assert_eq!(printed["baseline"]["fid"], 41.0);
+    assert_eq!(printed["gates"]["results"][0]["verdict"], "pass");
     // Without any baseline the gate cannot pass silently.
     check(&ctx, &[])
         .assert_status(1)
