@@ -186,6 +186,14 @@ impl Rules<'_> {
                 )
                 .hint("bundle paths are relative to the bundle folder, like `onnx/model.onnx`"),
             );
+        } else if GENERATED_FILES.contains(&value) {
+            sink.push(
+                self.at(
+                    key,
+                    format!("`{key}` = `{value}` is a file tinydit-release writes itself"),
+                )
+                .hint("choose another name; the bundle's README.md is the generated model card"),
+            );
         } else if !seen.insert(value.to_owned()) {
             sink.push(self.at(
                 key,
@@ -718,6 +726,14 @@ impl Rules<'_> {
         }
     }
 }
+
+/// Bundle files `check` generates; no artifact or included file may take their names.
+pub const GENERATED_FILES: &[&str] = &[
+    "README.md",
+    "config.json",
+    "generation_config.json",
+    "metrics.json",
+];
 
 /// Why a Hub or GitHub repository id is not `owner/name`.
 fn check_repo_id(id: &str) -> Result<(), &'static str> {

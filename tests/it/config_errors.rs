@@ -117,6 +117,7 @@ fn the_remaining_rules_are_reported_too() {
     let ctx = TestContext::new()
         .file("gen.onnx", "x")
         .file("eval.json", "{}")
+        .file("README.md", "# the repository's own readme")
         .file(
             "release.toml",
             r#"[model]
@@ -178,7 +179,7 @@ template = "card.j2"
 eval-metrics = ["bleu"]
 
 [bundle]
-include = ["../outside.txt"]
+include = ["../outside.txt", "README.md"]
 samples-dir = "/abs"
 
 [publish]
