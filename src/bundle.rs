@@ -5,6 +5,7 @@
 //! bundle behind (the staging folder is removed when dropped). The manifest lists every file with
 //! its size and sha256; `plan` and `publish` work from it.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -34,11 +35,6 @@ impl Manifest {
     /// The entry for a bundle path.
     pub fn get(&self, path: &str) -> Option<&BundleFile> {
         self.files.iter().find(|f| f.path == path)
-    }
-
-    /// Total size in bytes.
-    pub fn total_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.bytes).sum()
     }
 }
 
@@ -97,11 +93,33 @@ impl Staging {
             .with_context(|| format!("failed to write `{bundle_path}` into the bundle"))
     }
 
-    /// Lists every file staged so far, with sizes and digests.
-    pub fn manifest(&self) -> anyhow::Result<Manifest> {
+    /// Every file staged so far with its size, by bundle path. Reads no file contents, so it is
+    /// cheap enough to call between stages; digests are computed once, by [`Staging::finish`].
+    pub fn sizes(&self) -> anyhow::Result<BTreeMap<String, u64>> {
         let mut files = Vec::new();
-        collect(self.dir.path(), self.dir.path(), &mut files)?;
-        files.sort_by(|a, b| a.path.cmp(&b.path));
+        walk(self.dir.path(), self.dir.path(), &mut files)?;
+        Ok(files
+            .into_iter()
+            .map(|(path, _, bytes)| (path, bytes))
+            .collect())
+    }
+
+    /// Every file staged so far, with sizes and digests, sorted by path.
+    fn manifest(&self) -> anyhow::Result<Manifest> {
+        let mut files = Vec::new();
+        walk(self.dir.path(), self.dir.path(), &mut files)?;
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        let files = files
+            .into_iter()
+            .map(|(path, absolute, _)| {
+                let (bytes, sha256) = hash_file(&absolute)?;
+                Ok(BundleFile {
+                    path,
+                    bytes,
+                    sha256,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
         Ok(Manifest { files })
     }
 
@@ -127,16 +145,16 @@ impl Staging {
     }
 }
 
-fn collect(root: &Path, dir: &Path, files: &mut Vec<BundleFile>) -> anyhow::Result<()> {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .with_context(|| format!("failed to list `{}`", dir.display()))?
-        .collect::<Result<_, _>>()?;
-    entries.sort_by_key(std::fs::DirEntry::file_name);
-    for entry in entries {
+/// `(bundle path, absolute path, size)` of every file below `dir`.
+fn walk(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf, u64)>) -> anyhow::Result<()> {
+    for entry in
+        std::fs::read_dir(dir).with_context(|| format!("failed to list `{}`", dir.display()))?
+    {
+        let entry = entry?;
         let path = entry.path();
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            collect(root, &path, files)?;
+            walk(root, &path, files)?;
         } else if kind.is_file() {
             let relative = path
                 .strip_prefix(root)
@@ -145,12 +163,8 @@ fn collect(root: &Path, dir: &Path, files: &mut Vec<BundleFile>) -> anyhow::Resu
                 .map(|c| c.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
-            let (bytes, sha256) = hash_file(&path)?;
-            files.push(BundleFile {
-                path: relative,
-                bytes,
-                sha256,
-            });
+            let bytes = entry.metadata()?.len();
+            files.push((relative, path, bytes));
         }
     }
     Ok(())

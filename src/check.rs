@@ -15,6 +15,7 @@
 //! Refusals (a failed gate, check or scan) make the outcome `Refused`; anything that stops a
 //! stage from running (I/O, a corrupt file, a bad model) is an error and leaves no bundle.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -171,7 +172,7 @@ pub fn run(
             gates::read_metric_file(&source.file.path, &source.file.configured, &source.path)?;
         found.metrics.insert(name.clone(), value);
     }
-    let sizes = staging.manifest()?;
+    let sizes = staging.sizes()?;
     measure_sizes(config, &artifacts, &sizes, &mut found);
     let baseline = options.baseline.as_deref().map(read_baseline).transpose()?;
     reporter.status("Gating", format!("{} gate(s)", config.gates.len()));
@@ -220,13 +221,7 @@ pub fn run(
         &pretty(&serde_json::json!({ "version": version, "metrics": found.metrics })),
     )?;
     if config.checks.files_exist {
-        check_files_exist(
-            config,
-            &artifacts,
-            &readme,
-            &staging.manifest()?,
-            &mut found,
-        );
+        check_files_exist(config, &artifacts, &readme, &staging.sizes()?, &mut found);
     }
     let manifest = staging.finish(&options.out)?;
 
@@ -378,15 +373,11 @@ fn copy_onnx_files(
 fn measure_sizes(
     config: &ReleaseConfig,
     artifacts: &[ArtifactEntry],
-    sizes: &Manifest,
+    sizes: &BTreeMap<String, u64>,
     found: &mut Findings,
 ) {
     for artifact in artifacts {
-        let bytes: u64 = artifact
-            .outputs
-            .iter()
-            .filter_map(|p| sizes.get(p).map(|f| f.bytes))
-            .sum();
+        let bytes: u64 = artifact.outputs.iter().filter_map(|p| sizes.get(p)).sum();
         let size_mb = bytes as f64 / 1e6;
         // Sharded weights are named by their configured output, not the first shard.
         let name = config
@@ -428,7 +419,7 @@ fn card_inputs(
     facts: Option<&CheckpointFacts>,
     found: &Findings,
     smoke_report: Option<&SmokeReport>,
-    sizes: &Manifest,
+    sizes: &BTreeMap<String, u64>,
 ) -> CardInputs {
     let samples_dir = &config.bundle.samples_dir;
     CardInputs {
@@ -449,9 +440,8 @@ fn card_inputs(
             .and_then(SmokeReport::gallery)
             .map(|g| format!("{samples_dir}/{g}")),
         files: sizes
-            .files
             .iter()
-            .map(|f| (f.path.clone(), f.bytes))
+            .map(|(path, bytes)| (path.clone(), *bytes))
             .collect(),
     }
 }
@@ -461,20 +451,20 @@ fn check_files_exist(
     config: &ReleaseConfig,
     artifacts: &[ArtifactEntry],
     readme: &str,
-    staged: &Manifest,
+    staged: &BTreeMap<String, u64>,
     found: &mut Findings,
 ) {
     let mut missing: Vec<String> = artifacts
         .iter()
         .flat_map(|a| a.outputs.iter())
         .chain(config.checkpoints.iter().map(|c| &c.output))
-        .filter(|p| staged.get(p).is_none() && !is_sharded(staged, p))
+        .filter(|p| !staged.contains_key(*p) && !is_sharded(staged, p))
         .cloned()
         .collect();
     missing.extend(
         card::image_links(readme)
             .into_iter()
-            .filter(|link| staged.get(link).is_none())
+            .filter(|link| !staged.contains_key(link))
             .map(|link| format!("{link} (linked from README.md)")),
     );
     missing.sort();
@@ -533,11 +523,11 @@ fn join_bundle(dir: &str, name: &str) -> String {
 }
 
 /// A sharded checkpoint output is present when its index is.
-fn is_sharded(manifest: &Manifest, output: &str) -> bool {
-    let dir = parent_of(output);
-    manifest
-        .get(&join_bundle(&dir, "model.safetensors.index.json"))
-        .is_some()
+fn is_sharded(staged: &BTreeMap<String, u64>, output: &str) -> bool {
+    staged.contains_key(&join_bundle(
+        &parent_of(output),
+        "model.safetensors.index.json",
+    ))
 }
 
 /// `config.json`: the architecture from the checkpoint's `config` dict plus the I/O contract.
