@@ -24,7 +24,7 @@ pub fn check(
     let options = check::CheckOptions {
         out: args.out.clone(),
         baseline: args.baseline,
-        git_commit: env.git_commit.clone(),
+        git_commit: env.git_commit(),
         ort,
     };
     let report = check::run(&config, &options, reporter)?;
@@ -143,7 +143,7 @@ pub fn card(args: &CardArgs, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::
     }
     let inputs = crate::card::CardInputs {
         version: config.version.version.as_ref().map(ToString::to_string),
-        git_commit: env.git_commit.clone(),
+        git_commit: env.git_commit(),
         metrics,
         ..crate::card::CardInputs::default()
     };

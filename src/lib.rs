@@ -54,8 +54,8 @@ pub struct EnvSnapshot {
     pub github_repository: Option<String>,
     /// The folder of the running executable.
     pub exe_dir: Option<PathBuf>,
-    /// The commit being released (`GITHUB_SHA`, else `git rev-parse HEAD`).
-    pub git_commit: Option<String>,
+    /// `GITHUB_SHA`: the commit a GitHub Actions run builds.
+    pub github_sha: Option<String>,
 }
 
 impl EnvSnapshot {
@@ -75,6 +75,21 @@ impl EnvSnapshot {
             exe_dir: self.exe_dir.clone(),
             pythons,
         }
+    }
+
+    /// The commit being released: `GITHUB_SHA`, else `git rev-parse HEAD` in the current
+    /// directory. Asked only by the commands that record provenance, not at start-up.
+    pub fn git_commit(&self) -> Option<String> {
+        if let Some(sha) = &self.github_sha {
+            return Some(sha.clone());
+        }
+        let output = std::process::Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()?;
+        let sha = String::from_utf8(output.stdout).ok()?.trim().to_owned();
+        (output.status.success() && sha.len() == 40).then_some(sha)
     }
 
     pub(crate) fn overrides(&self, version: Option<String>) -> Overrides {

@@ -25,10 +25,9 @@ fn main() -> ExitCode {
         virtual_env: std::env::var_os(env::VIRTUAL_ENV),
         github_ref: std::env::var(env::GITHUB_REF).ok(),
         github_repository: std::env::var(env::GITHUB_REPOSITORY).ok(),
-        git_commit: std::env::var(env::GITHUB_SHA)
+        github_sha: std::env::var(env::GITHUB_SHA)
             .ok()
-            .filter(|sha| !sha.is_empty())
-            .or_else(git_head),
+            .filter(|sha| !sha.is_empty()),
         exe_dir: std::env::current_exe()
             .ok()
             .and_then(|exe| exe.parent().map(std::path::Path::to_path_buf)),
@@ -42,15 +41,4 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(status as u8)
-}
-
-/// The commit checked out in the current directory, if it is a Git work tree.
-fn git_head() -> Option<String> {
-    let output = std::process::Command::new("git")
-        .args(["rev-parse", "HEAD"])
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    let sha = String::from_utf8(output.stdout).ok()?.trim().to_owned();
-    (output.status.success() && sha.len() == 40).then_some(sha)
 }
