@@ -47,10 +47,13 @@ pub struct Staging {
 impl Staging {
     /// Creates the staging folder inside `out` (created if needed).
     pub fn new(out: &Path) -> anyhow::Result<Self> {
-        std::fs::create_dir_all(out)
-            .with_context(|| format!("failed to create the output folder `{}`", out.display()))?;
+        crate::output::prepare_dir(out, "--out")?;
         let dir = tempfile::Builder::new()
-            .prefix(".bundle-")
+            .prefix(&format!(
+                "{}{}-",
+                crate::output::STAGING_PREFIX,
+                std::process::id()
+            ))
             .tempdir_in(out)
             .with_context(|| format!("failed to create a staging folder in `{}`", out.display()))?;
         Ok(Self { dir })
@@ -89,7 +92,7 @@ impl Staging {
     /// Writes bytes as a bundle file.
     pub fn write(&self, bundle_path: &str, bytes: &[u8]) -> anyhow::Result<()> {
         let target = self.path_for(bundle_path)?;
-        std::fs::write(&target, bytes)
+        crate::output::write_atomically(&target, bytes)
             .with_context(|| format!("failed to write `{bundle_path}` into the bundle"))
     }
 
@@ -140,7 +143,7 @@ impl Staging {
         std::fs::rename(&staged, &target)
             .with_context(|| format!("failed to move the bundle to `{}`", target.display()))?;
         let json = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
-        write_atomically(&out.join("manifest.json"), &json)?;
+        crate::output::write_atomically(&out.join("manifest.json"), &json)?;
         Ok(manifest)
     }
 }
@@ -181,25 +184,6 @@ pub fn hash_file(path: &Path) -> anyhow::Result<(u64, String)> {
     let sha256 = crate::artifacts::convert::hash_file(&file)
         .with_context(|| format!("failed to read `{}`", path.display()))?;
     Ok((bytes, sha256))
-}
-
-/// Writes a file through a temporary sibling and a rename, so readers never see half of it.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("failed to create a file in `{}`", dir.display()))?;
-    std::io::Write::write_all(&mut temp, bytes)
-        .with_context(|| format!("failed to write `{}`", path.display()))?;
-    temp.persist(path)
-        .with_context(|| format!("failed to write `{}`", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        // tempfile creates 0600 files; outputs are ordinary files others may read.
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
-            .with_context(|| format!("failed to set permissions of `{}`", path.display()))?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -23,10 +23,11 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::artifacts::convert::{self, ConvertOptions, ConvertOutcome};
-use crate::bundle::{Manifest, Staging, write_atomically};
+use crate::bundle::{Manifest, Staging};
 use crate::card::{self, CardInputs, CheckpointFacts, SampleImage};
 use crate::config::{OnnxRole, ReleaseConfig, Severity};
 use crate::gates::{self, GateReport, Metrics};
+use crate::output::write_atomically;
 use crate::report::Reporter;
 use crate::smoke::{self, SmokeReport, runtime::OrtSearch};
 

@@ -152,7 +152,7 @@ pub fn card(args: &CardArgs, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::
     let problems = crate::card::validate(&readme);
     match &args.output {
         Some(path) => {
-            crate::bundle::write_atomically(path, readme.as_bytes())?;
+            crate::output::write_atomically(path, readme.as_bytes())?;
             reporter.status("Rendered", format!("`{}`", path.display()));
         }
         None => reporter.data(readme.trim_end()),

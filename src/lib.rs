@@ -18,6 +18,7 @@ pub mod env;
 pub mod error;
 pub mod gates;
 pub mod onnx;
+pub mod output;
 pub mod report;
 pub mod smoke;
 pub mod vocab;

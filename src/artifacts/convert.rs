@@ -580,11 +580,7 @@ struct Written {
 }
 
 fn temp_in(dir: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(".tinydit-release-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("failed to create a temporary file in `{}`", dir.display()))
+    crate::output::temp_file_in(dir)
 }
 
 /// The header the `safetensors` crate itself would write: tensors sorted by dtype alignment

@@ -1,0 +1,280 @@
+//! Every file and folder the tool writes goes through here.
+//!
+//! The rules, in one place:
+//! - a file is written to a temporary sibling named `.tinydit-release-<pid>-XXXXXX.tmp` and
+//!   renamed over the target only when complete, so readers never see half a file and a failure
+//!   leaves no partial output; the rename replaces a symlink at the target instead of writing
+//!   through it;
+//! - an output folder that is a symlink, or a path that exists and is not a folder, is refused
+//!   before any work is done;
+//! - temporaries of our own naming left by a process that no longer runs (a crash, a kill) are
+//!   removed the next time a command writes into that folder.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use anyhow::Context as _;
+
+use crate::error::Problem;
+
+/// Prefix of every temporary file the tool creates.
+pub const TEMP_PREFIX: &str = ".tinydit-release-";
+/// Suffix of every temporary file the tool creates.
+pub const TEMP_SUFFIX: &str = ".tmp";
+/// Prefix of the staging folder a bundle is assembled in.
+pub const STAGING_PREFIX: &str = ".bundle-";
+
+/// Temporaries whose owner cannot be told apart (no pid in the name, or no `/proc`) are stale
+/// after this long without a write.
+const STALE_AFTER: Duration = Duration::from_hours(6);
+
+/// A file being written: bytes go to a temporary sibling of `target`; [`AtomicFile::commit`]
+/// renames it into place. Dropped without commit, the temporary is removed.
+#[derive(Debug)]
+pub struct AtomicFile {
+    temp: tempfile::NamedTempFile,
+    target: PathBuf,
+}
+
+impl AtomicFile {
+    /// Starts writing `target`. Its folder must exist.
+    pub fn create(target: &Path) -> anyhow::Result<Self> {
+        let dir = parent_of(target);
+        let temp = temp_file_in(&dir)?;
+        Ok(Self {
+            temp,
+            target: target.to_path_buf(),
+        })
+    }
+
+    /// The open temporary file.
+    pub fn file(&mut self) -> &mut std::fs::File {
+        self.temp.as_file_mut()
+    }
+
+    /// The temporary file's path (for code that reopens it, e.g. to verify what was written).
+    pub fn temp_path(&self) -> &Path {
+        self.temp.path()
+    }
+
+    /// Flushes, makes the file readable like any other output (tempfile creates 0600) and renames
+    /// it over the target.
+    pub fn commit(self) -> anyhow::Result<()> {
+        let target = self.target;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            self.temp
+                .as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .with_context(|| format!("failed to set permissions of `{}`", target.display()))?;
+        }
+        self.temp
+            .persist(&target)
+            .map_err(|e| e.error)
+            .with_context(|| format!("failed to write `{}`", target.display()))?;
+        Ok(())
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.temp.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.temp.flush()
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary sibling and a rename.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut file = AtomicFile::create(path)?;
+    file.write_all(bytes)
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    file.commit()
+}
+
+/// A temporary file of our naming in `dir`.
+pub fn temp_file_in(dir: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+        .suffix(TEMP_SUFFIX)
+        .tempfile_in(dir)
+        .with_context(|| format!("failed to create a temporary file in `{}`", dir.display()))
+}
+
+/// Prepares an output folder given by the user (`--out`, `-o`'s folder): refuses a symlink or
+/// a non-folder, creates it (and its parents) when missing, and removes stale temporaries of
+/// ours inside it. `what` names the flag or key in messages (`--out`).
+pub fn prepare_dir(dir: &Path, what: &str) -> anyhow::Result<()> {
+    refuse_symlink(dir, what)?;
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            return Err(Problem::new(format!(
+                "{what} `{}` exists and is not a folder",
+                dir.display()
+            ))
+            .hint("name a folder (it is created when missing)")
+            .into());
+        }
+        Err(_) => std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create the folder `{}`", dir.display()))?,
+    }
+    remove_stale(dir);
+    Ok(())
+}
+
+/// Refuses a path whose last component is a symlink: outputs are never written through one.
+pub fn refuse_symlink(path: &Path, what: &str) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(Problem::new(format!(
+            "{what} `{}` is a symlink; outputs are never written through a symlink",
+            path.display()
+        ))
+        .hint("name a real folder or file instead of the link")
+        .into());
+    }
+    Ok(())
+}
+
+/// Removes `.tinydit-release-*.tmp` files and `.bundle-*` folders in `dir` left by a process that
+/// no longer runs. Best effort: a temporary that cannot be removed stays, nothing fails.
+pub fn remove_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let ours = if kind.is_file() {
+            name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
+        } else if kind.is_dir() {
+            name.starts_with(STAGING_PREFIX)
+        } else {
+            false
+        };
+        if !ours || !is_stale(name, &entry.path()) {
+            continue;
+        }
+        if kind.is_dir() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        } else {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Whether a temporary's owner is gone: the pid in its name (ours since this naming) is not a
+/// running process, or, where that cannot be told, it was not written to for hours.
+fn is_stale(name: &str, path: &Path) -> bool {
+    let pid = name
+        .strip_prefix(TEMP_PREFIX)
+        .or_else(|| name.strip_prefix(STAGING_PREFIX))
+        .and_then(|rest| rest.split('-').next())
+        .and_then(|pid| pid.parse::<u32>().ok());
+    if let Some(pid) = pid
+        && Path::new("/proc/self").exists()
+    {
+        return pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists();
+    }
+    std::fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|modified| SystemTime::now().duration_since(modified).ok())
+        .is_some_and(|age| age > STALE_AFTER)
+}
+
+/// The folder of a file path (`.` for a bare name).
+pub fn parent_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_through_a_temporary_and_replaces_a_symlink_instead_of_following_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim.txt");
+        std::fs::write(&victim, b"keep me").expect("write");
+        let link = dir.path().join("out.png");
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(&victim, &link).expect("symlink");
+        write_atomically(&link, b"new").expect("write");
+        assert_eq!(std::fs::read(&victim).expect("read"), b"keep me");
+        assert_eq!(std::fs::read(&link).expect("read"), b"new");
+        assert!(
+            !std::fs::symlink_metadata(&link)
+                .expect("meta")
+                .file_type()
+                .is_symlink()
+        );
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "no temporary left: {names:?}");
+    }
+
+    #[test]
+    fn an_uncommitted_file_leaves_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("a.npy");
+        {
+            let mut file = AtomicFile::create(&target).expect("create");
+            file.write_all(b"half").expect("write");
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).expect("list").count(), 0);
+    }
+
+    #[test]
+    fn prepare_dir_refuses_symlinks_and_files() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").expect("write");
+        let err = prepare_dir(&file, "--out").expect_err("a file");
+        assert!(err.to_string().contains("is not a folder"), "{err}");
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link");
+            std::os::unix::fs::symlink(dir.path(), &link).expect("symlink");
+            let err = prepare_dir(&link, "--out").expect_err("a symlink");
+            assert!(err.to_string().contains("symlink"), "{err}");
+        }
+        prepare_dir(&dir.path().join("new/nested"), "--out").expect("created");
+    }
+
+    #[test]
+    fn stale_temporaries_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // pid 0 is never a user process: a leftover of a dead run.
+        let dead = dir
+            .path()
+            .join(format!("{TEMP_PREFIX}999999999-abc{TEMP_SUFFIX}"));
+        std::fs::write(&dead, b"x").expect("write");
+        let staging = dir.path().join(format!("{STAGING_PREFIX}999999999-abc"));
+        std::fs::create_dir(&staging).expect("mkdir");
+        let live = dir.path().join(format!(
+            "{TEMP_PREFIX}{}-abc{TEMP_SUFFIX}",
+            std::process::id()
+        ));
+        std::fs::write(&live, b"x").expect("write");
+        let other = dir.path().join("user-file.tmp");
+        std::fs::write(&other, b"x").expect("write");
+        remove_stale(dir.path());
+        assert!(!dead.exists());
+        assert!(!staging.exists());
+        assert!(live.exists(), "our own process's temporary stays");
+        assert!(other.exists(), "files not of our naming stay");
+    }
+}
