@@ -104,8 +104,16 @@ pub fn run(
             };
             let result = commands::check(args, env_snapshot, ort, reporter);
             if let Err(error) = &result {
-                for line in annotations(error, workspace.as_deref()) {
-                    reporter.data(line);
+                for annotation in annotations(error, workspace.as_deref()) {
+                    reporter.workflow_command(
+                        "error",
+                        &[
+                            ("file", annotation.file),
+                            ("line", annotation.line.to_string()),
+                            ("col", annotation.column.to_string()),
+                        ],
+                        &annotation.message,
+                    );
                 }
                 return result;
             }
@@ -140,8 +148,21 @@ fn append(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("failed to write `{}`", path.display()))
 }
 
-/// `::error` workflow commands for every located configuration problem in an error's chain.
-pub fn annotations(error: &anyhow::Error, workspace: Option<&Path>) -> Vec<String> {
+/// An `::error` annotation at a position of a file of the repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Annotation {
+    /// Repository-relative path.
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column.
+    pub column: usize,
+    /// The message, with its hint.
+    pub message: String,
+}
+
+/// An annotation for every located configuration problem in an error's chain.
+pub fn annotations(error: &anyhow::Error, workspace: Option<&Path>) -> Vec<Annotation> {
     let Some(config) = error.chain().find_map(|e| e.downcast_ref::<ConfigError>()) else {
         return Vec::new();
     };
@@ -158,27 +179,14 @@ pub fn annotations(error: &anyhow::Error, workspace: Option<&Path>) -> Vec<Strin
                 message.push_str(hint);
                 message.push(')');
             }
-            format!(
-                "::error file={},line={},col={}::{}",
-                escape_property(&file),
-                p.line,
-                p.column,
-                escape_data(&message)
-            )
+            Annotation {
+                file: file.clone(),
+                line: p.line,
+                column: p.column,
+                message,
+            }
         })
         .collect()
-}
-
-/// Escaping of a workflow command's message (toolkit `escapeData`).
-fn escape_data(text: &str) -> String {
-    text.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
-}
-
-/// Escaping of a workflow command's property (toolkit `escapeProperty`).
-fn escape_property(text: &str) -> String {
-    escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 #[cfg(test)]
@@ -246,11 +254,5 @@ mod tests {
             );
         }
         assert_eq!(action["runs"]["using"], "docker");
-    }
-
-    #[test]
-    fn workflow_commands_are_escaped() {
-        assert_eq!(escape_data("50% done\nnext"), "50%25 done%0Anext");
-        assert_eq!(escape_property("a:b,c"), "a%3Ab%2Cc");
     }
 }

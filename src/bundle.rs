@@ -48,6 +48,7 @@ impl Staging {
     /// Creates the staging folder inside `out` (created if needed).
     pub fn new(out: &Path) -> anyhow::Result<Self> {
         crate::output::prepare_dir(out, "--out")?;
+        crate::output::refuse_symlink(&out.join("bundle"), "the bundle folder")?;
         let dir = tempfile::Builder::new()
             .prefix(&format!(
                 "{}{}-",

@@ -9,7 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::config::ReleaseConfig;
@@ -47,7 +46,7 @@ pub struct CardInputs {
     /// The release version, when known.
     pub version: Option<String>,
     /// The Git commit the release is built from.
-    pub git_commit: Option<String>,
+    pub source: Option<crate::SourceCommit>,
     /// The converted checkpoint.
     pub checkpoint: Option<CheckpointFacts>,
     /// Every metric of this release.
@@ -60,6 +59,9 @@ pub struct CardInputs {
     pub gallery: Option<String>,
     /// Bundle files with their size in bytes.
     pub files: Vec<(String, u64)>,
+    /// What this card lacks because it is rendered without running `check` (`card` alone);
+    /// the card says so at its top.
+    pub missing: Vec<String>,
 }
 
 /// The values a card template sees.
@@ -89,8 +91,8 @@ pub struct CardContext {
     pub classifier_file: Option<String>,
     /// Name of the generator's inputs, for the usage snippet.
     pub inputs: Option<BTreeMap<String, String>>,
-    /// Measured performance rows `(metric, value)`.
-    pub performance: Vec<(String, String)>,
+    /// The performance table: every figure with where it comes from.
+    pub performance: Vec<PerformanceRow>,
     /// Provider the smoke test ran on.
     pub provider: Option<String>,
     /// Bundle path of the overall sample grid.
@@ -101,6 +103,32 @@ pub struct CardContext {
     pub extra: BTreeMap<String, serde_json::Value>,
     /// The year, for citations.
     pub year: String,
+    /// What the card lacks (a preview rendered by `card` alone); empty for a release's card.
+    pub missing: Vec<String>,
+}
+
+/// What a card rendered by `card` alone (no conversion, no smoke test) cannot contain.
+pub const PREVIEW_LACKS: &[&str] = &[
+    "the architecture and parameter count (read from the converted checkpoint)",
+    "sample images and the measured performance (from the smoke test)",
+    "the list of files and their sizes (from the bundle)",
+];
+
+/// One figure of the card's performance table.
+#[derive(Debug, Clone, Serialize)]
+pub struct PerformanceRow {
+    /// What the figure is, e.g. `fid` or `latency per image, p50 (ms)`.
+    pub metric: String,
+    /// The value, formatted.
+    pub value: String,
+    /// Where it comes from: `measured by the smoke test (cpu)` or `reported by
+    /// `evaluation_report.json``.
+    pub source: String,
+    /// What it measures, when known.
+    pub measures: Option<String>,
+    /// Whether tinydit-release measured it for this release (otherwise a training run reported
+    /// it and it was not re-measured).
+    pub measured: bool,
 }
 
 /// Release version and source commit.
@@ -108,8 +136,10 @@ pub struct CardContext {
 pub struct Provenance {
     /// Release version.
     pub version: Option<String>,
-    /// Git commit.
+    /// Git commit id.
     pub git_commit: Option<String>,
+    /// Whether the work tree had uncommitted changes to tracked files.
+    pub dirty: bool,
     /// `tinydit-release X.Y.Z`.
     pub tool: String,
 }
@@ -263,7 +293,8 @@ pub fn context(config: &ReleaseConfig, inputs: &CardInputs) -> CardContext {
         }),
         provenance: Provenance {
             version: inputs.version.clone(),
-            git_commit: inputs.git_commit.clone(),
+            git_commit: inputs.source.as_ref().map(|s| s.commit.clone()),
+            dirty: inputs.source.as_ref().is_some_and(|s| s.dirty),
             tool: format!("tinydit-release {}", env!("CARGO_PKG_VERSION")),
         },
         architecture,
@@ -275,12 +306,13 @@ pub fn context(config: &ReleaseConfig, inputs: &CardInputs) -> CardContext {
         generator_file: config.generator_onnx().map(|o| o.output.clone()),
         classifier_file: config.classifier_onnx().map(|o| o.output.clone()),
         inputs: inputs_map,
-        performance: performance_rows(config, &inputs.metrics),
+        performance: performance_rows(config, &inputs.metrics, inputs.provider.as_deref()),
         provider: inputs.provider.clone(),
         gallery: inputs.gallery.clone(),
         files: file_rows(&inputs.files, &config.bundle.samples_dir),
         extra: config.card.extra.clone(),
         year: current_year().to_string(),
+        missing: inputs.missing.clone(),
     }
 }
 
@@ -318,33 +350,79 @@ fn model_index(config: &ReleaseConfig, metrics: &Metrics) -> Vec<ModelIndexEntry
     }]
 }
 
-/// The performance table: training metrics, then what the smoke test and the bundle measured.
+/// The performance table: training metrics (reported by a file of the training run, never
+/// re-measured), the checkpoint's own loss, then what the smoke test measured on this release's
+/// ONNX files. Each row says where its figure comes from and, where known, what it measures.
 /// Bookkeeping counters (NaN counts, bytes) stay in `metrics.json`.
-fn performance_rows(config: &ReleaseConfig, metrics: &Metrics) -> Vec<(String, String)> {
-    const MEASURED: &[(&str, &str)] = &[
-        ("smoke.latency_ms_p50", "latency per image, p50 (ms)"),
-        ("smoke.latency_ms_p95", "latency per image, p95 (ms)"),
-        ("smoke.step_ms_p50", "latency per generator call, p50 (ms)"),
+fn performance_rows(
+    config: &ReleaseConfig,
+    metrics: &Metrics,
+    provider: Option<&str>,
+) -> Vec<PerformanceRow> {
+    const MEASURED: &[(&str, &str, &str)] = &[
+        (
+            "smoke.latency_ms_p50",
+            "latency per image, p50 (ms)",
+            "time to generate one image with the default steps and guidance",
+        ),
+        (
+            "smoke.latency_ms_p95",
+            "latency per image, p95 (ms)",
+            "time to generate one image with the default steps and guidance",
+        ),
+        (
+            "smoke.step_ms_p50",
+            "latency per generator call, p50 (ms)",
+            "one forward pass of the ONNX generator",
+        ),
         (
             "smoke.classifier_agreement",
             "classifier agreement with the expected label",
+            "share of the generated samples the bundled classifier labels as expected: a check \
+             of the generator through the classifier, not the classifier's own accuracy",
         ),
         (
             "smoke.golden_max_abs_diff",
             "ONNX vs PyTorch, max abs difference",
+            "largest difference between the ONNX generator and the training framework's \
+             outputs on the golden inputs",
         ),
     ];
-    let mut rows: Vec<(String, String)> = config
+    let measured_by = match provider {
+        Some(provider) => format!("measured by the smoke test (`{provider}`)"),
+        None => "measured by the smoke test".to_owned(),
+    };
+    let mut rows: Vec<PerformanceRow> = config
         .metrics
-        .keys()
-        .filter_map(|name| metrics.get(name).map(|v| (name.clone(), fmt(*v))))
+        .iter()
+        .filter_map(|(name, source)| {
+            metrics.get(name).map(|v| PerformanceRow {
+                metric: name.clone(),
+                value: fmt(*v),
+                source: format!("reported by `{}`", file_name(&source.file.configured)),
+                measures: source.description.clone(),
+                measured: false,
+            })
+        })
         .collect();
     if let Some(loss) = metrics.get("checkpoint.loss") {
-        rows.push(("final training loss".to_owned(), fmt(*loss)));
+        rows.push(PerformanceRow {
+            metric: "final training loss".to_owned(),
+            value: fmt(*loss),
+            source: "reported by the checkpoint".to_owned(),
+            measures: Some("the training objective at the last saved step".to_owned()),
+            measured: false,
+        });
     }
-    for (key, label) in MEASURED {
+    for (key, label, measures) in MEASURED {
         if let Some(value) = metrics.get(*key) {
-            rows.push(((*label).to_owned(), fmt(*value)));
+            rows.push(PerformanceRow {
+                metric: (*label).to_owned(),
+                value: fmt(*value),
+                source: measured_by.clone(),
+                measures: Some((*measures).to_owned()),
+                measured: true,
+            });
         }
     }
     for (key, value) in metrics {
@@ -352,10 +430,22 @@ fn performance_rows(config: &ReleaseConfig, metrics: &Metrics) -> Vec<(String, S
             .strip_prefix("artifact.")
             .and_then(|k| k.strip_suffix(".size_mb"))
         {
-            rows.push((format!("size of `{path}` (MB)"), fmt(*value)));
+            rows.push(PerformanceRow {
+                metric: format!("size of `{path}` (MB)"),
+                value: fmt(*value),
+                source: "measured in the bundle".to_owned(),
+                measures: None,
+                measured: true,
+            });
         }
     }
     rows
+}
+
+/// The last component of a configured path, for the card (`../../reports/eval.json` ->
+/// `eval.json`): where a figure comes from without leaking the repository's layout.
+fn file_name(configured: &str) -> &str {
+    configured.rsplit(['/', '\\']).next().unwrap_or(configured)
 }
 
 /// Bundle files for the card's table; the sample images are one row, not one per image.
@@ -429,40 +519,88 @@ pub fn render(
 ) -> anyhow::Result<String> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_fuel(Some(TEMPLATE_FUEL));
+    env.set_recursion_limit(TEMPLATE_RECURSION_LIMIT);
     env.set_syntax(
         minijinja::syntax::SyntaxConfig::builder()
             .keep_trailing_newline(true)
             .build()
             .expect("the default delimiters are valid"),
     );
-    env.add_template(template_name, template)
-        .with_context(|| format!("the card template `{template_name}` does not parse"))?;
+    let built_in = template_name == "built-in";
+    let bug_hint = "this is a bug in tinydit-release's built-in template; please report it at \
+                    https://github.com/d-oit/tinydit-release/issues";
+    env.add_template(template_name, template).map_err(|err| {
+        let hint = if built_in {
+            bug_hint
+        } else {
+            "fix the template's syntax at that line; see docs/card.md"
+        };
+        anyhow::Error::new(
+            Problem::new(template_error("does not parse", template_name, &err)).hint(hint),
+        )
+    })?;
     let rendered = env
         .get_template(template_name)
         .and_then(|t| t.render(minijinja::value::Serde(context)))
         .map_err(|err| {
-            let detail = err.detail().map(|d| format!(" ({d})")).unwrap_or_default();
-            let message =
-                format!("failed to render the card template `{template_name}`: {err}{detail}");
-            let hint = if template_name == "built-in" {
-                "this is a bug in tinydit-release's built-in template; please report it at \
-                 https://github.com/d-oit/tinydit-release/issues"
+            let message = template_error("failed to render", template_name, &err);
+            let hint = if built_in {
+                bug_hint
+            } else if matches!(err.kind(), minijinja::ErrorKind::OutOfFuel) {
+                "the template does too much work (a long loop, or a very large string); a card \
+                 template should only lay out the values it is given"
             } else {
-                "the template uses a value the card context does not have; see docs/card.md \
-                 for the variables"
+                "fix the template at that line; docs/card.md lists the values a card template \
+                 sees, and templates may not recurse deeper than 100 levels"
             };
             anyhow::Error::new(Problem::new(message).hint(hint))
         })?;
+    if rendered.len() > MAX_CARD_BYTES {
+        return Err(Problem::new(format!(
+            "the card template `{template_name}` rendered {} bytes, more than the {MAX_CARD_BYTES} \
+             accepted for a model card",
+            rendered.len()
+        ))
+        .hint("a model card is a page of text; link large content instead of inlining it")
+        .into());
+    }
     Ok(rendered)
+}
+
+/// Work and memory a card template may use (minijinja fuel: about one unit per instruction and
+/// per 64 bytes allocated). The built-in template needs under 1 % of it
+/// (`built_in_template_fits_the_fuel_budget`); a template that loops or builds huge strings stops
+/// with an error instead of hanging.
+pub const TEMPLATE_FUEL: u64 = 2_000_000;
+/// Nesting of includes, macros and blocks a template may reach.
+pub const TEMPLATE_RECURSION_LIMIT: usize = 100;
+/// Largest rendered card accepted.
+pub const MAX_CARD_BYTES: usize = 4 * 1024 * 1024;
+
+/// `the card template `card.md.j2` failed to render at line 12: ...`.
+fn template_error(what: &str, template_name: &str, err: &minijinja::Error) -> String {
+    let at = err
+        .line()
+        .map(|line| format!(" at line {line}"))
+        .unwrap_or_default();
+    let detail = err.detail().map(|d| format!(" ({d})")).unwrap_or_default();
+    format!(
+        "the card template `{template_name}` {what}{at}: {}{detail}",
+        err.kind()
+    )
 }
 
 /// Renders the card for a release: the user's template if configured, else the built-in one.
 pub fn render_for(config: &ReleaseConfig, context: &CardContext) -> anyhow::Result<String> {
     match &config.card.template {
         Some(template) => {
-            let source = std::fs::read_to_string(&template.path).with_context(|| {
-                format!("failed to read the card template `{}`", template.configured)
-            })?;
+            let source = crate::input::read_text(
+                &template.path,
+                &template.configured,
+                "`card.template`",
+                crate::input::MAX_TEXT_BYTES,
+            )?;
             render(&source, &template.configured, context)
         }
         None => render(DEFAULT_TEMPLATE, "built-in", context),
@@ -677,6 +815,7 @@ mod tests {
             provenance: Provenance {
                 version: None,
                 git_commit: None,
+                dirty: false,
                 tool: "t".to_owned(),
             },
             architecture: vec![],
@@ -694,6 +833,7 @@ mod tests {
             files: vec![],
             extra: BTreeMap::new(),
             year: "2026".to_owned(),
+            missing: vec![],
         };
         assert_eq!(
             render("# {{ model.name }}\n", "t.j2", &config_less).expect("renders"),

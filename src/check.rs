@@ -42,7 +42,7 @@ pub struct CheckOptions {
     /// The previous release's `metrics.json`, for regression gates.
     pub baseline: Option<PathBuf>,
     /// The Git commit being released, for provenance.
-    pub git_commit: Option<String>,
+    pub source: Option<crate::SourceCommit>,
     /// Where to find ONNX Runtime.
     pub ort: OrtSearch,
 }
@@ -84,6 +84,9 @@ pub struct CheckReport {
     pub hub_repo: String,
     /// Release version, when known.
     pub version: Option<String>,
+    /// The Git commit the release was built from, and whether tracked files had uncommitted
+    /// changes; absent outside a Git work tree.
+    pub source: Option<crate::SourceCommit>,
     /// `pass` or `refused`.
     pub outcome: &'static str,
     /// Every reason the release is refused, one sentence each.
@@ -243,6 +246,7 @@ pub fn run(
         model: config.model.name.clone(),
         hub_repo: config.model.hub_repo.clone(),
         version,
+        source: options.source.clone(),
         outcome: if refusals.is_empty() {
             "pass"
         } else {
@@ -425,7 +429,7 @@ fn card_inputs(
     let samples_dir = &config.bundle.samples_dir;
     CardInputs {
         version: version.map(str::to_owned),
-        git_commit: options.git_commit.clone(),
+        source: options.source.clone(),
         checkpoint: facts.cloned(),
         metrics: found.metrics.clone(),
         provider: smoke_report.map(|s| smoke::session::provider_name(s.provider).to_owned()),
@@ -444,6 +448,7 @@ fn card_inputs(
             .iter()
             .map(|(path, bytes)| (path.clone(), *bytes))
             .collect(),
+        missing: Vec::new(),
     }
 }
 
@@ -480,8 +485,9 @@ fn check_files_exist(
 
 /// Reads a previous release's `metrics.json` (`{"version": ..., "metrics": {...}}`).
 fn read_baseline(path: &Path) -> anyhow::Result<Metrics> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read the baseline `{}`", path.display()))?;
+    let shown = path.display().to_string();
+    let text = crate::input::read_text(path, &shown, "`--baseline`", crate::input::MAX_TEXT_BYTES)
+        .context("failed to read the baseline")?;
     let value: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("the baseline `{}` is not JSON", path.display()))?;
     let metrics = value.get("metrics").unwrap_or(&value);

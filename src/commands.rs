@@ -24,7 +24,7 @@ pub fn check(
     let options = check::CheckOptions {
         out: args.out.clone(),
         baseline: args.baseline,
-        git_commit: env.git_commit(),
+        source: env.source_commit(),
         ort,
     };
     let report = check::run(&config, &options, reporter)?;
@@ -49,13 +49,14 @@ pub fn check(
         );
         Ok(Outcome::Success)
     } else {
-        for reason in &report.refusals {
-            reporter.warn(reason);
-        }
-        reporter.warn(format!(
-            "refused: {} problem(s) block the release",
-            report.refusals.len()
-        ));
+        reporter.refusal(
+            &format!(
+                "{} problem(s) block the release of `{}`",
+                report.refusals.len(),
+                config.model.hub_repo
+            ),
+            &report.refusals,
+        );
         Ok(Outcome::Refused)
     }
 }
@@ -79,12 +80,18 @@ pub fn smoke(
     if report.passed() {
         Ok(Outcome::Success)
     } else {
-        let failed: Vec<&str> = report.failures().map(|c| c.name.as_str()).collect();
-        reporter.warn(format!(
-            "the smoke test refused `{}`: {} failed",
-            report.generator.file,
-            failed.join(", ")
-        ));
+        let failed: Vec<String> = report
+            .failures()
+            .map(|c| format!("{}: {}", c.name, c.detail))
+            .collect();
+        reporter.refusal(
+            &format!(
+                "the smoke test refused `{}`: {} check(s) failed",
+                report.generator.file,
+                failed.len()
+            ),
+            &failed,
+        );
         Ok(Outcome::Refused)
     }
 }
@@ -131,6 +138,19 @@ pub fn sample(
 /// Nothing is converted or run, so the sections that need measured data (architecture,
 /// samples, latency, files) are left out; `check` renders the complete card into the bundle.
 pub fn card(args: &CardArgs, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::Result<Outcome> {
+    if let Some(path) = &args.output
+        && path.is_dir()
+    {
+        return Err(error::Problem::new(format!(
+            "`-o` `{}` is a folder; it names the file to write",
+            path.display()
+        ))
+        .hint(format!(
+            "name the card's file, e.g. `{}`",
+            path.join("README.md").display()
+        ))
+        .into());
+    }
     let config = config::load(&args.config.config, &env.overrides(None))?;
     let mut metrics = crate::gates::Metrics::new();
     for (name, source) in &config.metrics {
@@ -142,14 +162,24 @@ pub fn card(args: &CardArgs, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::
         metrics.insert(name.clone(), value);
     }
     let inputs = crate::card::CardInputs {
+        missing: crate::card::PREVIEW_LACKS
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect(),
         version: config.version.version.as_ref().map(ToString::to_string),
-        git_commit: env.git_commit(),
+        source: env.source_commit(),
         metrics,
         ..crate::card::CardInputs::default()
     };
     let context = crate::card::context(&config, &inputs);
     let readme = crate::card::render_for(&config, &context)?;
     let problems = crate::card::validate(&readme);
+    reporter.warn(format!(
+        "this card is a preview from `{}` alone: it lacks {}; `tinydit-release check` renders \
+         the complete card into the bundle",
+        args.config.config.display(),
+        crate::card::PREVIEW_LACKS.join(", ")
+    ));
     match &args.output {
         Some(path) => {
             crate::output::write_atomically(path, readme.as_bytes())?;

@@ -195,8 +195,12 @@ pub fn fmt(value: f64) -> String {
 /// Numeric strings (`"0.91"`) are accepted because some training scripts write them; anything
 /// else is an error naming the file, the path and what was found.
 pub fn read_metric_file(file: &Path, shown: &str, path: &str) -> anyhow::Result<f64> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("failed to read `{shown}`"))?;
+    let text = crate::input::read_text(
+        file,
+        shown,
+        "a `[metrics]` file",
+        crate::input::MAX_TEXT_BYTES,
+    )?;
     let is_yaml = matches!(
         file.extension().and_then(|e| e.to_str()),
         Some("yaml" | "yml")

@@ -17,6 +17,7 @@ pub mod config;
 pub mod env;
 pub mod error;
 pub mod gates;
+pub mod input;
 pub mod onnx;
 pub mod output;
 pub mod report;
@@ -79,18 +80,23 @@ impl EnvSnapshot {
     }
 
     /// The commit being released: `GITHUB_SHA`, else `git rev-parse HEAD` in the current
-    /// directory. Asked only by the commands that record provenance, not at start-up.
-    pub fn git_commit(&self) -> Option<String> {
-        if let Some(sha) = &self.github_sha {
-            return Some(sha.clone());
-        }
-        let output = std::process::Command::new("git")
-            .args(["rev-parse", "HEAD"])
-            .stderr(std::process::Stdio::null())
-            .output()
-            .ok()?;
-        let sha = String::from_utf8(output.stdout).ok()?.trim().to_owned();
-        (output.status.success() && sha.len() == 40).then_some(sha)
+    /// directory; and whether tracked files differ from it (`git status`). Asked only by the
+    /// commands that record provenance, not at start-up.
+    pub fn source_commit(&self) -> Option<SourceCommit> {
+        let commit = if let Some(sha) = &self.github_sha {
+            sha.clone()
+        } else {
+            let sha = git(&["rev-parse", "HEAD"])?.trim().to_owned();
+            if sha.len() != 40 {
+                return None;
+            }
+            sha
+        };
+        // Untracked files are normal in a release job (artifacts downloaded by earlier steps);
+        // only changes to tracked files make the commit id a lie.
+        let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+            .is_some_and(|status| !status.trim().is_empty());
+        Some(SourceCommit { commit, dirty })
     }
 
     pub(crate) fn overrides(&self, version: Option<String>) -> Overrides {
@@ -100,6 +106,38 @@ impl EnvSnapshot {
             github_ref: self.github_ref.clone(),
         }
     }
+}
+
+/// The commit a release is built from.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SourceCommit {
+    /// The full commit id.
+    pub commit: String,
+    /// Whether tracked files had uncommitted changes: the release is then *not* that commit.
+    pub dirty: bool,
+}
+
+impl std::fmt::Display for SourceCommit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.dirty {
+            write!(f, "commit `{}` with uncommitted changes", self.commit)
+        } else {
+            write!(f, "commit `{}`", self.commit)
+        }
+    }
+}
+
+/// Stdout of a successful `git` command in the current directory.
+fn git(args: &[&str]) -> Option<String> {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    String::from_utf8(output.stdout).ok()
 }
 
 /// Runs one command.

@@ -5,10 +5,121 @@
 //! otherwise each step is one plain line, which is what CI logs want.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::config::ConfigError;
+
+/// Makes untrusted text (names from a checkpoint, ONNX strings, file names, config values) safe
+/// to print inside one line of a terminal or a CI log: control characters (newlines, NUL, escape
+/// codes, C1 controls) and the Unicode bidirectional and invisible format characters become
+/// visible escapes such as `\n`, `\x1b` or `\u{202e}`. Every printer method applies it, once,
+/// to every piece of text it is given; callers never escape.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    escape_keeping(text, &[])
+}
+
+/// [`escape`], but leaving the listed control characters (`\t`, `\n` for multi-line data) as
+/// they are.
+fn escape_keeping<'a>(text: &'a str, keep: &[char]) -> Cow<'a, str> {
+    if !text.chars().any(|c| needs_escape(c) && !keep.contains(&c)) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !needs_escape(c) || keep.contains(&c) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\0' => out.push_str("\\0"),
+            c if (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Control characters, and the format characters that reorder or hide text (Trojan Source:
+/// bidi embeddings, overrides and isolates; zero-width characters; the BOM).
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+/// A line that would start a GitHub Actions workflow command (`::cmd::`, or the older `##[cmd]`)
+/// gets a leading backslash: the runner parses commands only at the start of a line, and only
+/// the tool's own annotations ([`Reporter::workflow_command`]) may be commands.
+fn guard_line(line: &str) -> Cow<'_, str> {
+    let start = line.trim_start();
+    if start.starts_with("::") || start.starts_with("##[") {
+        Cow::Owned(format!("\\{line}"))
+    } else {
+        Cow::Borrowed(line)
+    }
+}
+
+/// JSON output: serde_json escapes C0 controls inside strings but passes DEL, C1 controls and
+/// bidi characters through; those become `\u00XX` JSON escapes, which keeps the document valid.
+fn escape_json(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(|c| needs_escape(c) && c != '\n') {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if needs_escape(c) && c != '\n' {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Toolkit `escapeData`: the message of a workflow command.
+fn escape_command_data(text: &str) -> String {
+    escape(text)
+        .replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Toolkit `escapeProperty`: a property value of a workflow command.
+fn escape_command_property(text: &str) -> String {
+    escape_command_data(text)
+        .replace(':', "%3A")
+        .replace(',', "%2C")
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Stream {
+    Out,
+    Err,
+}
+
+/// Writes one line. A closed or failing stdout/stderr (`| head`) is ignored: printing never
+/// panics and never stops the work.
+fn emit(stream: Stream, line: &str) {
+    let line = guard_line(line);
+    let _ = match stream {
+        Stream::Out => writeln!(std::io::stdout().lock(), "{line}"),
+        Stream::Err => writeln!(std::io::stderr().lock(), "{line}"),
+    };
+}
 
 /// How and whether to decorate output.
 #[derive(Debug, Clone)]
@@ -45,22 +156,23 @@ impl Reporter {
         }
     }
 
+    fn verb(&self, code: &str, verb: &str, message: &str) {
+        let verb = self.paint(code, &format!("{verb:>12}"));
+        emit(Stream::Err, &format!("{verb} {}", escape(message)));
+    }
+
     /// `   Converting weights/model.pt`, right-aligned verb like cargo.
     pub fn status(&self, verb: &str, message: impl AsRef<str>) {
-        if self.quiet {
-            return;
+        if !self.quiet {
+            self.verb("1;32", verb, message.as_ref());
         }
-        let verb = self.paint("1;32", &format!("{verb:>12}"));
-        eprintln!("{verb} {}", message.as_ref());
     }
 
     /// `     Skipped ...` in yellow, for stages not run.
     pub fn skipped(&self, message: impl AsRef<str>) {
-        if self.quiet {
-            return;
+        if !self.quiet {
+            self.verb("1;33", "Skipped", message.as_ref());
         }
-        let verb = self.paint("1;33", &format!("{:>12}", "Skipped"));
-        eprintln!("{verb} {}", message.as_ref());
     }
 
     /// One check's verdict: `      Passed name: detail` in green, or `      Failed name: detail`
@@ -69,24 +181,86 @@ impl Reporter {
         if passed {
             self.status("Passed", format!("{name}: {detail}"));
         } else {
-            let verb = self.paint("1;31", &format!("{:>12}", "Failed"));
-            eprintln!("{verb} {name}: {detail}");
+            self.verb("1;31", "Failed", &format!("{name}: {detail}"));
         }
     }
 
     /// `warning: ...`, printed even when quiet.
     pub fn warn(&self, message: impl AsRef<str>) {
-        eprintln!("{} {}", self.paint("1;33", "warning:"), message.as_ref());
+        emit(
+            Stream::Err,
+            &format!(
+                "{} {}",
+                self.paint("1;33", "warning:"),
+                escape(message.as_ref())
+            ),
+        );
     }
 
-    /// The error chain once, then the hint.
+    /// A refused release: one `error: refused: ...` line naming the count, then every reason;
+    /// printed even when quiet. Refusal is exit code 1, not an error, but it is what the user
+    /// must act on, so it prints at error level.
+    pub fn refusal(&self, what: &str, reasons: &[String]) {
+        emit(
+            Stream::Err,
+            &format!("{} {}", self.paint("1;31", "error: refused:"), escape(what)),
+        );
+        for reason in reasons {
+            emit(Stream::Err, &format!("  - {}", escape(reason)));
+        }
+    }
+
+    /// The error chain once, then the hint. A configuration error prints every located problem
+    /// on its own line.
     pub fn error(&self, error: &anyhow::Error) {
-        eprintln!("{} {error}", self.paint("1;31", "error:"));
-        for cause in error.chain().skip(1) {
-            eprintln!("  {} {cause}", self.paint("1;31", "caused by:"));
+        let label = self.paint("1;31", "error:");
+        for (i, cause) in error.chain().enumerate() {
+            let prefix = if i == 0 {
+                label.clone()
+            } else {
+                format!("  {}", self.paint("1;31", "caused by:"))
+            };
+            if let Some(config) = cause.downcast_ref::<ConfigError>() {
+                Self::config_error(&prefix, config);
+            } else {
+                emit(
+                    Stream::Err,
+                    &format!("{prefix} {}", escape(&cause.to_string())),
+                );
+            }
         }
         if let Some(hint) = crate::error::hint_of(error) {
-            eprintln!("\n{} {hint}", self.paint("1;36", "hint:"));
+            emit(Stream::Err, "");
+            emit(
+                Stream::Err,
+                &format!("{} {}", self.paint("1;36", "hint:"), escape(&hint)),
+            );
+        }
+    }
+
+    fn config_error(prefix: &str, config: &ConfigError) {
+        let count = config.problems.len();
+        let file = escape(&config.file);
+        emit(
+            Stream::Err,
+            &format!(
+                "{prefix} `{file}` has {count} problem{}",
+                if count == 1 { "" } else { "s" }
+            ),
+        );
+        for problem in &config.problems {
+            emit(
+                Stream::Err,
+                &format!(
+                    "{file}:{}:{}: {}",
+                    problem.line,
+                    problem.column,
+                    escape(&problem.message)
+                ),
+            );
+            if let Some(hint) = &problem.hint {
+                emit(Stream::Err, &format!("    hint: {}", escape(hint)));
+            }
         }
     }
 
@@ -99,54 +273,74 @@ impl Reporter {
             let list: Vec<String> = globals.iter().map(|g| format!("`{g}`")).collect();
             list.join(", ")
         };
-        eprintln!(
-            "{} `{}`: {what}",
-            self.paint("1;31", &format!("{:>12}", "Refused")),
-            report.file
-        );
+        self.verb("1;31", "Refused", &format!("`{}`: {what}", report.file));
         for finding in &report.findings {
-            eprintln!("  {finding}");
+            emit(Stream::Err, &format!("  {}", escape(&finding.to_string())));
         }
-        eprintln!("\nnothing was written");
+        emit(Stream::Err, "");
+        emit(Stream::Err, "nothing was written");
         if let Some(hint) = report.hint() {
-            eprintln!("{} {hint}", self.paint("1;36", "hint:"));
+            emit(
+                Stream::Err,
+                &format!("{} {}", self.paint("1;36", "hint:"), escape(&hint)),
+            );
         }
     }
 
     /// The human form of a scan: `FILE: clean` or `FILE: N finding(s)` and one line each, on
     /// stdout (the findings are the command's data).
     pub fn scan_result(&self, report: &crate::artifacts::scan::ScanReport) {
+        let file = escape(&report.file);
         if report.is_clean() {
-            self.data(format!("{}: clean", report.file));
+            emit(Stream::Out, &format!("{file}: clean"));
             return;
         }
-        let mut text = format!("{}: {} finding(s)", report.file, report.findings.len());
+        emit(
+            Stream::Out,
+            &format!("{file}: {} finding(s)", report.findings.len()),
+        );
         for finding in &report.findings {
-            text.push_str("\n  ");
-            text.push_str(&finding.to_string());
+            emit(Stream::Out, &format!("  {}", escape(&finding.to_string())));
         }
-        self.data(text);
     }
 
     /// An indented informational line on stderr (tables, results), unless quiet.
     pub fn line(&self, text: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}", text.as_ref());
+            emit(Stream::Err, &escape(text.as_ref()));
         }
     }
 
-    /// Plain data on stdout.
+    /// Plain data on stdout, possibly several lines (a rendered model card): each line is
+    /// escaped on its own, tabs kept.
     pub fn data(&self, text: impl AsRef<str>) {
-        let mut out = std::io::stdout().lock();
-        // A closed pipe (`| head`) is not an error worth reporting.
-        let _ = writeln!(out, "{}", text.as_ref());
+        for line in text.as_ref().split('\n') {
+            emit(Stream::Out, &escape_keeping(line, &['\t']));
+        }
     }
 
     /// Pretty JSON on stdout.
     pub fn json(&self, value: &impl serde::Serialize) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(value)?;
-        self.data(text);
+        let _ = writeln!(std::io::stdout().lock(), "{}", escape_json(&text));
         Ok(())
+    }
+
+    /// A GitHub Actions workflow command on stdout, e.g. `::error file=release.toml,line=3,col=1::msg`.
+    /// Property values and the message are escaped as the Actions toolkit does (`%0A`, `%3A`, ...)
+    /// after [`escape`], so untrusted text can neither end the command nor start another.
+    pub fn workflow_command(&self, command: &str, properties: &[(&str, String)], message: &str) {
+        let props: Vec<String> = properties
+            .iter()
+            .map(|(k, v)| format!("{k}={}", escape_command_property(v)))
+            .collect();
+        let sep = if props.is_empty() { "" } else { " " };
+        let line = format!(
+            "::{command}{sep}{}::{}",
+            props.join(","),
+            escape_command_data(message)
+        );
+        let _ = writeln!(std::io::stdout().lock(), "{line}");
     }
 
     /// A progress bar of `len` steps when stderr is a terminal; hidden otherwise.
@@ -162,5 +356,48 @@ impl Reporter {
         );
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_makes_control_and_bidi_characters_visible() {
+        assert_eq!(escape("plain `text` ok"), "plain `text` ok");
+        assert_eq!(escape("a\nb\r\0"), "a\\nb\\r\\0");
+        assert_eq!(escape("\x1b[31mred"), "\\x1b[31mred");
+        assert_eq!(escape("\u{9b}31m"), "\\u{9b}31m");
+        assert_eq!(escape("abc\u{202e}txt.exe"), "abc\\u{202e}txt.exe");
+        assert_eq!(escape("x\u{7f}"), "x\\x7f");
+        assert_eq!(escape("d\u{e9}j\u{e0} vu"), "d\u{e9}j\u{e0} vu");
+    }
+
+    #[test]
+    fn lines_that_would_be_workflow_commands_are_defused() {
+        assert_eq!(guard_line("::add-mask::secret"), "\\::add-mask::secret");
+        assert_eq!(guard_line("  ::error::x"), "\\  ::error::x");
+        assert_eq!(guard_line("##[error]x"), "\\##[error]x");
+        assert_eq!(guard_line("file: clean ::x"), "file: clean ::x");
+    }
+
+    #[test]
+    fn json_stays_valid_and_loses_raw_c1_and_bidi_characters() {
+        let value = serde_json::json!({ "name": "a\u{9b}b\u{202e}\u{1b}" });
+        let text = serde_json::to_string_pretty(&value).expect("json");
+        let escaped = escape_json(&text);
+        assert!(!escaped.contains('\u{9b}') && !escaped.contains('\u{202e}'));
+        let back: serde_json::Value = serde_json::from_str(&escaped).expect("still JSON");
+        assert_eq!(back, value);
+    }
+
+    #[test]
+    fn workflow_command_values_cannot_break_out() {
+        assert_eq!(
+            escape_command_data("50% done\nnext\r"),
+            "50%25 done\\nnext\\r"
+        );
+        assert_eq!(escape_command_property("a:b,c"), "a%3Ab%2Cc");
     }
 }

@@ -205,6 +205,8 @@ pub struct MetricSource {
     pub file: InputPath,
     /// Dotted path inside it.
     pub path: String,
+    /// What the figure measures, when the user said.
+    pub description: Option<String>,
 }
 
 /// `[[gate]]`, resolved.
@@ -346,24 +348,26 @@ impl ReleaseConfig {
 
 /// Reads and validates a configuration file.
 pub fn load(path: &Path, overrides: &Overrides) -> anyhow::Result<ReleaseConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("failed to read `{}`", path.display()))?;
+    let shown = path.display().to_string();
+    let text = crate::input::read_text(path, &shown, "`--config`", crate::input::MAX_CONFIG_BYTES)?;
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     };
     let roots = PathRoots::discover(&dir)
         .with_context(|| format!("failed to open the folder of `{}`", path.display()))?;
-    Ok(parse(&text, &path.display().to_string(), roots, overrides)?)
+    parse(&text, &path.display().to_string(), roots, overrides)
 }
 
-/// Parses and validates configuration text. `file` names it in messages.
+/// Parses and validates configuration text. `file` names it in messages. Problems in the file
+/// come back as one [`ConfigError`] listing each at its position; a bad `--version` flag, which
+/// has no position in the file, as an error naming the flag.
 pub fn parse(
     text: &str,
     file: &str,
     roots: PathRoots,
     overrides: &Overrides,
-) -> Result<ReleaseConfig, ConfigError> {
+) -> anyhow::Result<ReleaseConfig> {
     let fail = |problems: Vec<Located>| ConfigError {
         file: file.to_owned(),
         problems,
@@ -385,12 +389,12 @@ pub fn parse(
                 }
             })
             .collect();
-        return Err(fail(problems));
+        return Err(fail(problems).into());
     }
     let mut sink = Sink::default();
     schema_check::check(&root, &schema(), &source, &mut sink);
     if !sink.is_empty() {
-        return Err(fail(sink.into_sorted()));
+        return Err(fail(sink.into_sorted()).into());
     }
     let raw: raw::RawConfig = match toml::from_str(text) {
         Ok(raw) => raw,
@@ -402,14 +406,16 @@ pub fn parse(
                 column,
                 message: err.message().to_owned(),
                 hint: None,
-            }]));
+            }])
+            .into());
         }
     };
     validate::check(&raw, &roots, &source, &mut sink);
     let version = resolve_version(&raw, overrides, &source, &mut sink);
     if !sink.is_empty() {
-        return Err(fail(sink.into_sorted()));
+        return Err(fail(sink.into_sorted()).into());
     }
+    let version = version?;
     Ok(resolve(raw, file, roots, overrides, version))
 }
 
@@ -419,40 +425,43 @@ pub fn schema() -> serde_json::Value {
         .expect("a derived schema always serializes")
 }
 
+/// The release version: `--version`, else the tag or `version.value` as the file says. Problems
+/// of the file go to `sink`; a bad flag is the `Err`, naming the flag rather than a position.
 fn resolve_version(
     raw: &raw::RawConfig,
     overrides: &Overrides,
     source: &Source,
     sink: &mut Sink,
-) -> Option<semver::Version> {
+) -> Result<Option<semver::Version>, crate::error::Problem> {
     let section = raw.version.clone().unwrap_or_default();
     let prefix = section.tag_prefix.as_deref().unwrap_or("v");
     if let Some(given) = &overrides.version {
         let bare = given.strip_prefix(prefix).unwrap_or(given);
-        return match semver::Version::parse(bare) {
-            Ok(v) => Some(v),
-            Err(err) => {
-                sink.push(Located {
-                    line: 1,
-                    column: 1,
-                    message: format!("`--version` = `{given}` is not a semantic version: {err}"),
-                    hint: Some("write it as MAJOR.MINOR.PATCH, e.g. `1.2.0`".to_owned()),
-                });
-                None
-            }
-        };
+        return semver::Version::parse(bare).map(Some).map_err(|err| {
+            crate::error::Problem::new(format!(
+                "`--version` = `{given}` is not a semantic version: {err}"
+            ))
+            .hint(format!(
+                "write it as MAJOR.MINOR.PATCH, e.g. `1.2.0` (or `{prefix}1.2.0`)"
+            ))
+        });
     }
-    match section.from.unwrap_or(VersionSource::Tag) {
+    Ok(match section.from.unwrap_or(VersionSource::Tag) {
         VersionSource::Config => section
             .value
             .as_deref()
             .and_then(|v| semver::Version::parse(v).ok()),
         VersionSource::Tag => {
-            let tag = overrides
+            let Some(tag) = overrides
                 .github_ref
-                .as_deref()?
-                .strip_prefix("refs/tags/")?;
-            let bare = tag.strip_prefix(prefix)?;
+                .as_deref()
+                .and_then(|r| r.strip_prefix("refs/tags/"))
+            else {
+                return Ok(None);
+            };
+            let Some(bare) = tag.strip_prefix(prefix) else {
+                return Ok(None);
+            };
             match semver::Version::parse(bare) {
                 Ok(v) => Some(v),
                 Err(err) => {
@@ -465,7 +474,7 @@ fn resolve_version(
                 }
             }
         }
-    }
+    })
 }
 
 fn resolve(
@@ -569,6 +578,7 @@ fn resolve(
                 MetricSource {
                     file: input(&m.file),
                     path: m.path.clone(),
+                    description: m.description.clone(),
                 },
             )
         })

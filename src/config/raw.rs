@@ -277,6 +277,11 @@ pub struct RawMetricSource {
     pub file: String,
     /// Dotted path to the number inside the file, e.g. `results.val_accuracy`.
     pub path: String,
+    /// What the figure measures, for the model card, e.g. "accuracy of the cat classifier on
+    /// 256 held-out images". Say whose figure it is: a classifier's accuracy is not the
+    /// generator's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// Whether a failed gate blocks the release.

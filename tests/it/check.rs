@@ -62,7 +62,7 @@ outputs = "golden/outputs.safetensors"
 
 [metrics]
 fid = {{ file = "evaluation_report.json", path = "fid" }}
-val_accuracy = {{ file = "validation_report.json", path = "results.val_accuracy" }}
+val_accuracy = {{ file = "validation_report.json", path = "results.val_accuracy", description = "the classifier's accuracy on held-out images" }}
 
 [card]
 eval-dataset = {{ name = "Oxford-IIIT Pet", type = "oxford-iiit-pet" }}
@@ -267,7 +267,8 @@ severity = "warn"
     let run = check(&ctx, &[]);
     run.assert_status(1)
         .assert_stderr_contains("gate `fid` max failed: `fid` = 42.3 (max 40)")
-        .assert_stderr_contains("refused: 1 problem(s) block the release");
+        .assert_stderr_contains("error: refused: 1 problem(s) block the release");
+    assert!(!run.stderr.contains("warning: refused"), "{}", run.stderr);
     let report = read_json(&ctx.path().join("out/report.json"));
     assert_eq!(report["outcome"], "refused");
     assert_eq!(report["refusals"].as_array().map(Vec::len), Some(1));
@@ -447,9 +448,19 @@ fn card_renders_from_the_configuration_alone() {
     let readme = std::fs::read_to_string(ctx.path().join("README.md")).expect("card");
     assert!(card::validate(&readme).is_empty());
     assert!(readme.contains("# TinyDiT fixture"));
-    assert!(readme.contains("| fid | 42.3 |"), "{readme}");
-    // Nothing was sampled, so there is no gallery or class images to link.
+    assert!(
+        readme.contains("| fid | 42.3 | reported by `evaluation_report.json` |"),
+        "{readme}"
+    );
+    // Nothing was sampled, so there is no gallery or class images to link, and the card says
+    // what it lacks instead of passing for a release's card.
     assert!(card::image_links(&readme).is_empty(), "{readme}");
+    assert!(readme.contains("> **Preview.**"), "{readme}");
+    assert!(
+        readme.contains("sample images and the measured performance"),
+        "{readme}"
+    );
+    run.assert_stderr_contains("warning: this card is a preview");
 
     // To stdout by default.
     let run = ctx.run(["card"]);
@@ -513,4 +524,168 @@ print(json.dumps({
         serde_yaml_ng::from_str(card::front_matter_of(&readme).expect("front matter"))
             .expect("yaml");
     assert_eq!(judged["roundtrip"], ours);
+}
+
+/// Issue 8: a closed stdout and stderr (`check ... 2>&1 | head -3`) must neither panic nor stop
+/// the work: the bundle is still written.
+#[test]
+fn closed_output_pipes_do_not_stop_check() {
+    use std::process::Stdio;
+    let ctx = context(&release_toml(PASSING_GATES, ""));
+    let mut child = ctx
+        .command(["check", "--out", "out", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    // Close the read ends at once: every write the tool makes fails with EPIPE.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+    assert!(ctx.path().join("out/bundle/README.md").is_file());
+    assert!(ctx.path().join("out/report.json").is_file());
+}
+
+/// Issue 8: temporaries of our naming left by a killed run are removed by the next run; other
+/// files stay.
+#[test]
+fn stale_temporaries_of_a_dead_run_are_removed() {
+    let ctx = context(&release_toml(PASSING_GATES, ""))
+        .file("out/.tinydit-release-999999999-abc123.tmp", "half a file")
+        .file("out/.bundle-999999999-xyz/README.md", "half a bundle")
+        .file("out/notes.tmp", "the user's");
+    check(&ctx, &[]).assert_status(0);
+    let out = ctx.path().join("out");
+    assert!(!out.join(".tinydit-release-999999999-abc123.tmp").exists());
+    assert!(!out.join(".bundle-999999999-xyz").exists());
+    assert!(out.join("notes.tmp").is_file());
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+/// Issue 8: an `--out` that is a file, a symlink, or whose `bundle` is a symlink is refused
+/// before any work, and nothing is written through the link.
+#[test]
+fn out_that_is_a_file_or_a_symlink_is_refused_before_any_work() {
+    let ctx = context(&release_toml(PASSING_GATES, "")).file("out-file", "x");
+    ctx.run(["check", "--out", "out-file"])
+        .assert_status(2)
+        .assert_stderr_contains("`out-file` exists and is not a folder");
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    std::os::unix::fs::symlink(elsewhere.path(), ctx.path().join("out-link")).expect("symlink");
+    let run = ctx.run(["check", "--out", "out-link"]);
+    run.assert_status(2).assert_stderr_contains("is a symlink");
+    assert!(!run.stderr.contains("Converting"), "{}", run.stderr);
+    std::fs::create_dir(ctx.path().join("out")).expect("mkdir");
+    std::os::unix::fs::symlink(elsewhere.path(), ctx.path().join("out/bundle")).expect("symlink");
+    check(&ctx, &[])
+        .assert_status(2)
+        .assert_stderr_contains("the bundle folder");
+    assert_eq!(
+        std::fs::read_dir(elsewhere.path()).expect("list").count(),
+        0
+    );
+}
+
+/// Issue 8: a bad `--version` names the flag, not a position in release.toml.
+#[test]
+fn a_bad_version_flag_is_named_as_the_flag() {
+    let ctx = context(&release_toml(PASSING_GATES, ""));
+    let run = check(&ctx, &["--version", "one.two"]);
+    run.assert_status(2)
+        .assert_stderr_contains("`--version` = `one.two` is not a semantic version");
+    assert!(!run.stderr.contains("release.toml:1:1"), "{}", run.stderr);
+}
+
+/// Issue 8: a card template that loops or builds huge strings stops with an error at its line
+/// instead of hanging or exhausting memory.
+#[test]
+fn a_card_template_that_does_too_much_work_stops_at_its_line() {
+    let toml =
+        release_toml(PASSING_GATES, "").replace("[card]\n", "[card]\ntemplate = \"card.md.j2\"\n");
+    for (template, line) in [
+        (
+            "---\n{{ front_matter }}---\n# x\n{% for i in range(100000) %}{% for j in range(100000) %}.{% endfor %}{% endfor %}\n",
+            4,
+        ),
+        (
+            "---\n{{ front_matter }}---\n\n\n{% set s = \"x\" * 100000000 %}{{ s }}\n",
+            5,
+        ),
+        (
+            "---\n{{ front_matter }}---\n{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}\n{{ f(0) }}\n",
+            3,
+        ),
+    ] {
+        let ctx = context(&toml).file("card.md.j2", template);
+        let run = ctx.run_with_timeout(["card"], std::time::Duration::from_mins(1));
+        run.assert_status(2)
+            .assert_stderr_contains("the card template `card.md.j2` failed to render at line");
+        assert!(
+            run.stderr.contains(&format!("at line {line}")),
+            "expected line {line}\n{}",
+            run.stderr
+        );
+    }
+}
+
+/// Issue 8: a dirty work tree is recorded as "commit X with uncommitted changes", in the report
+/// and on the card; untracked files (artifacts downloaded by earlier steps) do not count.
+#[test]
+fn a_dirty_work_tree_is_recorded_as_such() {
+    let ctx = context(&release_toml(PASSING_GATES, "")).without_env("GITHUB_SHA");
+    let git = |args: &[&str]| {
+        let status = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.com"])
+            .args(args)
+            .current_dir(ctx.path())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("git runs");
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    git(&["add", "-A"]);
+    git(&["commit", "-q", "-m", "fixture"]);
+    std::fs::write(ctx.path().join("downloaded.bin"), b"untracked").expect("write");
+    check(&ctx, &[]).assert_status(0);
+    let report = read_json(&ctx.path().join("out/report.json"));
+    assert_eq!(report["source"]["dirty"], false, "{report}");
+    let commit = report["source"]["commit"]
+        .as_str()
+        .expect("commit")
+        .to_owned();
+    assert_eq!(commit.len(), 40);
+
+    let toml = std::fs::read_to_string(ctx.path().join("release.toml")).expect("read");
+    std::fs::write(
+        ctx.path().join("release.toml"),
+        format!("{toml}\n# edited\n"),
+    )
+    .expect("write");
+    check(&ctx, &[]).assert_status(0);
+    let report = read_json(&ctx.path().join("out/report.json"));
+    assert_eq!(report["source"]["dirty"], true, "{report}");
+    assert_eq!(report["source"]["commit"], commit.as_str());
+    let readme = std::fs::read_to_string(ctx.path().join("out/bundle/README.md")).expect("card");
+    assert!(
+        readme.contains(&format!(
+            "from commit `{commit}` **with uncommitted changes**"
+        )),
+        "{readme}"
+    );
+}
+
+/// Issue 8: `card -o` naming an existing folder gets a plain message, before any work.
+#[test]
+fn card_output_that_is_a_folder_is_refused() {
+    let ctx = context(&release_toml(PASSING_GATES, "")).file("docs/keep.md", "x");
+    ctx.run(["card", "-o", "docs"])
+        .assert_status(2)
+        .assert_stderr_contains("`-o` `docs` is a folder");
 }

@@ -190,3 +190,65 @@ github-assets = ["../x"]
     run.assert_status(2);
     insta::assert_snapshot!(run.stderr_redacted());
 }
+
+/// Issue 8: release.toml is checked to be a regular file of sane size before it is read: a
+/// symlink to `/dev/zero` would read forever, a FIFO would block, a huge file would take
+/// gigabytes to parse.
+#[test]
+fn a_config_that_is_a_device_a_fifo_a_folder_or_huge_is_refused() {
+    let ctx = TestContext::new().file("big.toml", "# padding\n".repeat(120_000));
+    std::os::unix::fs::symlink("/dev/zero", ctx.path().join("zero.toml")).expect("symlink");
+    let status = std::process::Command::new("mkfifo")
+        .arg(ctx.path().join("fifo.toml"))
+        .status()
+        .expect("mkfifo");
+    assert!(status.success());
+    std::fs::create_dir(ctx.path().join("dir.toml")).expect("mkdir");
+    for (file, expected) in [
+        ("zero.toml", "`zero.toml` is a device, not a file"),
+        (
+            "fifo.toml",
+            "`fifo.toml` is a named pipe (FIFO), not a file",
+        ),
+        ("dir.toml", "`dir.toml` is a folder, not a file"),
+        (
+            "big.toml",
+            "more than the 1048576 bytes accepted for `--config`",
+        ),
+    ] {
+        ctx.run_with_timeout(
+            ["check", "--config", file],
+            std::time::Duration::from_secs(30),
+        )
+        .assert_status(2)
+        .assert_stderr_contains(expected);
+    }
+}
+
+/// Issue 8: values from release.toml echoed in messages cannot start a GitHub workflow command
+/// or carry terminal escapes: they are escaped once, at the printer.
+#[test]
+fn config_values_in_messages_cannot_inject_workflow_commands() {
+    let ctx = TestContext::new().file(
+        "release.toml",
+        r#"[model]
+name = "x"
+hub-repo = "a/b"
+
+[[gate]]
+metric = "fid\n::add-mask::fid\n::error title=forged::all gates passed\u001b[2J"
+max = 1.0
+"#,
+    );
+    let run = ctx.run(["check"]);
+    run.assert_status(2).assert_stderr_contains(
+        "fid\\n::add-mask::fid\\n::error title=forged::all gates passed\\x1b[2J",
+    );
+    for line in run.stderr.lines().chain(run.stdout.lines()) {
+        assert!(
+            !line.trim_start().starts_with("::"),
+            "command line: {line:?}"
+        );
+        assert!(!line.contains('\u{1b}'), "escape code: {line:?}");
+    }
+}
