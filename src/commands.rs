@@ -269,3 +269,89 @@ pub fn scan(args: &ScanArgs, reporter: &Reporter) -> anyhow::Result<Outcome> {
     }
     Ok(Outcome::Success)
 }
+
+/// The connection to the services, from the captured environment.
+fn connection(env: &EnvSnapshot) -> crate::publish::Connection {
+    crate::publish::Connection {
+        tokens: env.tokens.clone(),
+        endpoints: env.endpoints.clone(),
+        run_url: env.run_url.clone(),
+    }
+}
+
+/// `plan`: what `publish` would do.
+pub fn plan(
+    args: &crate::cli::PlanArgs,
+    env: &EnvSnapshot,
+    reporter: &Reporter,
+) -> anyhow::Result<crate::publish::plan::ReleasePlan> {
+    let config = config::load(&args.config.config, &env.overrides(args.version.clone()))?;
+    let built = crate::manifest::BuiltRelease::locate(&args.bundle)?;
+    let plan = crate::publish::plan(&config, &built, &connection(env), reporter)?;
+    if args.json {
+        reporter.json(&plan)?;
+    } else {
+        reporter.data(crate::report::plan_markdown::markdown(&plan).trim_end());
+    }
+    if !plan.online {
+        reporter.warn(
+            "planned from the bundle alone: set `HF_TOKEN` and `GITHUB_TOKEN` to compare with \
+             what is released",
+        );
+    }
+    for problem in &plan.problems {
+        reporter.warn(format!("publish would refuse: {problem}"));
+    }
+    Ok(plan)
+}
+
+/// `publish`: check (or take `--bundle`), then release to the Hub and GitHub.
+pub fn publish(
+    args: &crate::cli::PublishArgs,
+    env: &EnvSnapshot,
+    ort: OrtSearch,
+    reporter: &Reporter,
+) -> anyhow::Result<Outcome> {
+    if env.github_event_name.as_deref() == Some("pull_request") {
+        return Err(
+            error::Problem::new("publishing from a `pull_request` event is refused")
+                .hint("run `check` or `plan` on pull requests and `publish` on tag pushes")
+                .into(),
+        );
+    }
+    let built = if let Some(dir) = &args.bundle {
+        crate::manifest::BuiltRelease::locate(dir)?
+    } else {
+        let check_args = CheckArgs {
+            config: args.config.clone(),
+            out: args.out.clone(),
+            version: args.version.clone(),
+            baseline: args.baseline.clone(),
+            json: false,
+        };
+        let report = check(check_args, env, ort, reporter)?;
+        if !report.passed() {
+            return Ok(Outcome::Refused);
+        }
+        crate::manifest::BuiltRelease::in_out_dir(&args.out)
+    };
+    let config = config::load(&args.config.config, &env.overrides(args.version.clone()))?;
+    let options = crate::publish::PublishOptions {
+        dry_run: args.dry_run,
+        allow_dirty: args.allow_dirty,
+    };
+    let receipt = crate::publish::publish(&config, &built, &connection(env), options, reporter)?;
+    if receipt.already_released {
+        reporter.status(
+            "Skipped",
+            format!("`{}` is already released: nothing to do", receipt.tag),
+        );
+    } else if receipt.dry_run {
+        reporter.data(crate::report::plan_markdown::markdown(&receipt.plan).trim_end());
+        reporter.status("Skipped", "every write (`--dry-run`)");
+    }
+    if args.json {
+        reporter.json(&receipt)?;
+    }
+    Ok(Outcome::Success)
+}
