@@ -103,28 +103,26 @@ pub fn run(
                 json: false,
             };
             let result = commands::check(args, env_snapshot, ort, reporter);
-            if let Err(error) = &result {
-                for annotation in annotations(error, workspace.as_deref()) {
-                    reporter.workflow_command(
-                        "error",
-                        &[
-                            ("file", annotation.file),
-                            ("line", annotation.line.to_string()),
-                            ("col", annotation.column.to_string()),
-                        ],
-                        &annotation.message,
-                    );
+            let report = match result {
+                Ok(report) => report,
+                Err(error) => {
+                    for annotation in annotations(&error, workspace.as_deref()) {
+                        reporter.workflow_command(
+                            "error",
+                            &[
+                                ("file", annotation.file),
+                                ("line", annotation.line.to_string()),
+                                ("col", annotation.column.to_string()),
+                            ],
+                            &annotation.message,
+                        );
+                    }
+                    return Err(error);
                 }
-                return result;
-            }
-            let report_path = inputs.out.join("report.json");
-            let report: serde_json::Value = std::fs::read(&report_path)
-                .ok()
-                .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-                .with_context(|| format!("failed to read `{}`", report_path.display()))?;
+            };
             if let Some(path) = &output_file {
-                let version = report["version"].as_str().unwrap_or_default();
-                let passed = report["outcome"] == "pass";
+                let version = report.version.as_deref().unwrap_or_default();
+                let passed = report.passed();
                 append(path, &format!("version={version}\ngates_passed={passed}\n"))?;
             }
             if let Some(path) = &summary_file {
@@ -132,7 +130,7 @@ pub fn run(
                     .context("failed to read the summary `check` wrote")?;
                 append(path, &summary)?;
             }
-            result
+            Ok(commands::check_outcome(&report))
         }
         other => Err(not_built_yet(other)),
     }

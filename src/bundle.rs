@@ -2,8 +2,10 @@
 //!
 //! Everything is written into a staging folder next to the final one (`<out>/.bundle-XXXX`) and
 //! renamed to `<out>/bundle` only when every stage has finished, so a failure leaves no partial
-//! bundle behind (the staging folder is removed when dropped). The manifest lists every file with
-//! its size and sha256; `plan` and `publish` work from it.
+//! bundle behind (the staging folder is removed when dropped). [`Manifest`] lists every file with
+//! its size and sha256; the release manifest (`crate::manifest`) that `plan` and `publish` read
+//! is built from it once the verdict is known. The files the tool generates for the bundle
+//! (`config.json`, `generation_config.json`, `metrics.json`) are defined here too.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -128,9 +130,15 @@ impl Staging {
     }
 
     /// Moves the staged bundle to `<out>/bundle`, replacing an earlier one, and returns its
-    /// manifest (also written to `<out>/manifest.json`).
+    /// file list. An earlier `<out>/manifest.json` is removed first: it described the old
+    /// bundle, and the caller writes the new one once the verdict is known.
     pub fn finish(self, out: &Path) -> anyhow::Result<Manifest> {
         let manifest = self.manifest()?;
+        let stale = out.join(crate::manifest::MANIFEST_FILE);
+        if stale.exists() {
+            std::fs::remove_file(&stale)
+                .with_context(|| format!("failed to remove the earlier `{}`", stale.display()))?;
+        }
         let target = out.join("bundle");
         if target.exists() {
             std::fs::remove_dir_all(&target).with_context(|| {
@@ -143,10 +151,98 @@ impl Staging {
         let staged = self.dir.keep();
         std::fs::rename(&staged, &target)
             .with_context(|| format!("failed to move the bundle to `{}`", target.display()))?;
-        let json = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
-        crate::output::write_atomically(&out.join("manifest.json"), &json)?;
         Ok(manifest)
     }
+}
+
+/// `(bundle path, absolute path, size)` of every file below a finished bundle folder.
+pub fn list_files(bundle: &Path, files: &mut Vec<(String, PathBuf, u64)>) -> anyhow::Result<()> {
+    walk(bundle, bundle, files)
+}
+
+/// `metrics.json` in the bundle: this release's metrics, which the next release compares
+/// against (`check --baseline`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleMetrics {
+    /// The release version, when known.
+    pub version: Option<String>,
+    /// Every metric of the release.
+    pub metrics: crate::gates::Metrics,
+}
+
+impl BundleMetrics {
+    /// Parses a `metrics.json`; a bare map of names to numbers is accepted too.
+    pub fn parse(text: &str) -> Result<Self, serde_json::Error> {
+        let value: serde_json::Value = serde_json::from_str(text)?;
+        match value.get("metrics") {
+            Some(metrics) => Ok(Self {
+                version: value
+                    .get("version")
+                    .and_then(serde_json::Value::as_str)
+                    .map(str::to_owned),
+                metrics: serde_json::from_value(metrics.clone())?,
+            }),
+            None => Ok(Self {
+                version: None,
+                metrics: serde_json::from_value(value)?,
+            }),
+        }
+    }
+}
+
+/// `config.json`: the architecture from the checkpoint's `config` dict plus the I/O contract.
+/// `sample` reads it back from a bundle; keep its keys.
+pub fn model_config(
+    config: &crate::config::ReleaseConfig,
+    architecture: Option<&BTreeMap<String, serde_json::Value>>,
+    parameters: Option<u64>,
+) -> serde_json::Value {
+    let mut map: serde_json::Map<String, serde_json::Value> = architecture
+        .map(|a| a.clone().into_iter().collect())
+        .unwrap_or_default();
+    map.insert("model_name".to_owned(), config.model.name.clone().into());
+    if let Some(g) = &config.generator {
+        map.entry("image_size").or_insert(g.image_size.into());
+        map.entry("in_channels").or_insert(g.channels.into());
+        map.entry("num_classes").or_insert(g.classes.len().into());
+        map.insert("classes".to_owned(), g.classes.clone().into());
+        map.insert(
+            "onnx_io".to_owned(),
+            serde_json::json!({
+                "inputs": {"noise": g.noise_input, "timestep": g.timestep_input, "label": g.label_input},
+                "output": g.output,
+            }),
+        );
+    }
+    if let Some(p) = parameters {
+        map.insert("num_parameters".to_owned(), p.into());
+    }
+    serde_json::Value::Object(map)
+}
+
+/// `generation_config.json`: the sampling defaults, when there is a generator. `sample` reads
+/// it back from a bundle; keep its keys.
+pub fn generation_config(config: &crate::config::ReleaseConfig) -> Option<serde_json::Value> {
+    let g = config.generator.as_ref()?;
+    Some(serde_json::json!({
+        "sampler": "euler",
+        "objective": "flow-matching",
+        "time": "t from 0 (noise) to 1 (image), t_i = i / steps",
+        "steps": g.steps,
+        "cfg": g.cfg,
+        "cfg_scale": g.cfg_scale,
+        "uncond_class": g.uncond_class,
+        "image_size": g.image_size,
+        "channels": g.channels,
+        "output_range": [-1.0, 1.0],
+    }))
+}
+
+/// Pretty JSON with a final newline, the form of every JSON file the tool writes.
+pub fn pretty_json(value: &impl Serialize) -> Vec<u8> {
+    let mut bytes = serde_json::to_vec_pretty(value).expect("reports serialize to JSON");
+    bytes.push(b'\n');
+    bytes
 }
 
 /// `(bundle path, absolute path, size)` of every file below `dir`.
@@ -212,7 +308,6 @@ mod tests {
             b"onnx"
         );
         assert!(!out.path().join("bundle/stale").exists());
-        assert!(out.path().join("manifest.json").is_file());
         // No staging folder is left behind.
         let leftovers: Vec<_> = std::fs::read_dir(out.path())
             .expect("list")

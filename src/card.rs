@@ -359,30 +359,31 @@ fn performance_rows(
     metrics: &Metrics,
     provider: Option<&str>,
 ) -> Vec<PerformanceRow> {
+    use crate::names::metric;
     const MEASURED: &[(&str, &str, &str)] = &[
         (
-            "smoke.latency_ms_p50",
+            metric::LATENCY_MS_P50,
             "latency per image, p50 (ms)",
             "time to generate one image with the default steps and guidance",
         ),
         (
-            "smoke.latency_ms_p95",
+            metric::LATENCY_MS_P95,
             "latency per image, p95 (ms)",
             "time to generate one image with the default steps and guidance",
         ),
         (
-            "smoke.step_ms_p50",
+            metric::STEP_MS_P50,
             "latency per generator call, p50 (ms)",
             "one forward pass of the ONNX generator",
         ),
         (
-            "smoke.classifier_agreement",
+            metric::CLASSIFIER_AGREEMENT,
             "classifier agreement with the expected label",
             "share of the generated samples the bundled classifier labels as expected: a check \
              of the generator through the classifier, not the classifier's own accuracy",
         ),
         (
-            "smoke.golden_max_abs_diff",
+            metric::GOLDEN_MAX_ABS_DIFF,
             "ONNX vs PyTorch, max abs difference",
             "largest difference between the ONNX generator and the training framework's \
              outputs on the golden inputs",
@@ -405,7 +406,7 @@ fn performance_rows(
             })
         })
         .collect();
-    if let Some(loss) = metrics.get("checkpoint.loss") {
+    if let Some(loss) = metrics.get(metric::CHECKPOINT_LOSS) {
         rows.push(PerformanceRow {
             metric: "final training loss".to_owned(),
             value: fmt(*loss),
@@ -426,10 +427,7 @@ fn performance_rows(
         }
     }
     for (key, value) in metrics {
-        if let Some(path) = key
-            .strip_prefix("artifact.")
-            .and_then(|k| k.strip_suffix(".size_mb"))
-        {
+        if let Some(path) = metric::artifact_of(key) {
             rows.push(PerformanceRow {
                 metric: format!("size of `{path}` (MB)"),
                 value: fmt(*value),

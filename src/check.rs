@@ -9,26 +9,30 @@
 //! 4. metrics and gates: training metrics from `[metrics]`, measured `checkpoint.*`,
 //!    `artifact.*` and `smoke.*` metrics, the built-in `[checks]`, then every `[[gate]]`;
 //! 5. card: render, parse back, validate;
-//! 6. bundle: config.json, generation_config.json, metrics.json, included files, the manifest;
-//!    then `report.json` and `summary.md` next to it.
+//! 6. bundle: config.json, generation_config.json, metrics.json (their contents are
+//!    `bundle`'s), included files;
+//! 7. verdict: the release manifest (`manifest.json`), `report.json` and `summary.md` next to
+//!    the bundle (how the summary looks is `report::check_summary`'s).
 //!
 //! Refusals (a failed gate, check or scan) make the outcome `Refused`; anything that stops a
 //! stage from running (I/O, a corrupt file, a bad model) is an error and leaves no bundle.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::Serialize;
 
 use crate::artifacts::convert::{self, ConvertOptions, ConvertOutcome};
-use crate::bundle::{Manifest, Staging};
+use crate::bundle::{self, BundleMetrics, Manifest, Staging, pretty_json};
 use crate::card::{self, CardInputs, CheckpointFacts, SampleImage};
 use crate::config::{OnnxRole, ReleaseConfig, Severity};
 use crate::gates::{self, GateReport, Metrics};
+use crate::manifest::{MANIFEST_SCHEMA_VERSION, ReleaseManifest, Verdict};
+use crate::names::{ArtifactKind, CheckId, metric};
 use crate::output::write_atomically;
 use crate::report::Reporter;
+use crate::report::check_summary;
 use crate::smoke::{self, SmokeReport, runtime::OrtSearch};
 
 /// Version of the `report.json` layout; bumped on any incompatible change.
@@ -50,8 +54,12 @@ pub struct CheckOptions {
 /// One built-in or stage check, with its verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct CheckResult {
-    /// `scan:<file>`, `finite-weights`, `size:<bundle path>`, `smoke:<name>`, `card`, `files-exist`.
+    /// `scan:<file>`, `finite-weights`, `size:<bundle path>`, `smoke:<name>`, `card`, `files-exist`:
+    /// [`CheckResult::id`] with its subject, as users read it.
     pub name: String,
+    /// Which check this is.
+    #[serde(skip)]
+    pub id: CheckId,
     /// Whether it passed.
     pub passed: bool,
     /// Whether a failure blocks the release.
@@ -66,7 +74,7 @@ pub struct ArtifactEntry {
     /// The source file, relative to the repository.
     pub source: String,
     /// `safetensors`, `onnx` or `file`.
-    pub kind: &'static str,
+    pub kind: ArtifactKind,
     /// Bundle paths produced from it (shards, external data).
     pub outputs: Vec<String>,
 }
@@ -82,13 +90,17 @@ pub struct CheckReport {
     pub model: String,
     /// Hub repository id.
     pub hub_repo: String,
+    /// GitHub repository, `owner/name`, when known.
+    pub github_repo: Option<String>,
     /// Release version, when known.
     pub version: Option<String>,
+    /// The version's tag (`tag-prefix` + version), when known.
+    pub tag: Option<String>,
     /// The Git commit the release was built from, and whether tracked files had uncommitted
     /// changes; absent outside a Git work tree.
     pub source: Option<crate::SourceCommit>,
     /// `pass` or `refused`.
-    pub outcome: &'static str,
+    pub outcome: Verdict,
     /// Every reason the release is refused, one sentence each.
     pub refusals: Vec<String>,
     /// The artifacts.
@@ -112,6 +124,22 @@ impl CheckReport {
     pub fn passed(&self) -> bool {
         self.refusals.is_empty()
     }
+
+    /// The release manifest: what was decided and which bytes were produced.
+    pub fn manifest(&self) -> ReleaseManifest {
+        ReleaseManifest {
+            schema_version: MANIFEST_SCHEMA_VERSION,
+            tool: self.tool.clone(),
+            model: self.model.clone(),
+            hub_repo: self.hub_repo.clone(),
+            github_repo: self.github_repo.clone(),
+            version: self.version.clone(),
+            tag: self.tag.clone(),
+            source: self.source.clone(),
+            outcome: self.outcome,
+            files: self.bundle.files.clone(),
+        }
+    }
 }
 
 /// What the stages found so far: metrics for the gates and checks for the report.
@@ -122,9 +150,16 @@ struct Findings {
 }
 
 impl Findings {
-    fn check(&mut self, name: impl Into<String>, passed: bool, detail: impl Into<String>) {
+    fn check(
+        &mut self,
+        id: CheckId,
+        subject: Option<&str>,
+        passed: bool,
+        detail: impl Into<String>,
+    ) {
         self.checks.push(CheckResult {
-            name: name.into(),
+            name: id.name(subject),
+            id,
             passed,
             severity: Severity::Error,
             detail: detail.into(),
@@ -154,7 +189,8 @@ pub fn run(
             // Golden parity is about the export, not the samples: it always blocks.
             let blocks = config.checks.valid_samples || check.name == "golden";
             found.checks.push(CheckResult {
-                name: format!("smoke:{}", check.name),
+                name: CheckId::Smoke.name(Some(&check.name)),
+                id: CheckId::Smoke,
                 passed: check.passed,
                 severity: if blocks {
                     Severity::Error
@@ -201,7 +237,7 @@ pub fn run(
     } else {
         problems.join("; ")
     };
-    found.check("card", problems.is_empty(), detail);
+    found.check(CheckId::Card, None, problems.is_empty(), detail);
     staging.write("README.md", readme.as_bytes())?;
 
     // 6. Bundle.
@@ -213,17 +249,20 @@ pub fn run(
             .expect("validated include paths name a file");
         staging.copy(&name, &include.path)?;
     }
-    staging.write(
-        "config.json",
-        &pretty(&model_config(config, facts.as_ref())),
-    )?;
-    if let Some(generation) = generation_config(config) {
-        staging.write("generation_config.json", &pretty(&generation))?;
+    let model_config = bundle::model_config(
+        config,
+        facts.as_ref().map(|f| &f.architecture),
+        facts.as_ref().and_then(|f| f.parameters),
+    );
+    staging.write("config.json", &pretty_json(&model_config))?;
+    if let Some(generation) = bundle::generation_config(config) {
+        staging.write("generation_config.json", &pretty_json(&generation))?;
     }
-    staging.write(
-        "metrics.json",
-        &pretty(&serde_json::json!({ "version": version, "metrics": found.metrics })),
-    )?;
+    let bundle_metrics = BundleMetrics {
+        version: version.clone(),
+        metrics: found.metrics.clone(),
+    };
+    staging.write("metrics.json", &pretty_json(&bundle_metrics))?;
     if config.checks.files_exist {
         check_files_exist(config, &artifacts, &readme, &staging.sizes()?, &mut found);
     }
@@ -245,12 +284,18 @@ pub fn run(
         tool: format!("tinydit-release {}", env!("CARGO_PKG_VERSION")),
         model: config.model.name.clone(),
         hub_repo: config.model.hub_repo.clone(),
+        github_repo: config.model.github_repo.clone(),
+        tag: config
+            .version
+            .version
+            .as_ref()
+            .map(|v| format!("{}{v}", config.version.tag_prefix)),
         version,
         source: options.source.clone(),
         outcome: if refusals.is_empty() {
-            "pass"
+            Verdict::Pass
         } else {
-            "refused"
+            Verdict::Refused
         },
         refusals,
         artifacts,
@@ -261,11 +306,16 @@ pub fn run(
         smoke: smoke_report,
         bundle: manifest,
     };
-    write_atomically(&options.out.join("report.json"), &pretty(&report))?;
+    // The verdict is known: record it with the exact bytes it applies to.
+    write_atomically(
+        &options.out.join(crate::manifest::MANIFEST_FILE),
+        &pretty_json(&report.manifest()),
+    )?;
+    write_atomically(&options.out.join("report.json"), &pretty_json(&report))?;
     let samples = options.out.join("bundle").join(&config.bundle.samples_dir);
     write_atomically(
         &options.out.join("summary.md"),
-        summary_markdown(&report, &samples).as_bytes(),
+        check_summary::markdown(&report, &samples).as_bytes(),
     )?;
     Ok(report)
 }
@@ -295,7 +345,7 @@ fn convert_checkpoints(
         };
         let outcome = convert::convert(&options, reporter)
             .with_context(|| format!("failed to convert `{}`", checkpoint.path.configured))?;
-        let scan_name = format!("scan:{}", checkpoint.path.configured);
+        let scanned = Some(checkpoint.path.configured.as_str());
         let report = match outcome {
             ConvertOutcome::Refused(scan) => {
                 let detail = format!(
@@ -303,12 +353,12 @@ fn convert_checkpoints(
                     scan.findings.len(),
                     scan.globals().join(", ")
                 );
-                found.check(scan_name, false, detail);
+                found.check(CheckId::Scan, scanned, false, detail);
                 continue;
             }
             ConvertOutcome::Converted(report) => report,
         };
-        found.check(scan_name, true, "no findings");
+        found.check(CheckId::Scan, scanned, true, "no findings");
         let m = &report.metrics;
         if facts.is_none() {
             found.metrics.extend(m.named());
@@ -324,11 +374,16 @@ fn convert_checkpoints(
                 "`{}`: {} NaN, {} Inf values",
                 checkpoint.output, m.nan_count, m.inf_count
             );
-            found.check("finite-weights", m.nan_count + m.inf_count == 0, detail);
+            found.check(
+                CheckId::FiniteWeights,
+                None,
+                m.nan_count + m.inf_count == 0,
+                detail,
+            );
         }
         artifacts.push(ArtifactEntry {
             source: checkpoint.path.configured.clone(),
-            kind: "safetensors",
+            kind: ArtifactKind::Safetensors,
             outputs: report
                 .outputs
                 .iter()
@@ -366,7 +421,7 @@ fn copy_onnx_files(
         }
         artifacts.push(ArtifactEntry {
             source: onnx.path.configured.clone(),
-            kind: "onnx",
+            kind: ArtifactKind::Onnx,
             outputs,
         });
     }
@@ -392,7 +447,7 @@ fn measure_sizes(
             .map_or(artifact.outputs[0].as_str(), |c| c.output.as_str());
         found
             .metrics
-            .insert(format!("artifact.{name}.size_mb"), size_mb);
+            .insert(metric::artifact_size_mb(name), size_mb);
         if !config.checks.size_limits {
             continue;
         }
@@ -402,7 +457,7 @@ fn measure_sizes(
             .find(|o| o.path.configured == artifact.source)
             .map(|o| o.role);
         let limit = match (artifact.kind, role) {
-            ("safetensors", _) => config.checks.max_weights_mb,
+            (ArtifactKind::Safetensors, _) => config.checks.max_weights_mb,
             (_, Some(OnnxRole::Generator)) => config.checks.max_generator_mb,
             (_, Some(OnnxRole::Classifier)) => config.checks.max_classifier_mb,
             _ => continue,
@@ -412,7 +467,7 @@ fn measure_sizes(
             gates::fmt(size_mb),
             gates::fmt(limit)
         );
-        found.check(format!("size:{name}"), size_mb <= limit, detail);
+        found.check(CheckId::Size, Some(name), size_mb <= limit, detail);
     }
 }
 
@@ -480,7 +535,7 @@ fn check_files_exist(
     } else {
         format!("missing: {}", missing.join(", "))
     };
-    found.check("files-exist", missing.is_empty(), detail);
+    found.check(CheckId::FilesExist, None, missing.is_empty(), detail);
 }
 
 /// Reads a previous release's `metrics.json` (`{"version": ..., "metrics": {...}}`).
@@ -497,12 +552,6 @@ fn read_baseline(path: &Path) -> anyhow::Result<Metrics> {
             path.display()
         )
     })
-}
-
-fn pretty(value: &impl Serialize) -> Vec<u8> {
-    let mut bytes = serde_json::to_vec_pretty(value).expect("reports serialize to JSON");
-    bytes.push(b'\n');
-    bytes
 }
 
 fn bundle_relative(root: &Path, path: &Path) -> String {
@@ -537,210 +586,9 @@ fn is_sharded(staged: &BTreeMap<String, u64>, output: &str) -> bool {
     ))
 }
 
-/// `config.json`: the architecture from the checkpoint's `config` dict plus the I/O contract.
-fn model_config(config: &ReleaseConfig, facts: Option<&CheckpointFacts>) -> serde_json::Value {
-    let mut map: serde_json::Map<String, serde_json::Value> = facts
-        .map(|f| f.architecture.clone().into_iter().collect())
-        .unwrap_or_default();
-    map.insert("model_name".to_owned(), config.model.name.clone().into());
-    if let Some(g) = &config.generator {
-        map.entry("image_size").or_insert(g.image_size.into());
-        map.entry("in_channels").or_insert(g.channels.into());
-        map.entry("num_classes").or_insert(g.classes.len().into());
-        map.insert("classes".to_owned(), g.classes.clone().into());
-        map.insert(
-            "onnx_io".to_owned(),
-            serde_json::json!({
-                "inputs": {"noise": g.noise_input, "timestep": g.timestep_input, "label": g.label_input},
-                "output": g.output,
-            }),
-        );
-    }
-    if let Some(p) = facts.and_then(|f| f.parameters) {
-        map.insert("num_parameters".to_owned(), p.into());
-    }
-    serde_json::Value::Object(map)
-}
-
-/// `generation_config.json`: the sampling defaults, when there is a generator.
-fn generation_config(config: &ReleaseConfig) -> Option<serde_json::Value> {
-    let g = config.generator.as_ref()?;
-    Some(serde_json::json!({
-        "sampler": "euler",
-        "objective": "flow-matching",
-        "time": "t from 0 (noise) to 1 (image), t_i = i / steps",
-        "steps": g.steps,
-        "cfg": g.cfg,
-        "cfg_scale": g.cfg_scale,
-        "uncond_class": g.uncond_class,
-        "image_size": g.image_size,
-        "channels": g.channels,
-        "output_range": [-1.0, 1.0],
-    }))
-}
-
-/// The Markdown summary for the Action's step summary; kept under 1 MiB. `samples` is the
-/// folder the smoke test's images are in, for embedding the grid.
-pub fn summary_markdown(report: &CheckReport, samples: &Path) -> String {
-    let mut md = String::new();
-    let verdict = if report.passed() { "passed" } else { "refused" };
-    let _ = writeln!(
-        md,
-        "## {} {} — check {verdict}\n",
-        report.model,
-        report.version.as_deref().unwrap_or("(no version)")
-    );
-    if !report.refusals.is_empty() {
-        let _ = writeln!(md, "**Refused because:**\n");
-        for reason in &report.refusals {
-            let _ = writeln!(md, "- {}", escape(reason));
-        }
-        md.push('\n');
-    }
-    if !report.gates.results.is_empty() {
-        let _ = writeln!(
-            md,
-            "### Gates\n\n| metric | gate | value | threshold | verdict |\n|---|---|---|---|---|"
-        );
-        for g in &report.gates.results {
-            let _ = writeln!(
-                md,
-                "| `{}` | {} | {} | {} | {}{} |",
-                g.metric,
-                g.kind,
-                g.value.map_or("—".to_owned(), gates::fmt),
-                gates::fmt(g.threshold),
-                serde_json::to_value(g.verdict)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default(),
-                if g.severity == Severity::Warn {
-                    " (warn)"
-                } else {
-                    ""
-                }
-            );
-        }
-        md.push('\n');
-    }
-    let _ = writeln!(
-        md,
-        "### Checks\n\n| check | result | detail |\n|---|---|---|"
-    );
-    for c in &report.checks {
-        let result = match (c.passed, c.severity) {
-            (true, _) => "pass",
-            (false, Severity::Error) => "**fail**",
-            (false, Severity::Warn) => "warn",
-        };
-        let _ = writeln!(md, "| `{}` | {result} | {} |", c.name, escape(&c.detail));
-    }
-    md.push('\n');
-    if let Some(smoke) = &report.smoke {
-        let _ = writeln!(
-            md,
-            "### Smoke test\n\nProvider `{}`{}, {} steps, CFG `{:?}` {}.\n",
-            smoke::session::provider_name(smoke.provider),
-            smoke
-                .provider_fallback
-                .as_ref()
-                .map(|f| format!(" (fell back: {})", escape(f)))
-                .unwrap_or_default(),
-            smoke.steps,
-            smoke.cfg,
-            smoke.cfg_scale
-        );
-        for key in [
-            "smoke.load_ms",
-            "smoke.step_ms_p50",
-            "smoke.latency_ms_p50",
-            "smoke.latency_ms_p95",
-        ] {
-            if let Some(v) = smoke.metrics.get(key) {
-                let _ = writeln!(md, "- `{key}`: {}", gates::fmt(*v));
-            }
-        }
-        md.push('\n');
-        if let Some(gallery) = smoke.gallery() {
-            let path = samples.join(gallery);
-            if let Ok(bytes) = std::fs::read(&path)
-                && bytes.len() < 256 * 1024
-            {
-                let _ = writeln!(
-                    md,
-                    "<img alt=\"sample grid\" src=\"data:image/png;base64,{}\">\n",
-                    base64(&bytes)
-                );
-            }
-        }
-    }
-    let _ = writeln!(md, "### Bundle\n\n| file | size | sha256 |\n|---|---|---|");
-    for f in &report.bundle.files {
-        let _ = writeln!(
-            md,
-            "| `{}` | {} | `{}` |",
-            f.path,
-            card::human_bytes(f.bytes),
-            &f.sha256[..16.min(f.sha256.len())]
-        );
-    }
-    md
-}
-
-fn escape(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
-}
-
-/// Standard base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
-}
-
-/// A console table of the gates and failed checks.
-pub fn console_lines(report: &CheckReport) -> Vec<String> {
-    let mut lines = Vec::new();
-    for g in &report.gates.results {
-        let verdict = serde_json::to_value(g.verdict)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        lines.push(format!("{verdict:>11}  {}", g.message));
-    }
-    for c in report.checks.iter().filter(|c| !c.passed) {
-        lines.push(format!("{:>11}  {}: {}", "fail", c.name, c.detail));
-    }
-    lines
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_the_standard_alphabet() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    }
 
     #[test]
     fn bundle_paths_join_and_split() {

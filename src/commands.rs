@@ -14,13 +14,14 @@ use crate::report::Reporter;
 use crate::smoke::runtime::OrtSearch;
 use crate::{EnvSnapshot, Outcome, artifacts, check, config, error, smoke};
 
-/// `check`: the whole release bundle, offline.
+/// `check`: the whole release bundle, offline. Returns the report; [`check_outcome`] says what
+/// it means for the exit code.
 pub fn check(
     args: CheckArgs,
     env: &EnvSnapshot,
     ort: OrtSearch,
     reporter: &Reporter,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<check::CheckReport> {
     reporter.status("Loading", args.config.config.display().to_string());
     let config = config::load(&args.config.config, &env.overrides(args.version))?;
     let options = check::CheckOptions {
@@ -30,13 +31,13 @@ pub fn check(
         ort,
     };
     let report = check::run(&config, &options, reporter)?;
-    for line in check::console_lines(&report) {
+    for line in crate::report::check_summary::console_lines(&report) {
         reporter.line(&line);
     }
     reporter.status(
         "Wrote",
         format!(
-            "`{}` ({} files), `report.json`, `summary.md`",
+            "`{}` ({} files), `manifest.json`, `report.json`, `summary.md`",
             args.out.join("bundle").display(),
             report.bundle.files.len()
         ),
@@ -49,7 +50,6 @@ pub fn check(
             "Passed",
             format!("`{}` is ready to publish", config.model.hub_repo),
         );
-        Ok(Outcome::Success)
     } else {
         reporter.refusal(
             &format!(
@@ -59,7 +59,16 @@ pub fn check(
             ),
             &report.refusals,
         );
-        Ok(Outcome::Refused)
+    }
+    Ok(report)
+}
+
+/// The exit outcome of a check report.
+pub fn check_outcome(report: &check::CheckReport) -> Outcome {
+    if report.passed() {
+        Outcome::Success
+    } else {
+        Outcome::Refused
     }
 }
 

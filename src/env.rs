@@ -52,6 +52,36 @@ pub const GITHUB_STEP_SUMMARY: &str = "GITHUB_STEP_SUMMARY";
 /// The workspace the runner mounts; annotation paths are made relative to it.
 pub const GITHUB_WORKSPACE: &str = "GITHUB_WORKSPACE";
 
+/// Hugging Face token with write access to the model repository (`write` role, or a
+/// fine-grained token with "Write access to contents/settings of repos"). Read through
+/// `secrets::Token`, never printed.
+pub const HF_TOKEN: &str = "HF_TOKEN";
+
+/// GitHub token with `contents: write` on the repository (tags and releases). Read through
+/// `secrets::Token`, never printed.
+pub const GITHUB_TOKEN: &str = "GITHUB_TOKEN";
+
+/// The Hub's address. Default: `https://huggingface.co`; tests aim it at the Hub emulator.
+pub const HF_ENDPOINT: &str = "HF_ENDPOINT";
+
+/// GitHub's REST API address (set by the runner; GitHub Enterprise: `https://HOST/api/v3`).
+/// Default: `https://api.github.com`.
+pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
+
+/// Where release assets are uploaded. Default: `https://uploads.github.com` for github.com,
+/// else `<api host>/api/uploads`; tests aim it at the GitHub emulator.
+pub const TINYDIT_RELEASE_GITHUB_UPLOAD_URL: &str = "TINYDIT_RELEASE_GITHUB_UPLOAD_URL";
+
+/// The event that started a workflow run (`push`, `pull_request`, ...); publishing from a
+/// `pull_request` event is refused.
+pub const GITHUB_EVENT_NAME: &str = "GITHUB_EVENT_NAME";
+
+/// The web address of GitHub (`https://github.com`), for the run URL in commit messages.
+pub const GITHUB_SERVER_URL: &str = "GITHUB_SERVER_URL";
+
+/// The workflow run's id, for the run URL in commit messages.
+pub const GITHUB_RUN_ID: &str = "GITHUB_RUN_ID";
+
 #[cfg(test)]
 mod tests {
     /// Every constant is its own name: a typo here would silently read the wrong variable.
@@ -73,6 +103,17 @@ mod tests {
             ("GITHUB_OUTPUT", super::GITHUB_OUTPUT),
             ("GITHUB_STEP_SUMMARY", super::GITHUB_STEP_SUMMARY),
             ("GITHUB_WORKSPACE", super::GITHUB_WORKSPACE),
+            ("HF_TOKEN", super::HF_TOKEN),
+            ("GITHUB_TOKEN", super::GITHUB_TOKEN),
+            ("HF_ENDPOINT", super::HF_ENDPOINT),
+            ("GITHUB_API_URL", super::GITHUB_API_URL),
+            (
+                "TINYDIT_RELEASE_GITHUB_UPLOAD_URL",
+                super::TINYDIT_RELEASE_GITHUB_UPLOAD_URL,
+            ),
+            ("GITHUB_EVENT_NAME", super::GITHUB_EVENT_NAME),
+            ("GITHUB_SERVER_URL", super::GITHUB_SERVER_URL),
+            ("GITHUB_RUN_ID", super::GITHUB_RUN_ID),
         ] {
             assert_eq!(name, value);
         }

@@ -323,7 +323,7 @@ mod tests {
     fn an_unmeasured_metric_fails_instead_of_passing_silently() {
         let gates = [GateConfig {
             min: Some(0.8),
-            ..gate("smoke.classifier_agreement")
+            ..gate(crate::names::metric::CLASSIFIER_AGREEMENT)
         }];
         let report = evaluate(&gates, &Metrics::new(), None);
         assert_eq!(report.results[0].verdict, Verdict::Missing);

@@ -18,10 +18,13 @@ pub mod env;
 pub mod error;
 pub mod gates;
 pub mod input;
+pub mod manifest;
+pub mod names;
 pub mod onnx;
 pub mod output;
 pub mod report;
 pub mod sarif;
+pub mod secrets;
 pub mod smoke;
 pub mod vocab;
 
@@ -59,6 +62,64 @@ pub struct EnvSnapshot {
     pub exe_dir: Option<PathBuf>,
     /// `GITHUB_SHA`: the commit a GitHub Actions run builds.
     pub github_sha: Option<String>,
+    /// `HF_TOKEN` and `GITHUB_TOKEN`.
+    pub tokens: secrets::Tokens,
+    /// Where the Hub and GitHub are.
+    pub endpoints: Endpoints,
+    /// `GITHUB_EVENT_NAME`.
+    pub github_event_name: Option<String>,
+    /// The URL of the workflow run, from `GITHUB_SERVER_URL`, `GITHUB_REPOSITORY` and
+    /// `GITHUB_RUN_ID`.
+    pub run_url: Option<String>,
+}
+
+/// The service addresses, from `HF_ENDPOINT`, `GITHUB_API_URL` and
+/// `TINYDIT_RELEASE_GITHUB_UPLOAD_URL`, defaulted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// The Hub, without a trailing `/`.
+    pub hub: String,
+    /// GitHub's REST API, without a trailing `/`.
+    pub github_api: String,
+    /// GitHub's upload host, without a trailing `/`.
+    pub github_uploads: String,
+}
+
+impl Default for Endpoints {
+    fn default() -> Self {
+        Self::from_values(None, None, None)
+    }
+}
+
+impl Endpoints {
+    /// Defaults applied once: the public services, or for a GitHub Enterprise API
+    /// (`https://HOST/api/v3`) its upload path `https://HOST/api/uploads`.
+    pub fn from_values(
+        hub: Option<String>,
+        github_api: Option<String>,
+        github_uploads: Option<String>,
+    ) -> Self {
+        let clean = |v: Option<String>| {
+            v.map(|v| v.trim().trim_end_matches('/').to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let hub = clean(hub).unwrap_or_else(|| "https://huggingface.co".to_owned());
+        let github_api = clean(github_api).unwrap_or_else(|| "https://api.github.com".to_owned());
+        let github_uploads = clean(github_uploads).unwrap_or_else(|| {
+            if github_api == "https://api.github.com" {
+                "https://uploads.github.com".to_owned()
+            } else if let Some(host) = github_api.strip_suffix("/api/v3") {
+                format!("{host}/api/uploads")
+            } else {
+                github_api.clone()
+            }
+        });
+        Self {
+            hub,
+            github_api,
+            github_uploads,
+        }
+    }
 }
 
 impl EnvSnapshot {
@@ -111,7 +172,7 @@ impl EnvSnapshot {
 }
 
 /// The commit a release is built from.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SourceCommit {
     /// The full commit id.
     pub commit: String,
@@ -146,7 +207,9 @@ fn git(args: &[&str]) -> Option<String> {
 pub fn run(cli: Cli, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::Result<Outcome> {
     let ort = env.ort_search(cli.global.ort_lib.clone());
     match cli.command {
-        Command::Check(args) => commands::check(args, env, ort, reporter),
+        Command::Check(args) => {
+            commands::check(args, env, ort, reporter).map(|r| commands::check_outcome(&r))
+        }
         Command::Plan(_) => Err(not_built_yet("plan")),
         Command::Publish(_) => Err(not_built_yet("publish")),
         Command::Convert(args) => commands::convert(args, reporter),

@@ -10,6 +10,17 @@ use tinydit_release::error::ExitStatus;
 use tinydit_release::report::Reporter;
 use tinydit_release::{EnvSnapshot, Outcome, env};
 
+/// `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID`, inside a workflow run.
+fn run_url() -> Option<String> {
+    let server = std::env::var(env::GITHUB_SERVER_URL).ok()?;
+    let repository = std::env::var(env::GITHUB_REPOSITORY).ok()?;
+    let run = std::env::var(env::GITHUB_RUN_ID).ok()?;
+    Some(format!(
+        "{}/{repository}/actions/runs/{run}",
+        server.trim_end_matches('/')
+    ))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let no_color = std::env::var_os(env::NO_COLOR).is_some_and(|v| !v.is_empty());
@@ -28,6 +39,19 @@ fn main() -> ExitCode {
         github_sha: std::env::var(env::GITHUB_SHA)
             .ok()
             .filter(|sha| !sha.is_empty()),
+        tokens: tinydit_release::secrets::Tokens {
+            hub: tinydit_release::secrets::Token::from_env_value(std::env::var(env::HF_TOKEN).ok()),
+            github: tinydit_release::secrets::Token::from_env_value(
+                std::env::var(env::GITHUB_TOKEN).ok(),
+            ),
+        },
+        endpoints: tinydit_release::Endpoints::from_values(
+            std::env::var(env::HF_ENDPOINT).ok(),
+            std::env::var(env::GITHUB_API_URL).ok(),
+            std::env::var(env::TINYDIT_RELEASE_GITHUB_UPLOAD_URL).ok(),
+        ),
+        github_event_name: std::env::var(env::GITHUB_EVENT_NAME).ok(),
+        run_url: run_url(),
         exe_dir: std::env::current_exe()
             .ok()
             .and_then(|exe| exe.parent().map(std::path::Path::to_path_buf)),

@@ -14,6 +14,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::ConfigError;
 
+pub mod check_summary;
+
 /// Makes untrusted text (names from a checkpoint, ONNX strings, file names, config values) safe
 /// to print inside one line of a terminal or a CI log: control characters (newlines, NUL, escape
 /// codes, C1 controls) and the Unicode bidirectional and invisible format characters become

@@ -118,17 +118,27 @@ pub struct CheckpointMetrics {
 impl CheckpointMetrics {
     /// The metrics under their gate names (`checkpoint.step`, ...); absent values are left out.
     pub fn named(&self) -> BTreeMap<String, f64> {
+        use crate::names::metric;
         let mut out = BTreeMap::new();
         if let Some(step) = self.step {
-            out.insert("checkpoint.step".to_owned(), step as f64);
+            out.insert(metric::CHECKPOINT_STEP.to_owned(), step as f64);
         }
         if let Some(loss) = self.loss {
-            out.insert("checkpoint.loss".to_owned(), loss);
+            out.insert(metric::CHECKPOINT_LOSS.to_owned(), loss);
         }
-        out.insert("checkpoint.nan_count".to_owned(), self.nan_count as f64);
-        out.insert("checkpoint.inf_count".to_owned(), self.inf_count as f64);
-        out.insert("checkpoint.param_count".to_owned(), self.param_count as f64);
-        out.insert("checkpoint.bytes".to_owned(), self.bytes as f64);
+        out.insert(
+            metric::CHECKPOINT_NAN_COUNT.to_owned(),
+            self.nan_count as f64,
+        );
+        out.insert(
+            metric::CHECKPOINT_INF_COUNT.to_owned(),
+            self.inf_count as f64,
+        );
+        out.insert(
+            metric::CHECKPOINT_PARAM_COUNT.to_owned(),
+            self.param_count as f64,
+        );
+        out.insert(metric::CHECKPOINT_BYTES.to_owned(), self.bytes as f64);
         out
     }
 }

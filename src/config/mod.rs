@@ -436,6 +436,11 @@ pub fn schema() -> serde_json::Value {
 
 /// The release version: `--version`, else the tag or `version.value` as the file says. Problems
 /// of the file go to `sink`; a bad flag is the `Err`, naming the flag rather than a position.
+///
+/// On a tag push (`GITHUB_REF=refs/tags/<prefix>X.Y.Z`) the tag is the truth: a `--version` or
+/// a `version.value` that says something else is an error, never a silent choice. Build
+/// metadata (`1.2.3+build.5`) is refused: tags on the Hub and GitHub would carry it, while
+/// semver ignores it when comparing, so two releases could not be told apart by order.
 fn resolve_version(
     raw: &raw::RawConfig,
     overrides: &Overrides,
@@ -444,45 +449,92 @@ fn resolve_version(
 ) -> Result<Option<semver::Version>, crate::error::Problem> {
     let section = raw.version.clone().unwrap_or_default();
     let prefix = section.tag_prefix.as_deref().unwrap_or("v");
+    let pushed_tag = overrides
+        .github_ref
+        .as_deref()
+        .and_then(|r| r.strip_prefix("refs/tags/"))
+        .filter(|tag| tag.starts_with(prefix));
+    let from_tag = match pushed_tag {
+        Some(tag) => match semver::Version::parse(&tag[prefix.len()..]) {
+            Ok(v) if !v.build.is_empty() => {
+                sink.push(Located::at_value(
+                    source,
+                    "version",
+                    format!("the tag `{tag}` carries build metadata `+{}`", v.build),
+                ));
+                None
+            }
+            Ok(v) => Some(v),
+            Err(err) => {
+                sink.push(Located::at_value(
+                    source,
+                    "version",
+                    format!(
+                        "the tag `{tag}` is not `{prefix}` followed by a semantic version: {err}"
+                    ),
+                ));
+                None
+            }
+        },
+        None => None,
+    };
     if let Some(given) = &overrides.version {
         let bare = given.strip_prefix(prefix).unwrap_or(given);
-        return semver::Version::parse(bare).map(Some).map_err(|err| {
+        let version = semver::Version::parse(bare).map_err(|err| {
             crate::error::Problem::new(format!(
                 "`--version` = `{given}` is not a semantic version: {err}"
             ))
             .hint(format!(
                 "write it as MAJOR.MINOR.PATCH, e.g. `1.2.0` (or `{prefix}1.2.0`)"
             ))
-        });
+        })?;
+        if !version.build.is_empty() {
+            return Err(crate::error::Problem::new(format!(
+                "`--version` = `{given}` carries build metadata `+{}`, which tags may not",
+                version.build
+            ))
+            .hint("release `MAJOR.MINOR.PATCH` or a prerelease such as `1.3.0-rc.1`"));
+        }
+        if let (Some(tag), Some(tagged)) = (pushed_tag, &from_tag)
+            && *tagged != version
+        {
+            return Err(crate::error::Problem::new(format!(
+                "`--version` = `{given}` differs from the pushed tag `{tag}`"
+            ))
+            .hint("drop `--version` on tag pushes: the tag names the version"));
+        }
+        return Ok(Some(version));
     }
     Ok(match section.from.unwrap_or(VersionSource::Tag) {
-        VersionSource::Config => section
-            .value
-            .as_deref()
-            .and_then(|v| semver::Version::parse(v).ok()),
-        VersionSource::Tag => {
-            let Some(tag) = overrides
-                .github_ref
+        VersionSource::Config => {
+            let value = section
+                .value
                 .as_deref()
-                .and_then(|r| r.strip_prefix("refs/tags/"))
-            else {
-                return Ok(None);
-            };
-            let Some(bare) = tag.strip_prefix(prefix) else {
-                return Ok(None);
-            };
-            match semver::Version::parse(bare) {
-                Ok(v) => Some(v),
-                Err(err) => {
-                    sink.push(Located::at_value(
-                        source,
-                        "version",
-                        format!("the tag `{tag}` is not `{prefix}` followed by a semantic version: {err}"),
-                    ));
-                    None
-                }
+                .and_then(|v| semver::Version::parse(v).ok());
+            if let Some(v) = &value
+                && !v.build.is_empty()
+            {
+                sink.push(Located::at_value(
+                    source,
+                    "version.value",
+                    format!("`version.value` = `{v}` carries build metadata, which tags may not"),
+                ));
             }
+            if let (Some(tag), Some(tagged), Some(v)) = (pushed_tag, &from_tag, &value)
+                && tagged != v
+            {
+                sink.push(
+                    Located::at_value(
+                        source,
+                        "version.value",
+                        format!("the pushed tag `{tag}` differs from `version.value` = `{v}`"),
+                    )
+                    .hint("push the tag of `version.value`, or update `version.value`"),
+                );
+            }
+            value
         }
+        VersionSource::Tag => from_tag,
     })
 }
 
@@ -677,6 +729,105 @@ fn lower_is_better_by_name(metric: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The version `parse` resolves for a `[version]` table, a `--version` and a `GITHUB_REF`.
+    fn version_of(
+        section: &str,
+        flag: Option<&str>,
+        git_ref: Option<&str>,
+    ) -> anyhow::Result<Option<semver::Version>> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let roots = PathRoots::discover(dir.path()).expect("roots");
+        let text = format!("[model]\nname = \"m\"\nhub-repo = \"o/m\"\n\n[version]\n{section}\n");
+        let overrides = Overrides {
+            version: flag.map(str::to_owned),
+            github_repository: None,
+            github_ref: git_ref.map(str::to_owned),
+            allow_missing_inputs: false,
+        };
+        parse(&text, "release.toml", roots, &overrides).map(|c| c.version.version)
+    }
+
+    #[allow(clippy::unnecessary_wraps)] // compared with `Option`s
+    fn v(text: &str) -> Option<semver::Version> {
+        Some(semver::Version::parse(text).expect("valid"))
+    }
+
+    #[test]
+    fn versions_come_from_the_flag_the_tag_or_the_file() {
+        assert_eq!(
+            version_of("", Some("1.2.3"), None).expect("flag"),
+            v("1.2.3")
+        );
+        assert_eq!(
+            version_of("", Some("v1.2.3"), None).expect("flag"),
+            v("1.2.3")
+        );
+        assert_eq!(
+            version_of("", None, Some("refs/tags/v1.3.0-rc.1")).expect("tag"),
+            v("1.3.0-rc.1")
+        );
+        assert_eq!(
+            version_of("", None, Some("refs/heads/main")).expect("branch"),
+            None
+        );
+        assert_eq!(
+            version_of("from = \"config\"\nvalue = \"2.0.0\"", None, None).expect("file"),
+            v("2.0.0")
+        );
+        // The tag agrees with the file: fine.
+        assert_eq!(
+            version_of(
+                "from = \"config\"\nvalue = \"2.0.0\"",
+                None,
+                Some("refs/tags/v2.0.0")
+            )
+            .expect("agree"),
+            v("2.0.0")
+        );
+    }
+
+    #[test]
+    fn a_pushed_tag_that_disagrees_is_an_error() {
+        let err = version_of(
+            "from = \"config\"\nvalue = \"2.0.0\"",
+            None,
+            Some("refs/tags/v2.0.1"),
+        )
+        .expect_err("tag differs from version.value");
+        assert!(
+            format!("{err:#}")
+                .contains("the pushed tag `v2.0.1` differs from `version.value` = `2.0.0`"),
+            "{err:#}"
+        );
+        let err = version_of("", Some("1.0.0"), Some("refs/tags/v1.0.1"))
+            .expect_err("flag differs from the tag");
+        assert!(
+            err.to_string()
+                .contains("differs from the pushed tag `v1.0.1`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn build_metadata_is_refused() {
+        let err = version_of("", Some("1.2.3+build.5"), None).expect_err("flag");
+        assert!(
+            err.to_string().contains("build metadata `+build.5`"),
+            "{err}"
+        );
+        let err = version_of("", None, Some("refs/tags/v1.2.3+ci")).expect_err("tag");
+        assert!(
+            format!("{err:#}").contains("carries build metadata `+ci`"),
+            "{err:#}"
+        );
+        let err =
+            version_of("from = \"config\"\nvalue = \"1.2.3+x\"", None, None).expect_err("file");
+        assert!(
+            format!("{err:#}").contains("carries build metadata"),
+            "{err:#}"
+        );
+    }
 
     /// The committed `release.schema.json` is what editors use; it must match the types.
     #[test]

@@ -591,10 +591,7 @@ impl Rules<'_> {
     fn metrics_and_gates(&self, sink: &mut Sink) {
         for (name, metric) in &self.raw.metrics {
             let key = super::source::join_key("metrics", name);
-            if name.starts_with("checkpoint.")
-                || name.starts_with("artifact.")
-                || name.starts_with("smoke.")
-            {
+            if crate::names::metric::is_measured_family(name) {
                 sink.push(
                     Located::at_key(
                         self.source,
@@ -782,37 +779,19 @@ pub(super) fn bundle_name_of_include(path: &str) -> String {
     path.rsplit(['/', '\\']).next().unwrap_or(path).to_owned()
 }
 
-/// Metrics measured by the tool itself, in families a gate can name.
-pub const CHECKPOINT_METRICS: &[&str] = &[
-    "checkpoint.step",
-    "checkpoint.loss",
-    "checkpoint.nan_count",
-    "checkpoint.inf_count",
-    "checkpoint.param_count",
-    "checkpoint.bytes",
-];
-
-/// Metrics of the smoke test.
-pub const SMOKE_METRICS: &[&str] = &[
-    "smoke.latency_ms_p50",
-    "smoke.latency_ms_p95",
-    "smoke.step_ms_p50",
-    "smoke.load_ms",
-    "smoke.classifier_agreement",
-    "smoke.golden_max_abs_diff",
-    "smoke.golden_max_rel_diff",
-    "smoke.nonfinite_count",
-    "smoke.sample_mean_abs_max",
-    "smoke.sample_std_min",
-    "smoke.sample_std_max",
-    "smoke.class_distinct_fraction",
-];
+/// The measured metric families, declared in [`crate::names::metric`] (kept under these names
+/// for the stages that list them).
+pub use crate::names::metric::{CHECKPOINT as CHECKPOINT_METRICS, SMOKE as SMOKE_METRICS};
 
 /// Every metric name a gate may use with this configuration.
 pub fn known_metrics(raw: &RawConfig) -> BTreeSet<String> {
     let mut known: BTreeSet<String> = raw.metrics.keys().cloned().collect();
-    known.extend(CHECKPOINT_METRICS.iter().map(|s| (*s).to_owned()));
-    known.extend(SMOKE_METRICS.iter().map(|s| (*s).to_owned()));
+    known.extend(
+        crate::names::metric::CHECKPOINT
+            .iter()
+            .map(|s| (*s).to_owned()),
+    );
+    known.extend(crate::names::metric::SMOKE.iter().map(|s| (*s).to_owned()));
     let outputs = raw
         .checkpoint
         .iter()
@@ -822,7 +801,7 @@ pub fn known_metrics(raw: &RawConfig) -> BTreeSet<String> {
                 .clone()
                 .unwrap_or_else(|| default_onnx_output(&o.path))
         }));
-    known.extend(outputs.map(|o| format!("artifact.{o}.size_mb")));
+    known.extend(outputs.map(|o| crate::names::metric::artifact_size_mb(&o)));
     known
 }
 

@@ -1,0 +1,285 @@
+//! The release manifest: what a finished `check` decided and exactly which bytes it produced.
+//!
+//! `check` writes `<out>/manifest.json` after the verdict is known; `plan` and `publish` read
+//! it back ([`ReleaseManifest::read`]) and [`ReleaseManifest::verify`] that every bundle file
+//! still has its recorded size and sha256, so `publish --bundle DIR` can ship a bundle built by
+//! an earlier step without re-running the checks, and never ships bytes that changed since.
+//! The manifest is not part of the bundle: it records provenance (source commit, tool) that
+//! would otherwise make identical releases differ.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+
+use crate::bundle::{BundleFile, hash_file};
+use crate::error::Problem;
+
+/// Version of the `manifest.json` layout; bumped on any incompatible change.
+pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
+
+/// The name of the manifest in `check`'s output folder.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Largest manifest read back (a bundle of a few thousand files is far below this).
+const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Whether `check` passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Every gate and check passed.
+    Pass,
+    /// Something blocks the release.
+    Refused,
+}
+
+impl Verdict {
+    /// The name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Refused => "refused",
+        }
+    }
+}
+
+/// `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseManifest {
+    /// [`MANIFEST_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// `tinydit-release X.Y.Z`.
+    pub tool: String,
+    /// `[model] name`.
+    pub model: String,
+    /// Hub repository id.
+    pub hub_repo: String,
+    /// GitHub repository, `owner/name`, when known.
+    pub github_repo: Option<String>,
+    /// The release version, when known.
+    pub version: Option<String>,
+    /// The tag of the version (`tag-prefix` + version), when known.
+    pub tag: Option<String>,
+    /// The Git commit the release was built from and whether tracked files had changes.
+    pub source: Option<crate::SourceCommit>,
+    /// The verdict of `check`.
+    pub outcome: Verdict,
+    /// Every bundle file, sorted by path.
+    pub files: Vec<BundleFile>,
+}
+
+impl ReleaseManifest {
+    /// Reads and parses a manifest.
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let shown = path.display().to_string();
+        let text = crate::input::read_text(path, &shown, "the manifest", MAX_MANIFEST_BYTES)?;
+        Self::parse(&text).with_context(|| format!("`{shown}` is not a release manifest"))
+    }
+
+    /// Parses a manifest's text.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let manifest: Self = serde_json::from_str(text)?;
+        if manifest.schema_version != MANIFEST_SCHEMA_VERSION {
+            anyhow::bail!(
+                "schema version {} is not {MANIFEST_SCHEMA_VERSION}, the one this tool reads",
+                manifest.schema_version
+            );
+        }
+        for file in &manifest.files {
+            crate::config::paths::check_bundle_path(&file.path)
+                .map_err(|err| anyhow::anyhow!("file `{}` {err}", file.path))?;
+            if file.sha256.len() != 64 || !file.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                anyhow::bail!("file `{}` has no sha256 digest", file.path);
+            }
+        }
+        Ok(manifest)
+    }
+
+    /// Checks that every listed file is in `bundle` with its recorded size and sha256, and that
+    /// the bundle holds nothing else. Sizes are compared first, so a changed size costs no
+    /// hashing.
+    pub fn verify(&self, bundle: &Path) -> anyhow::Result<()> {
+        let mut problems = Vec::new();
+        let mut present = Vec::new();
+        crate::bundle::list_files(bundle, &mut present)?;
+        for file in &self.files {
+            let path = bundle.join(&file.path);
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_file() => {
+                    if meta.len() != file.bytes {
+                        problems.push(format!(
+                            "`{}` has {} bytes, the manifest says {}",
+                            file.path,
+                            meta.len(),
+                            file.bytes
+                        ));
+                        continue;
+                    }
+                    let (_, sha256) = hash_file(&path)?;
+                    if sha256 != file.sha256 {
+                        problems.push(format!("`{}` changed: its sha256 differs", file.path));
+                    }
+                }
+                Ok(_) => problems.push(format!("`{}` is not a regular file", file.path)),
+                Err(_) => problems.push(format!("`{}` is missing", file.path)),
+            }
+        }
+        for (path, _, _) in &present {
+            if !self.files.iter().any(|f| &f.path == path) {
+                problems.push(format!("`{path}` is not in the manifest"));
+            }
+        }
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(Problem::new(format!(
+            "the bundle `{}` does not match its manifest: {}",
+            bundle.display(),
+            problems.join("; ")
+        ))
+        .hint("run `tinydit-release check` again to rebuild the bundle")
+        .into())
+    }
+
+    /// Total bytes of the bundle.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes).sum()
+    }
+}
+
+/// Where a built release lies: `<out>/manifest.json` and `<out>/bundle/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltRelease {
+    /// The manifest file.
+    pub manifest: PathBuf,
+    /// The bundle folder.
+    pub bundle: PathBuf,
+}
+
+impl BuiltRelease {
+    /// The release in `check`'s output folder `out`.
+    pub fn in_out_dir(out: &Path) -> Self {
+        Self {
+            manifest: out.join(MANIFEST_FILE),
+            bundle: out.join("bundle"),
+        }
+    }
+
+    /// `--bundle DIR`: either `check`'s output folder (holding `manifest.json` and `bundle/`)
+    /// or the `bundle/` folder itself.
+    pub fn locate(dir: &Path) -> anyhow::Result<Self> {
+        if dir.join(MANIFEST_FILE).is_file() {
+            return Ok(Self::in_out_dir(dir));
+        }
+        if let Some(parent) = dir.parent()
+            && parent.join(MANIFEST_FILE).is_file()
+            && dir.file_name().is_some_and(|n| n == "bundle")
+        {
+            return Ok(Self::in_out_dir(parent));
+        }
+        Err(Problem::new(format!(
+            "`--bundle` `{}` holds no `{MANIFEST_FILE}`",
+            dir.display()
+        ))
+        .hint("pass the folder `tinydit-release check --out DIR` wrote (it holds `manifest.json` and `bundle/`)")
+        .into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(files: Vec<BundleFile>) -> ReleaseManifest {
+        ReleaseManifest {
+            schema_version: MANIFEST_SCHEMA_VERSION,
+            tool: "tinydit-release 0.1.0".to_owned(),
+            model: "m".to_owned(),
+            hub_repo: "o/m".to_owned(),
+            github_repo: Some("o/r".to_owned()),
+            version: Some("1.2.3".to_owned()),
+            tag: Some("v1.2.3".to_owned()),
+            source: Some(crate::SourceCommit {
+                commit: "a".repeat(40),
+                dirty: false,
+            }),
+            outcome: Verdict::Pass,
+            files,
+        }
+    }
+
+    fn bundle_with(files: &[(&str, &[u8])]) -> (tempfile::TempDir, ReleaseManifest) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut listed = Vec::new();
+        for (path, bytes) in files {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&full, bytes).expect("write");
+            let (size, sha256) = hash_file(&full).expect("hash");
+            listed.push(BundleFile {
+                path: (*path).to_owned(),
+                bytes: size,
+                sha256,
+            });
+        }
+        (dir, manifest(listed))
+    }
+
+    #[test]
+    fn a_manifest_round_trips_and_verifies() {
+        let (dir, manifest) = bundle_with(&[("README.md", b"# card"), ("onnx/g.onnx", b"x")]);
+        let text = serde_json::to_string(&manifest).expect("json");
+        let back = ReleaseManifest::parse(&text).expect("parses");
+        assert_eq!(back, manifest);
+        back.verify(dir.path()).expect("verifies");
+    }
+
+    #[test]
+    fn verify_names_every_changed_missing_and_extra_file() {
+        let (dir, manifest) = bundle_with(&[("a.bin", b"aaaa"), ("b.bin", b"bbbb"), ("c", b"c")]);
+        std::fs::write(dir.path().join("a.bin"), b"aaab").expect("same size, other bytes");
+        std::fs::write(dir.path().join("b.bin"), b"bb").expect("other size");
+        std::fs::remove_file(dir.path().join("c")).expect("rm");
+        std::fs::write(dir.path().join("extra"), b"?").expect("extra");
+        let err = manifest.verify(dir.path()).expect_err("refused");
+        let text = err.to_string();
+        assert!(text.contains("`a.bin` changed"), "{text}");
+        assert!(
+            text.contains("`b.bin` has 2 bytes, the manifest says 4"),
+            "{text}"
+        );
+        assert!(text.contains("`c` is missing"), "{text}");
+        assert!(text.contains("`extra` is not in the manifest"), "{text}");
+    }
+
+    #[test]
+    fn parse_refuses_escaping_paths_other_schemas_and_missing_digests() {
+        let (_dir, mut bad) = bundle_with(&[("a", b"a")]);
+        bad.files[0].path = "../a".to_owned();
+        let err = ReleaseManifest::parse(&serde_json::to_string(&bad).expect("json"))
+            .expect_err("escaping path");
+        assert!(err.to_string().contains("`../a`"), "{err}");
+        let (_dir, mut bad) = bundle_with(&[("a", b"a")]);
+        bad.schema_version = 99;
+        assert!(ReleaseManifest::parse(&serde_json::to_string(&bad).expect("json")).is_err());
+        let (_dir, mut bad) = bundle_with(&[("a", b"a")]);
+        bad.files[0].sha256 = "xyz".to_owned();
+        assert!(ReleaseManifest::parse(&serde_json::to_string(&bad).expect("json")).is_err());
+    }
+
+    #[test]
+    fn locate_accepts_the_out_folder_or_its_bundle() {
+        let out = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(out.path().join("bundle")).expect("mkdir");
+        assert!(BuiltRelease::locate(out.path()).is_err());
+        std::fs::write(out.path().join(MANIFEST_FILE), b"{}").expect("write");
+        let expected = BuiltRelease::in_out_dir(out.path());
+        assert_eq!(BuiltRelease::locate(out.path()).expect("out"), expected);
+        assert_eq!(
+            BuiltRelease::locate(&out.path().join("bundle")).expect("bundle"),
+            expected
+        );
+    }
+}

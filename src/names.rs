@@ -1,0 +1,258 @@
+//! Names the code branches on, declared once: artifact kinds, check ids and metric names.
+//!
+//! Users read these names in `report.json`, the summary and gate configurations, so their
+//! spelling is part of the contract; the code compares the typed values, never the strings.
+//! The drift tests at the bottom fail when a module spells a metric name of its own.
+
+use serde::{Deserialize, Serialize};
+
+/// What an artifact of the release is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArtifactKind {
+    /// Weights converted from a checkpoint.
+    Safetensors,
+    /// An ONNX model, with its external data.
+    Onnx,
+    /// Any other file copied into the bundle.
+    File,
+}
+
+impl ArtifactKind {
+    /// The name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Safetensors => "safetensors",
+            Self::Onnx => "onnx",
+            Self::File => "file",
+        }
+    }
+}
+
+impl std::fmt::Display for ArtifactKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A built-in or stage check of `check`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CheckId {
+    /// The security scan of one checkpoint (`scan:<file>`).
+    Scan,
+    /// No NaN or infinite weights.
+    FiniteWeights,
+    /// An artifact within its size limit (`size:<bundle path>`).
+    Size,
+    /// One check of the smoke test (`smoke:<name>`).
+    Smoke,
+    /// The model card's front matter.
+    Card,
+    /// Every artifact and linked image is in the bundle.
+    FilesExist,
+}
+
+impl CheckId {
+    /// The name of the check, or its prefix when it has a subject.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Scan => "scan",
+            Self::FiniteWeights => "finite-weights",
+            Self::Size => "size",
+            Self::Smoke => "smoke",
+            Self::Card => "card",
+            Self::FilesExist => "files-exist",
+        }
+    }
+
+    /// The name users read: `scan:<file>` for a check with a subject, else the id alone.
+    pub fn name(self, subject: Option<&str>) -> String {
+        match subject {
+            Some(subject) => format!("{}:{subject}", self.as_str()),
+            None => self.as_str().to_owned(),
+        }
+    }
+}
+
+impl std::fmt::Display for CheckId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Metric names measured by the tool itself, in the families a gate can name.
+pub mod metric {
+    pub use crate::smoke::metric::{
+        CLASS_DISTINCT_FRACTION, CLASSIFIER_AGREEMENT, GOLDEN_MAX_ABS_DIFF, GOLDEN_MAX_REL_DIFF,
+        LATENCY_MS_P50, LATENCY_MS_P95, LOAD_MS, NONFINITE_COUNT, SAMPLE_MEAN_ABS_MAX,
+        SAMPLE_STD_MAX, SAMPLE_STD_MIN, STEP_MS_P50,
+    };
+
+    /// Training step stored in the checkpoint.
+    pub const CHECKPOINT_STEP: &str = "checkpoint.step";
+    /// Training loss stored in the checkpoint.
+    pub const CHECKPOINT_LOSS: &str = "checkpoint.loss";
+    /// NaN values in the released weights.
+    pub const CHECKPOINT_NAN_COUNT: &str = "checkpoint.nan_count";
+    /// Infinite values in the released weights.
+    pub const CHECKPOINT_INF_COUNT: &str = "checkpoint.inf_count";
+    /// Number of parameters.
+    pub const CHECKPOINT_PARAM_COUNT: &str = "checkpoint.param_count";
+    /// Bytes of tensor data.
+    pub const CHECKPOINT_BYTES: &str = "checkpoint.bytes";
+
+    /// Every `checkpoint.*` metric.
+    pub const CHECKPOINT: &[&str] = &[
+        CHECKPOINT_STEP,
+        CHECKPOINT_LOSS,
+        CHECKPOINT_NAN_COUNT,
+        CHECKPOINT_INF_COUNT,
+        CHECKPOINT_PARAM_COUNT,
+        CHECKPOINT_BYTES,
+    ];
+
+    /// Every `smoke.*` metric.
+    pub const SMOKE: &[&str] = &[
+        LATENCY_MS_P50,
+        LATENCY_MS_P95,
+        STEP_MS_P50,
+        LOAD_MS,
+        CLASSIFIER_AGREEMENT,
+        GOLDEN_MAX_ABS_DIFF,
+        GOLDEN_MAX_REL_DIFF,
+        NONFINITE_COUNT,
+        SAMPLE_MEAN_ABS_MAX,
+        SAMPLE_STD_MIN,
+        SAMPLE_STD_MAX,
+        CLASS_DISTINCT_FRACTION,
+    ];
+
+    const ARTIFACT_PREFIX: &str = "artifact.";
+    const SIZE_SUFFIX: &str = ".size_mb";
+
+    /// `artifact.<bundle path>.size_mb`: the size of an artifact in MB.
+    pub fn artifact_size_mb(bundle_path: &str) -> String {
+        format!("{ARTIFACT_PREFIX}{bundle_path}{SIZE_SUFFIX}")
+    }
+
+    /// The bundle path of an `artifact.<bundle path>.size_mb` metric.
+    pub fn artifact_of(name: &str) -> Option<&str> {
+        name.strip_prefix(ARTIFACT_PREFIX)?
+            .strip_suffix(SIZE_SUFFIX)
+    }
+
+    /// Whether a name belongs to a family the tool measures (`checkpoint.`, `artifact.`,
+    /// `smoke.`), which a `[metrics]` entry may not take.
+    pub fn is_measured_family(name: &str) -> bool {
+        ["checkpoint.", ARTIFACT_PREFIX, "smoke."]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifact_size_names_round_trip() {
+        let name = metric::artifact_size_mb("onnx/gen.onnx");
+        assert_eq!(name, "artifact.onnx/gen.onnx.size_mb");
+        assert_eq!(metric::artifact_of(&name), Some("onnx/gen.onnx"));
+        assert_eq!(metric::artifact_of("smoke.load_ms"), None);
+    }
+
+    #[test]
+    fn ids_serialize_as_users_read_them() {
+        for kind in [
+            ArtifactKind::Safetensors,
+            ArtifactKind::Onnx,
+            ArtifactKind::File,
+        ] {
+            assert_eq!(
+                serde_json::to_value(kind).expect("serializes"),
+                kind.as_str()
+            );
+        }
+        for id in [
+            CheckId::Scan,
+            CheckId::FiniteWeights,
+            CheckId::Size,
+            CheckId::Smoke,
+            CheckId::Card,
+            CheckId::FilesExist,
+        ] {
+            assert_eq!(serde_json::to_value(id).expect("serializes"), id.as_str());
+        }
+        assert_eq!(CheckId::Scan.name(Some("a.pt")), "scan:a.pt");
+    }
+
+    /// The converter reports exactly the declared `checkpoint.*` names.
+    #[test]
+    fn checkpoint_metrics_match_the_declared_names() {
+        let metrics = crate::artifacts::convert::CheckpointMetrics {
+            step: Some(1),
+            loss: Some(0.5),
+            ..Default::default()
+        };
+        let named: Vec<String> = metrics.named().into_keys().collect();
+        let mut declared: Vec<&str> = metric::CHECKPOINT.to_vec();
+        declared.sort_unstable();
+        assert_eq!(named, declared);
+    }
+
+    /// No module spells a measured metric name itself: every `"checkpoint.…"`, `"artifact.…"`
+    /// or `"smoke.…"` string literal outside this file, the smoke stage's `metric` module and
+    /// unit tests would drift from the declared names. (release.toml keys like `smoke.providers` live in
+    /// `config/`, which is not scanned.)
+    #[test]
+    fn no_module_spells_a_metric_name_of_its_own() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut offenders = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).expect("src is readable") {
+                let path = entry.expect("entry").path();
+                if path.is_dir() {
+                    if !path.ends_with("config") {
+                        stack.push(path);
+                    }
+                    continue;
+                }
+                let relative = path.strip_prefix(&root).expect("below src");
+                if relative == std::path::Path::new("names.rs")
+                    || path.extension().is_none_or(|e| e != "rs")
+                {
+                    continue;
+                }
+                let mut text = std::fs::read_to_string(&path).expect("source is UTF-8");
+                // Tests may spell the contract out literally.
+                if let Some(tests) = text.find("\n#[cfg(test)]\n") {
+                    text.truncate(tests);
+                }
+                let text = if relative == std::path::Path::new("smoke/mod.rs") {
+                    // The smoke stage declares its names in `pub mod metric { ... }`.
+                    let start = text.find("pub mod metric {").unwrap_or(0);
+                    let end = text[start..].find("\n}\n").map_or(0, |e| start + e);
+                    format!("{}{}", &text[..start], &text[end..])
+                } else {
+                    text
+                };
+                for (number, line) in text.lines().enumerate() {
+                    if ["\"checkpoint.", "\"artifact.", "\"smoke."]
+                        .iter()
+                        .any(|p| line.contains(p))
+                    {
+                        offenders.push(format!("{}:{}: {line}", relative.display(), number + 1));
+                    }
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "metric names spelled outside src/names.rs:\n{}",
+            offenders.join("\n")
+        );
+    }
+}
