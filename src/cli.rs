@@ -73,6 +73,33 @@ pub enum Command {
     Action,
     /// Print the JSON Schema of release.toml (for editor completion).
     Schema,
+    /// Check release.toml files quickly (syntax, keys, values, paths): no conversion, no ONNX
+    /// Runtime. For editors and pre-commit hooks.
+    Validate(ValidateArgs),
+    /// Print a shell completion script, e.g. `tinydit-release completions bash >
+    /// /etc/bash_completion.d/tinydit-release`.
+    Completions(CompletionsArgs),
+}
+
+/// `validate`
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// The release.toml files to check.
+    #[arg(value_name = "FILE", default_value = "release.toml")]
+    pub files: Vec<PathBuf>,
+    /// Do not fail when a file release.toml names (a checkpoint, an ONNX file, a metric report)
+    /// is missing: on a developer's machine such artifacts are often downloaded only in CI. The
+    /// paths must still stay inside the repository.
+    #[arg(long)]
+    pub allow_missing_inputs: bool,
+}
+
+/// `completions`
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Where release.toml is.

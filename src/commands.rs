@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::cli::{CardArgs, CheckArgs, ConvertArgs, DtypeArg, SampleArgs, ScanArgs, SmokeArgs};
+use crate::cli::{
+    CardArgs, CheckArgs, ConvertArgs, DtypeArg, SampleArgs, ScanArgs, SmokeArgs, ValidateArgs,
+};
 use crate::report::Reporter;
 use crate::smoke::runtime::OrtSearch;
 use crate::{EnvSnapshot, Outcome, artifacts, check, config, error, smoke};
@@ -354,4 +356,37 @@ pub fn publish(
         reporter.json(&receipt)?;
     }
     Ok(Outcome::Success)
+}
+
+/// `validate`: every release.toml given, fully checked as `check` would read it, nothing else.
+/// Every file is reported; the exit code is the worst.
+pub fn validate(
+    args: &ValidateArgs,
+    env: &EnvSnapshot,
+    reporter: &Reporter,
+) -> anyhow::Result<Outcome> {
+    let mut overrides = env.overrides(None);
+    overrides.allow_missing_inputs = args.allow_missing_inputs;
+    let mut failed = 0;
+    for file in &args.files {
+        match config::load(file, &overrides) {
+            Ok(config) => reporter.status(
+                "Valid",
+                format!("`{}` ({})", file.display(), config.model.hub_repo),
+            ),
+            Err(err) => {
+                failed += 1;
+                reporter.error(&err);
+            }
+        }
+    }
+    if failed == 0 {
+        Ok(Outcome::Success)
+    } else {
+        Err(error::Problem::new(format!(
+            "{failed} of {} file(s) are not valid",
+            args.files.len()
+        ))
+        .into())
+    }
 }

@@ -24,6 +24,7 @@ pub mod onnx;
 pub mod output;
 pub mod publish;
 pub mod report;
+pub mod sarif;
 pub mod secrets;
 pub mod smoke;
 pub mod vocab;
@@ -165,6 +166,7 @@ impl EnvSnapshot {
             version,
             github_repository: self.github_repository.clone(),
             github_ref: self.github_ref.clone(),
+            allow_missing_inputs: false,
         }
     }
 }
@@ -216,6 +218,14 @@ pub fn run(cli: Cli, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::Result<O
         Command::Sample(args) => commands::sample(args, env, &ort, reporter),
         Command::Card(args) => commands::card(&args, env, reporter),
         Command::Action => action::run(env, ort, reporter),
+        Command::Validate(args) => commands::validate(&args, env, reporter),
+        Command::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut command, "tinydit-release", &mut script);
+            reporter.data(String::from_utf8_lossy(&script).trim_end());
+            Ok(Outcome::Success)
+        }
         Command::Schema => {
             reporter.json(&config::schema())?;
             Ok(Outcome::Success)

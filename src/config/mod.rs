@@ -35,6 +35,9 @@ pub struct Overrides {
     pub github_repository: Option<String>,
     /// `$GITHUB_REF`, read when `version.from = "tag"`.
     pub github_ref: Option<String>,
+    /// `validate --allow-missing-inputs`: input files need not exist (they must still stay
+    /// inside the repository).
+    pub allow_missing_inputs: bool,
 }
 
 /// A path from release.toml, resolved inside the repository.
@@ -410,7 +413,13 @@ pub fn parse(
             .into());
         }
     };
-    validate::check(&raw, &roots, &source, &mut sink);
+    validate::check(
+        &raw,
+        &roots,
+        &source,
+        overrides.allow_missing_inputs,
+        &mut sink,
+    );
     let version = resolve_version(&raw, overrides, &source, &mut sink);
     if !sink.is_empty() {
         return Err(fail(sink.into_sorted()).into());
@@ -734,6 +743,7 @@ mod tests {
             version: flag.map(str::to_owned),
             github_repository: None,
             github_ref: git_ref.map(str::to_owned),
+            allow_missing_inputs: false,
         };
         parse(&text, "release.toml", roots, &overrides).map(|c| c.version.version)
     }

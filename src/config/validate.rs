@@ -135,8 +135,19 @@ pub fn did_you_mean<'a>(found: &str, candidates: &[&'a str]) -> Option<&'a str> 
 }
 
 /// Runs every cross-field rule.
-pub(super) fn check(raw: &RawConfig, roots: &PathRoots, source: &Source, sink: &mut Sink) {
-    let rules = Rules { raw, roots, source };
+pub(super) fn check(
+    raw: &RawConfig,
+    roots: &PathRoots,
+    source: &Source,
+    allow_missing_inputs: bool,
+    sink: &mut Sink,
+) {
+    let rules = Rules {
+        raw,
+        roots,
+        source,
+        allow_missing_inputs,
+    };
     rules.model(sink);
     rules.version(sink);
     rules.artifacts(sink);
@@ -152,6 +163,7 @@ struct Rules<'a> {
     raw: &'a RawConfig,
     roots: &'a PathRoots,
     source: &'a Source,
+    allow_missing_inputs: bool,
 }
 
 impl Rules<'_> {
@@ -166,7 +178,7 @@ impl Rules<'_> {
                 self.at(key, format!("`{key}` = `{value}` {err}"))
                     .hint("use a path relative to release.toml inside the repository"),
             ),
-            Ok(path) if !path.exists() => sink.push(
+            Ok(path) if !path.exists() && !self.allow_missing_inputs => sink.push(
                 self.at(key, format!("`{key}` = `{value}` does not exist"))
                     .hint(format!(
                         "looked for `{}` in the repository; paths are relative to release.toml",

@@ -7,6 +7,7 @@ mod common;
 mod config_errors;
 mod convert;
 mod example;
+mod hooks;
 mod sample;
 mod scan;
 mod smoke;
