@@ -64,6 +64,15 @@ impl Hub {
             std::fs::create_dir_all(&path)
                 .with_context(|| format!("creating {}", path.display()))?;
         }
+        // Every new repo's first commit holds this file; its blob must be servable.
+        let attributes = state::DEFAULT_GITATTRIBUTES.as_bytes();
+        let blob = common
+            .data()
+            .join("blobs")
+            .join(crate::util::sha256_hex(attributes));
+        if !blob.exists() {
+            crate::util::write_atomically(&blob, attributes)?;
+        }
         Ok(Arc::new(Self {
             common,
             state: Mutex::new(state),

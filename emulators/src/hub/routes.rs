@@ -1018,7 +1018,10 @@ fn commit(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str) -> R<Reply> {
                 let size = v.get("size").and_then(Value::as_u64).ok_or_else(|| {
                     err(StatusCode::BAD_REQUEST, &format!("commit line {n}: missing size"))
                 })?;
-                if !state.xet_files.contains_key(&oid) && !rescanned {
+                // Unknown, or known with another size: a new shard may have arrived since the
+                // last scan.
+                let known = state.xet_files.get(&oid).is_some_and(|x| x.size == size);
+                if !known && !rescanned {
                     rescanned = true;
                     let found = shard::scan(&ctx.hub.cas_dir());
                     for (sha, file) in found {

@@ -1,0 +1,1 @@
+//! GitHub emulator tests (to come).
