@@ -150,13 +150,19 @@ impl Common {
 
     /// Replaces `faults.json`.
     pub fn write_faults(&self, faults: &FaultsFile) -> Result<()> {
-        let _guard = self.faults_lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _guard = self
+            .faults_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         util::write_json(&self.faults_path(), faults)
     }
 
     /// The first fault matching this request, with its count decremented on disk.
     fn take_fault(&self, origin: &str, method: &Method, path: &str) -> Result<Option<Fault>> {
-        let _guard = self.faults_lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let _guard = self
+            .faults_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut file = self.read_faults()?;
         let Some(index) = file.faults.iter().position(|f| {
             f.method
@@ -184,7 +190,10 @@ impl Common {
             return;
         };
         line.push(b'\n');
-        let mut guard = self.log.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = self
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(file) = guard.as_mut() {
             // One write per line, so concurrent lines never interleave.
             let _ = file.write_all(&line);
@@ -208,7 +217,10 @@ pub async fn bind(port: u16) -> Result<(TcpListener, u16)> {
     let listener = TcpListener::bind(("127.0.0.1", port))
         .await
         .with_context(|| format!("binding 127.0.0.1:{port}"))?;
-    let port = listener.local_addr().context("reading the bound address")?.port();
+    let port = listener
+        .local_addr()
+        .context("reading the bound address")?
+        .port();
     Ok((listener, port))
 }
 
@@ -221,7 +233,12 @@ pub fn announce(line: &str) -> Result<()> {
 
 /// Serves `router` on `listener` until the process ends; `origin` names the listener in the
 /// request log and in fault matching.
-pub async fn serve(listener: TcpListener, router: Router, common: Arc<Common>, origin: &'static str) {
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    common: Arc<Common>,
+    origin: &'static str,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             // Accept errors (e.g. out of descriptors) are transient; back off briefly.
@@ -324,7 +341,10 @@ async fn handle(
         Ok(response) => response,
         Err(never) => match never {},
     };
-    if fault.as_ref().is_some_and(|f| f.action == FaultAction::LoseResponse) {
+    if fault
+        .as_ref()
+        .is_some_and(|f| f.action == FaultAction::LoseResponse)
+    {
         // The handler has run (its write is on disk); the client never hears of it.
         common.log(&entry);
         kill.notify_one();
@@ -345,9 +365,13 @@ async fn faults_admin(req: Request<Incoming>, common: &Common) -> Response<Body>
             Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
         },
         Method::POST | Method::PUT => {
-            let body = match axum::body::to_bytes(Body::new(req.into_body()), ADMIN_BODY_LIMIT).await {
+            let body = match axum::body::to_bytes(Body::new(req.into_body()), ADMIN_BODY_LIMIT)
+                .await
+            {
                 Ok(body) => body,
-                Err(e) => return error_response(StatusCode::BAD_REQUEST, &format!("reading body: {e}")),
+                Err(e) => {
+                    return error_response(StatusCode::BAD_REQUEST, &format!("reading body: {e}"));
+                }
             };
             let faults: FaultsFile = match serde_json::from_slice(&body) {
                 Ok(faults) => faults,

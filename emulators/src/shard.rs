@@ -80,7 +80,11 @@ pub fn parse_shard(data: &[u8]) -> Result<Vec<ShardFile>> {
             size += u64::from(u32_at(data, seg + 36).context("truncated segment entry")?);
         }
         at = at
-            .checked_add(segments.checked_mul(RECORD).context("segment count overflows")?)
+            .checked_add(
+                segments
+                    .checked_mul(RECORD)
+                    .context("segment count overflows")?,
+            )
             .context("segment count overflows")?;
         if flags & FLAG_VERIFICATION != 0 {
             at = at
@@ -170,7 +174,8 @@ mod tests {
         // Inverse of `hash_hex`: each 16-digit group is a little-endian u64.
         let mut out = [0u8; 32];
         for (i, chunk) in hex.as_bytes().chunks(16).enumerate() {
-            let word = u64::from_str_radix(std::str::from_utf8(chunk).unwrap_or("0"), 16).unwrap_or(0);
+            let word =
+                u64::from_str_radix(std::str::from_utf8(chunk).unwrap_or("0"), 16).unwrap_or(0);
             out[i * 8..i * 8 + 8].copy_from_slice(&word.to_le_bytes());
         }
         out

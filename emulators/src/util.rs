@@ -41,7 +41,9 @@ pub fn git_blob_sha1(content: &[u8]) -> String {
 
 /// Whether `s` is `len` lowercase hex digits.
 pub fn is_hex(s: &str, len: usize) -> bool {
-    s.len() == len && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Seconds since the Unix epoch.
@@ -141,7 +143,10 @@ pub fn percent_encode(s: &str) -> String {
 
 /// Percent-encodes each `/`-separated segment of a path, keeping the slashes.
 pub fn percent_encode_path(s: &str) -> String {
-    s.split('/').map(percent_encode).collect::<Vec<_>>().join("/")
+    s.split('/')
+        .map(percent_encode)
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// Query pairs of a URL query string, decoded (form rules: `+` is a space).
@@ -301,8 +306,14 @@ mod tests {
 
     #[test]
     fn globs() {
-        assert!(glob_match("/api/models/*/*/commit/*", "/api/models/a/b/commit/main"));
-        assert!(!glob_match("/api/models/*/commit/*", "/api/models/a/b/commit/main"));
+        assert!(glob_match(
+            "/api/models/*/*/commit/*",
+            "/api/models/a/b/commit/main"
+        ));
+        assert!(!glob_match(
+            "/api/models/*/commit/*",
+            "/api/models/a/b/commit/main"
+        ));
         assert!(glob_match("/api/**", "/api/models/a/b/commit/main"));
         assert!(glob_match("*.bin", "x.bin"));
         assert!(!glob_match("*.bin", "d/x.bin"));

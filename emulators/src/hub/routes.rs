@@ -88,16 +88,22 @@ fn json_body<T: DeserializeOwned>(body: &[u8]) -> R<T> {
 }
 
 fn save(hub: &Hub, state: &HubState) -> R<()> {
-    state
-        .save(hub.data())
-        .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, &format!("emulator: {e:#}")))
+    state.save(hub.data()).map_err(|e| {
+        err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("emulator: {e:#}"),
+        )
+    })
 }
 
 /// The caller's token: `None` without `Authorization`, 401 for an unknown one.
 fn caller(state: &HubState, headers: &HeaderMap) -> R<Option<Token>> {
     let Some(value) = server::bearer(headers) else {
         if headers.contains_key(header::AUTHORIZATION) {
-            return Err(err(StatusCode::UNAUTHORIZED, "Invalid credentials in Authorization header"));
+            return Err(err(
+                StatusCode::UNAUTHORIZED,
+                "Invalid credentials in Authorization header",
+            ));
         }
         return Ok(None);
     };
@@ -107,7 +113,12 @@ fn caller(state: &HubState, headers: &HeaderMap) -> R<Option<Token>> {
         .find(|t| t.token == value)
         .cloned()
         .map(Some)
-        .ok_or_else(|| err(StatusCode::UNAUTHORIZED, "Invalid credentials in Authorization header"))
+        .ok_or_else(|| {
+            err(
+                StatusCode::UNAUTHORIZED,
+                "Invalid credentials in Authorization header",
+            )
+        })
 }
 
 fn need_token(state: &HubState, headers: &HeaderMap) -> R<Token> {
@@ -141,12 +152,7 @@ fn check_write(token: &Token, namespace: &str) -> R<()> {
 
 /// The repo, if the caller may read it (private repos: 401 anonymously, 404 to outsiders,
 /// like the real Hub, which does not reveal them).
-fn readable<'s>(
-    state: &'s HubState,
-    kind: RepoType,
-    id: &str,
-    who: Option<&Token>,
-) -> R<&'s Repo> {
+fn readable<'s>(state: &'s HubState, kind: RepoType, id: &str, who: Option<&Token>) -> R<&'s Repo> {
     let repo = state
         .repos
         .get(&state::repo_key(kind, id))
@@ -237,7 +243,13 @@ fn lfs_or_resolve(ctx: &Ctx<'_>, s: &[&str]) -> Option<R<Reply>> {
         [ns, name, "resolve", rev, path @ ..]
             if !path.is_empty() && (ctx.method == Method::GET || ctx.method == Method::HEAD) =>
         {
-            Some(resolve(ctx, kind, &format!("{ns}/{name}"), rev, &path.join("/")))
+            Some(resolve(
+                ctx,
+                kind,
+                &format!("{ns}/{name}"),
+                rev,
+                &path.join("/"),
+            ))
         }
         _ => None,
     }
@@ -255,8 +267,12 @@ fn repo_api(ctx: &Ctx<'_>, kind: RepoType, id: &str, rest: &[&str]) -> R<Reply> 
         ["paths-info", _, ..] if m == Method::POST => paths_info(ctx, kind, id, &joined(1)),
         ["commits", _, ..] if m == Method::GET => commits(ctx, kind, id, &joined(1)),
         ["preupload", _, ..] if m == Method::POST => preupload(ctx, kind, id, &joined(1)),
-        ["xet-write-token", _, ..] if m == Method::GET => xet_token(ctx, kind, id, &joined(1), true),
-        ["xet-read-token", _, ..] if m == Method::GET => xet_token(ctx, kind, id, &joined(1), false),
+        ["xet-write-token", _, ..] if m == Method::GET => {
+            xet_token(ctx, kind, id, &joined(1), true)
+        }
+        ["xet-read-token", _, ..] if m == Method::GET => {
+            xet_token(ctx, kind, id, &joined(1), false)
+        }
         ["commit", _, ..] if m == Method::POST => commit(ctx, kind, id, &joined(1)),
         ["tag", _, ..] if m == Method::POST => create_tag(ctx, kind, id, &joined(1)),
         ["tag", _, ..] if m == Method::DELETE => delete_tag(ctx, kind, id, &joined(1)),
@@ -364,7 +380,10 @@ fn repo_body(body: &[u8]) -> R<(RepoType, String, RepoBody)> {
         (None, Some((ns, name))) => (Some(ns.to_owned()), name.to_owned()),
         (None, None) => (None, body.name.clone()),
         (Some(_), Some(_)) => {
-            return Err(err(StatusCode::BAD_REQUEST, "name must not hold a / when organization is set"));
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "name must not hold a / when organization is set",
+            ));
         }
     };
     Ok((kind, ns.unwrap_or_default() + "/" + &name, body))
@@ -383,7 +402,9 @@ fn create_repo(ctx: &Ctx<'_>) -> R<Reply> {
     if !valid_repo_name(name) || !valid_repo_name(ns) {
         return Err(err(
             StatusCode::BAD_REQUEST,
-            &format!("Repository name {id:?} is invalid: use letters, digits, '-', '_' and '.', no '--' or '..', at most 96 characters"),
+            &format!(
+                "Repository name {id:?} is invalid: use letters, digits, '-', '_' and '.', no '--' or '..', at most 96 characters"
+            ),
         ));
     }
     check_write(&token, ns)?;
@@ -463,7 +484,10 @@ fn validate_yaml(ctx: &Ctx<'_>) -> R<Reply> {
     }
     let body: Body = json_body(&ctx.body)?;
     match card_yaml(&body.content) {
-        Ok(_) => Ok(json_response(StatusCode::OK, &json!({"errors": [], "warnings": []}))),
+        Ok(_) => Ok(json_response(
+            StatusCode::OK,
+            &json!({"errors": [], "warnings": []}),
+        )),
         Err(message) => Ok(json_response(
             StatusCode::BAD_REQUEST,
             &json!({"errors": [{"message": message}]}),
@@ -548,9 +572,10 @@ fn refs(ctx: &Ctx<'_>, kind: RepoType, id: &str) -> R<Reply> {
 }
 
 fn last_commit_json(repo: &Repo, head: &str, path: &str) -> Value {
-    repo.last_change(head, path).map_or(Value::Null, |c| {
-        json!({"id": c.id, "title": c.title, "date": util::iso8601(c.date)})
-    })
+    repo.last_change(head, path).map_or(
+        Value::Null,
+        |c| json!({"id": c.id, "title": c.title, "date": util::iso8601(c.date)}),
+    )
 }
 
 fn file_json(path: &str, e: &Entry) -> Value {
@@ -592,7 +617,11 @@ fn tree_entries<'c>(
             break;
         };
         let parts: Vec<&str> = rel.split('/').collect();
-        let depth = if recursive { parts.len() - 1 } else { 1.min(parts.len() - 1) };
+        let depth = if recursive {
+            parts.len() - 1
+        } else {
+            1.min(parts.len() - 1)
+        };
         for i in 1..=depth {
             dirs.insert(format!("{prefix}{}", parts[..i].join("/")));
         }
@@ -634,7 +663,11 @@ fn tree(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str, base: &str) -> R<Rep
     if !base.is_empty() && entries.is_empty() {
         return Err(entry_not_found(base));
     }
-    let page = if expand { TREE_PAGE_EXPANDED } else { TREE_PAGE };
+    let page = if expand {
+        TREE_PAGE_EXPANDED
+    } else {
+        TREE_PAGE
+    };
     let start: usize = util::query_get(&ctx.query, "cursor")
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
@@ -698,7 +731,11 @@ fn paths_info(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str) -> R<Reply> {
         let path = path.trim_matches('/');
         let mut v = if let Some(e) = commit.files.get(path) {
             file_json(path, e)
-        } else if commit.files.keys().any(|p| p.starts_with(&format!("{path}/"))) {
+        } else if commit
+            .files
+            .keys()
+            .any(|p| p.starts_with(&format!("{path}/")))
+        {
             json!({"type": "directory", "oid": dir_oid(&commit.files, path), "size": 0, "path": path})
         } else {
             continue;
@@ -794,7 +831,12 @@ fn preupload(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str) -> R<Reply> {
     for file in body.files.iter().take(MAX_COMMIT_OPS) {
         let sample = base64::engine::general_purpose::STANDARD
             .decode(&file.sample)
-            .map_err(|e| err(StatusCode::BAD_REQUEST, &format!("{}: sample is not base64: {e}", file.path)))?;
+            .map_err(|e| {
+                err(
+                    StatusCode::BAD_REQUEST,
+                    &format!("{}: sample is not base64: {e}", file.path),
+                )
+            })?;
         let lfs = file.size > 0
             && (file.size >= 10 << 20
                 || state::lfs_by_attributes(&attributes, &file.path)
@@ -813,7 +855,10 @@ fn preupload(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str) -> R<Reply> {
             "oid": oid,
         }));
     }
-    Ok(json_response(StatusCode::OK, &json!({"files": out, "commitOid": head})))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"files": out, "commitOid": head}),
+    ))
 }
 
 fn lfs_batch(ctx: &Ctx<'_>, kind: RepoType, id: &str) -> R<Reply> {
@@ -924,22 +969,38 @@ fn field<'v>(value: &'v Value, key: &str, line: usize) -> R<&'v str> {
 
 fn commit(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str) -> R<Reply> {
     if util::query_flag(&ctx.query, "create_pr") {
-        return Ok(not_implemented(&ctx.method, &format!("{}?create_pr=1", ctx.raw_path)));
+        return Ok(not_implemented(
+            &ctx.method,
+            &format!("{}?create_pr=1", ctx.raw_path),
+        ));
     }
     let text = std::str::from_utf8(&ctx.body)
         .map_err(|_| err(StatusCode::BAD_REQUEST, "commit body is not UTF-8"))?;
     let mut lines = Vec::new();
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         if lines.len() > MAX_COMMIT_OPS {
-            return Err(err(StatusCode::BAD_REQUEST, "too many operations in one commit"));
+            return Err(err(
+                StatusCode::BAD_REQUEST,
+                "too many operations in one commit",
+            ));
         }
         let parsed: Line = serde_json::from_str(line).map_err(|e| {
-            err(StatusCode::BAD_REQUEST, &format!("commit line {}: {e}", i + 1))
+            err(
+                StatusCode::BAD_REQUEST,
+                &format!("commit line {}: {e}", i + 1),
+            )
         })?;
         lines.push((i + 1, parsed));
     }
     let Some((_, header)) = lines.first().filter(|(_, l)| l.key == "header") else {
-        return Err(err(StatusCode::BAD_REQUEST, "the first commit line must be the header"));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "the first commit line must be the header",
+        ));
     };
     let summary = header
         .value
@@ -948,7 +1009,10 @@ fn commit(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str) -> R<Reply> {
         .unwrap_or("")
         .to_owned();
     if summary.trim().is_empty() {
-        return Err(err(StatusCode::BAD_REQUEST, "the commit summary must not be empty"));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            "the commit summary must not be empty",
+        ));
     }
     let description = header
         .value
@@ -983,15 +1047,32 @@ fn commit(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str) -> R<Reply> {
             "file" => {
                 let path = field(v, "path", *n)?;
                 if !valid_repo_path(path) {
-                    return Err(err(StatusCode::BAD_REQUEST, &format!("invalid path {path:?}")));
+                    return Err(err(
+                        StatusCode::BAD_REQUEST,
+                        &format!("invalid path {path:?}"),
+                    ));
                 }
                 let content = field(v, "content", *n)?;
-                let bytes = match v.get("encoding").and_then(Value::as_str).unwrap_or("base64") {
+                let bytes = match v
+                    .get("encoding")
+                    .and_then(Value::as_str)
+                    .unwrap_or("base64")
+                {
                     "base64" => base64::engine::general_purpose::STANDARD
                         .decode(content)
-                        .map_err(|e| err(StatusCode::BAD_REQUEST, &format!("{path}: content is not base64: {e}")))?,
+                        .map_err(|e| {
+                            err(
+                                StatusCode::BAD_REQUEST,
+                                &format!("{path}: content is not base64: {e}"),
+                            )
+                        })?,
                     "utf-8" | "utf8" => content.as_bytes().to_vec(),
-                    other => return Err(err(StatusCode::BAD_REQUEST, &format!("{path}: unknown encoding {other:?}"))),
+                    other => {
+                        return Err(err(
+                            StatusCode::BAD_REQUEST,
+                            &format!("{path}: unknown encoding {other:?}"),
+                        ));
+                    }
                 };
                 if config.reject_binary_inline && util::looks_binary(&bytes) {
                     return Err(err(StatusCode::BAD_REQUEST, BINARY_REJECTED));
@@ -999,7 +1080,10 @@ fn commit(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str) -> R<Reply> {
                 if bytes.len() as u64 > config.max_inline_bytes {
                     return Err(err(
                         StatusCode::BAD_REQUEST,
-                        &format!("Your push was rejected because {path} is larger than {} bytes. Please use https://huggingface.co/docs/hub/xet to store large files.", config.max_inline_bytes),
+                        &format!(
+                            "Your push was rejected because {path} is larger than {} bytes. Please use https://huggingface.co/docs/hub/xet to store large files.",
+                            config.max_inline_bytes
+                        ),
                     ));
                 }
                 let entry = Entry::regular(&bytes);
@@ -1009,14 +1093,26 @@ fn commit(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str) -> R<Reply> {
             "lfsFile" => {
                 let path = field(v, "path", *n)?;
                 if !valid_repo_path(path) {
-                    return Err(err(StatusCode::BAD_REQUEST, &format!("invalid path {path:?}")));
+                    return Err(err(
+                        StatusCode::BAD_REQUEST,
+                        &format!("invalid path {path:?}"),
+                    ));
                 }
                 let oid = field(v, "oid", *n)?.to_ascii_lowercase();
-                if v.get("algo").and_then(Value::as_str).is_some_and(|a| a != "sha256") {
-                    return Err(err(StatusCode::BAD_REQUEST, &format!("{path}: only sha256 LFS oids are supported")));
+                if v.get("algo")
+                    .and_then(Value::as_str)
+                    .is_some_and(|a| a != "sha256")
+                {
+                    return Err(err(
+                        StatusCode::BAD_REQUEST,
+                        &format!("{path}: only sha256 LFS oids are supported"),
+                    ));
                 }
                 let size = v.get("size").and_then(Value::as_u64).ok_or_else(|| {
-                    err(StatusCode::BAD_REQUEST, &format!("commit line {n}: missing size"))
+                    err(
+                        StatusCode::BAD_REQUEST,
+                        &format!("commit line {n}: missing size"),
+                    )
                 })?;
                 // Unknown, or known with another size: a new shard may have arrived since the
                 // last scan.
@@ -1025,19 +1121,30 @@ fn commit(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str) -> R<Reply> {
                     rescanned = true;
                     let found = shard::scan(&ctx.hub.cas_dir());
                     for (sha, file) in found {
-                        state.xet_files.insert(sha, state::XetFile { xet_hash: file.xet_hash, size: file.size });
+                        state.xet_files.insert(
+                            sha,
+                            state::XetFile {
+                                xet_hash: file.xet_hash,
+                                size: file.size,
+                            },
+                        );
                     }
                 }
                 let Some(xet) = state.xet_files.get(&oid) else {
                     return Err(err(
                         StatusCode::UNPROCESSABLE_ENTITY,
-                        &format!("{path}: LFS object {oid} was not uploaded (no Xet shard in the CAS names this sha256)"),
+                        &format!(
+                            "{path}: LFS object {oid} was not uploaded (no Xet shard in the CAS names this sha256)"
+                        ),
                     ));
                 };
                 if xet.size != size {
                     return Err(err(
                         StatusCode::UNPROCESSABLE_ENTITY,
-                        &format!("{path}: size {size} does not match the uploaded object ({} bytes)", xet.size),
+                        &format!(
+                            "{path}: size {size} does not match the uploaded object ({} bytes)",
+                            xet.size
+                        ),
                     ));
                 }
                 files.insert(path.to_owned(), Entry::xet(&oid, size, &xet.xet_hash));
@@ -1071,11 +1178,19 @@ fn commit(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str) -> R<Reply> {
                     .cloned()
                     .ok_or_else(|| entry_not_found(src))?;
                 if !valid_repo_path(path) {
-                    return Err(err(StatusCode::BAD_REQUEST, &format!("invalid path {path:?}")));
+                    return Err(err(
+                        StatusCode::BAD_REQUEST,
+                        &format!("invalid path {path:?}"),
+                    ));
                 }
                 files.insert(path.to_owned(), entry);
             }
-            "header" => return Err(err(StatusCode::BAD_REQUEST, &format!("commit line {n}: a second header"))),
+            "header" => {
+                return Err(err(
+                    StatusCode::BAD_REQUEST,
+                    &format!("commit line {n}: a second header"),
+                ));
+            }
             other => {
                 return Err(err(
                     StatusCode::BAD_REQUEST,
@@ -1087,8 +1202,12 @@ fn commit(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str) -> R<Reply> {
     for (sha, bytes) in &blobs {
         let path = ctx.hub.blob_path(sha);
         if !path.exists() {
-            util::write_atomically(&path, bytes)
-                .map_err(|e| err(StatusCode::INTERNAL_SERVER_ERROR, &format!("emulator: {e:#}")))?;
+            util::write_atomically(&path, bytes).map_err(|e| {
+                err(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("emulator: {e:#}"),
+                )
+            })?;
         }
     }
     let new = state.make_commit(&key, Some(head), &summary, &description, &token.user, files);
@@ -1130,13 +1249,25 @@ fn create_tag(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str) -> R<Reply> {
     let repo = &state.repos[&key];
     let commit = repo.resolve(rev).ok_or_else(|| revision_not_found(rev))?;
     if !valid_ref_name(&body.tag) {
-        return Err(err(StatusCode::BAD_REQUEST, &format!("Invalid tag name {:?}", body.tag)));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            &format!("Invalid tag name {:?}", body.tag),
+        ));
     }
     if repo.tags.contains_key(&body.tag) {
-        return Err(err(StatusCode::CONFLICT, &format!("Tag {} already exists", body.tag)));
+        return Err(err(
+            StatusCode::CONFLICT,
+            &format!("Tag {} already exists", body.tag),
+        ));
     }
     if let Some(repo) = state.repos.get_mut(&key) {
-        repo.tags.insert(body.tag, Tag { commit, message: body.message.filter(|m| !m.is_empty()) });
+        repo.tags.insert(
+            body.tag,
+            Tag {
+                commit,
+                message: body.message.filter(|m| !m.is_empty()),
+            },
+        );
     }
     save(ctx.hub, &state)?;
     Ok(json_response(StatusCode::OK, &json!({})))
@@ -1176,20 +1307,36 @@ fn create_branch(ctx: &Ctx<'_>, kind: RepoType, id: &str, branch: &str) -> R<Rep
     let key = state::repo_key(kind, id);
     let repo = &state.repos[&key];
     if !valid_ref_name(branch) || branch.starts_with("refs/") {
-        return Err(err(StatusCode::BAD_REQUEST, &format!("Invalid branch name {branch:?}")));
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            &format!("Invalid branch name {branch:?}"),
+        ));
     }
     if repo.branches.contains_key(branch) && !body.overwrite {
-        return Err(err(StatusCode::CONFLICT, &format!("Reference refs/heads/{branch} already exists")));
+        return Err(err(
+            StatusCode::CONFLICT,
+            &format!("Reference refs/heads/{branch} already exists"),
+        ));
     }
     let target = if body.empty_branch {
         None
     } else {
         let start = body.starting_point.as_deref().unwrap_or("main");
-        Some(repo.resolve(start).ok_or_else(|| revision_not_found(start))?)
+        Some(
+            repo.resolve(start)
+                .ok_or_else(|| revision_not_found(start))?,
+        )
     };
     let target = match target {
         Some(t) => t,
-        None => state.make_commit(&key, None, "initial commit", "", &token.user, BTreeMap::new()),
+        None => state.make_commit(
+            &key,
+            None,
+            "initial commit",
+            "",
+            &token.user,
+            BTreeMap::new(),
+        ),
     };
     if let Some(repo) = state.repos.get_mut(&key) {
         repo.branches.insert(branch.to_owned(), target);
@@ -1204,9 +1351,15 @@ fn delete_branch(ctx: &Ctx<'_>, kind: RepoType, id: &str, branch: &str) -> R<Rep
     let key = state::repo_key(kind, id);
     let branch = branch.strip_prefix("refs/heads/").unwrap_or(branch);
     if branch == "main" {
-        return Err(err(StatusCode::FORBIDDEN, "Cannot delete the default branch main"));
+        return Err(err(
+            StatusCode::FORBIDDEN,
+            "Cannot delete the default branch main",
+        ));
     }
-    let removed = state.repos.get_mut(&key).and_then(|r| r.branches.remove(branch));
+    let removed = state
+        .repos
+        .get_mut(&key)
+        .and_then(|r| r.branches.remove(branch));
     if removed.is_none() {
         return Err(revision_not_found(branch));
     }
@@ -1337,7 +1490,10 @@ fn resolve(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str, path: &str) -> R<
         builder.body(Body::empty()).unwrap_or_default()
     } else {
         let bytes = std::fs::read(ctx.hub.blob_path(&entry.sha256)).map_err(|e| {
-            err(StatusCode::INTERNAL_SERVER_ERROR, &format!("emulator: blob of {path}: {e}"))
+            err(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("emulator: blob of {path}: {e}"),
+            )
         })?;
         serve_bytes(&ctx.method, &ctx.headers, &bytes, &entry.oid)
     };

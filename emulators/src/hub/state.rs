@@ -225,7 +225,9 @@ pub struct Repo {
 impl Repo {
     /// The namespace (user or organisation).
     pub fn namespace(&self) -> &str {
-        self.id.split_once('/').map_or(self.id.as_str(), |(ns, _)| ns)
+        self.id
+            .split_once('/')
+            .map_or(self.id.as_str(), |(ns, _)| ns)
     }
 
     /// Resolves a revision (branch, `refs/heads/…`, tag, `refs/tags/…` or a full commit id) to
@@ -342,7 +344,10 @@ impl HubState {
         author: &str,
         files: BTreeMap<String, Entry>,
     ) -> String {
-        let tree: Vec<String> = files.iter().map(|(p, e)| format!("{p} {}", e.oid)).collect();
+        let tree: Vec<String> = files
+            .iter()
+            .map(|(p, e)| format!("{p} {}", e.oid))
+            .collect();
         let id = self.next_id(&format!("{key}\0{parent:?}\0{title}\0{}", tree.join("\n")));
         let commit = Commit {
             id: id.clone(),
@@ -396,10 +401,19 @@ mod tests {
 
     #[test]
     fn gitattributes_patterns() {
-        assert!(lfs_by_attributes(DEFAULT_GITATTRIBUTES, "model.safetensors"));
-        assert!(lfs_by_attributes(DEFAULT_GITATTRIBUTES, "onnx/generator.onnx"));
+        assert!(lfs_by_attributes(
+            DEFAULT_GITATTRIBUTES,
+            "model.safetensors"
+        ));
+        assert!(lfs_by_attributes(
+            DEFAULT_GITATTRIBUTES,
+            "onnx/generator.onnx"
+        ));
         assert!(!lfs_by_attributes(DEFAULT_GITATTRIBUTES, "README.md"));
         assert!(lfs_by_attributes("big/** filter=lfs\n", "big/a/b.txt"));
-        assert!(!lfs_by_attributes("*.bin filter=lfs\n*.bin -filter\n", "x.bin"));
+        assert!(!lfs_by_attributes(
+            "*.bin filter=lfs\n*.bin -filter\n",
+            "x.bin"
+        ));
     }
 }

@@ -25,7 +25,9 @@ fn judge(scenario: &str) {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        output.status.success() && stdout.contains(&format!("ok {scenario}")) && stdout.contains("1 passed, 0 failed"),
+        output.status.success()
+            && stdout.contains(&format!("ok {scenario}"))
+            && stdout.contains("1 passed, 0 failed"),
         "Python judge `{scenario}` failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
