@@ -6,10 +6,13 @@
 FROM rust:1.95.0-slim-bookworm AS builder
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
+# The workspace's other member (test emulators) must be present for cargo to load the
+# workspace; only the tool is built.
+COPY emulators ./emulators
 COPY src ./src
 COPY templates ./templates
 COPY release.schema.json ./
-RUN cargo build --release --locked --bin tinydit-release
+RUN cargo build --release --locked -p tinydit-release --bin tinydit-release
 
 FROM python:3.11.14-slim-bookworm AS onnxruntime
 ARG ORT_VERSION=1.31.1

@@ -4,6 +4,7 @@
 //! the end of the data.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, Result, bail};
@@ -36,7 +37,7 @@ pub fn hash_hex(bytes: &[u8; 32]) -> String {
     for word in bytes.chunks_exact(8) {
         let mut w = [0u8; 8];
         w.copy_from_slice(word);
-        out.push_str(&format!("{:016x}", u64::from_le_bytes(w)));
+        let _ = write!(out, "{:016x}", u64::from_le_bytes(w));
     }
     out
 }

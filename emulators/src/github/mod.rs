@@ -6,6 +6,7 @@
 mod routes;
 pub mod state;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -103,11 +104,11 @@ impl Github {
                     private: repo.private,
                     default_branch: branch.clone(),
                     immutable_releases: repo.immutable_releases,
-                    commits: Default::default(),
-                    refs: Default::default(),
-                    tag_objects: Default::default(),
-                    releases: Default::default(),
-                    burned_tags: Default::default(),
+                    commits: BTreeMap::default(),
+                    refs: BTreeMap::default(),
+                    tag_objects: BTreeMap::default(),
+                    releases: BTreeMap::default(),
+                    burned_tags: BTreeSet::default(),
                     latest: None,
                 },
             );

@@ -174,7 +174,8 @@ impl GhRepo {
             if self.commits.contains_key(&sha) {
                 return Some(sha);
             }
-            sha = self.tag_objects.get(&sha)?.object_sha.clone();
+            let next = self.tag_objects.get(&sha)?.object_sha.clone();
+            sha = next;
         }
         None
     }

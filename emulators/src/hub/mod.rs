@@ -137,7 +137,9 @@ impl Hub {
     /// The router of the CDN listener (a different origin, as on the real Hub).
     pub fn cdn_router(self: &Arc<Self>) -> Router {
         let hub = self.clone();
-        Router::new().fallback(move |req| routes::cdn(hub.clone(), req))
+        Router::new().fallback(move |req: axum::extract::Request| {
+            std::future::ready(routes::cdn(&hub, &req))
+        })
     }
 }
 

@@ -46,7 +46,7 @@ fn head(emu: &Emulator, repo: &str) -> String {
 }
 
 fn ndjson(lines: &[Value]) -> String {
-    lines.iter().map(|l| format!("{l}\n")).collect()
+    lines.iter().map(|l| l.to_string() + "\n").collect()
 }
 
 fn commit(emu: &Emulator, repo: &str, parent: Option<&str>, ops: &[Value]) -> Reply {

@@ -61,10 +61,10 @@ impl Emulator {
             .unwrap_or_else(|| panic!("first line is not `listening on URL`: {first:?}"))
             .to_owned();
         assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-        let second = second
-            .split_once(" on ")
-            .map(|(_, u)| u.to_owned())
-            .unwrap_or_else(|| panic!("second line names no URL: {second:?}"));
+        let second = second.split_once(" on ").map_or_else(
+            || panic!("second line names no URL: {second:?}"),
+            |(_, u)| u.to_owned(),
+        );
         Self {
             child,
             bin,
@@ -186,7 +186,7 @@ impl Call {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .max_redirects(0)
-            .timeout_global(Some(Duration::from_secs(60)))
+            .timeout_global(Some(Duration::from_mins(1)))
             .build()
             .into();
         macro_rules! with_headers {
