@@ -281,19 +281,36 @@ fn connection(env: &EnvSnapshot) -> crate::publish::Connection {
     }
 }
 
+/// What `plan` found, in the forms the action needs.
+#[derive(Debug, Clone)]
+pub struct PlanReport {
+    /// The plan.
+    pub plan: crate::publish::plan::ReleasePlan,
+    /// The plan as JSON (`plan --json`).
+    pub json: serde_json::Value,
+    /// The plan as Markdown (what a pull request shows).
+    pub markdown: String,
+}
+
 /// `plan`: what `publish` would do.
 pub fn plan(
     args: &crate::cli::PlanArgs,
     env: &EnvSnapshot,
     reporter: &Reporter,
-) -> anyhow::Result<crate::publish::plan::ReleasePlan> {
+) -> anyhow::Result<PlanReport> {
     let config = config::load(&args.config.config, &env.overrides(args.version.clone()))?;
     let built = crate::manifest::BuiltRelease::locate(&args.bundle)?;
     let plan = crate::publish::plan(&config, &built, &connection(env), reporter)?;
+    let report = PlanReport {
+        json: serde_json::to_value(&plan).expect("plans serialize to JSON"),
+        markdown: crate::report::plan_markdown::markdown(&plan),
+        plan,
+    };
+    let plan = &report.plan;
     if args.json {
-        reporter.json(&plan)?;
+        reporter.json(&report.json)?;
     } else {
-        reporter.data(crate::report::plan_markdown::markdown(&plan).trim_end());
+        reporter.data(report.markdown.trim_end());
     }
     if !plan.online {
         reporter.warn(
@@ -304,7 +321,28 @@ pub fn plan(
     for problem in &plan.problems {
         reporter.warn(format!("publish would refuse: {problem}"));
     }
-    Ok(plan)
+    Ok(report)
+}
+
+/// What `publish` ended with.
+#[derive(Debug, Clone)]
+// The payloads are for the action's outputs (wired by `action.rs`); the CLI only needs the outcome.
+#[allow(dead_code)]
+pub enum PublishResult {
+    /// `check` refused the release; nothing was published.
+    Refused(Box<check::CheckReport>),
+    /// Released, already released, or a clean dry run.
+    Done(Box<crate::publish::PublishReceipt>),
+}
+
+impl PublishResult {
+    /// The exit outcome.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Self::Refused(_) => Outcome::Refused,
+            Self::Done(_) => Outcome::Success,
+        }
+    }
 }
 
 /// `publish`: check (or take `--bundle`), then release to the Hub and GitHub.
@@ -313,7 +351,7 @@ pub fn publish(
     env: &EnvSnapshot,
     ort: OrtSearch,
     reporter: &Reporter,
-) -> anyhow::Result<Outcome> {
+) -> anyhow::Result<PublishResult> {
     if env.github_event_name.as_deref() == Some("pull_request") {
         return Err(
             error::Problem::new("publishing from a `pull_request` event is refused")
@@ -333,7 +371,7 @@ pub fn publish(
         };
         let report = check(check_args, env, ort, reporter)?;
         if !report.passed() {
-            return Ok(Outcome::Refused);
+            return Ok(PublishResult::Refused(Box::new(report)));
         }
         crate::manifest::BuiltRelease::in_out_dir(&args.out)
     };
@@ -355,7 +393,7 @@ pub fn publish(
     if args.json {
         reporter.json(&receipt)?;
     }
-    Ok(Outcome::Success)
+    Ok(PublishResult::Done(Box::new(receipt)))
 }
 
 /// `validate`: every release.toml given, fully checked as `check` would read it, nothing else.

@@ -211,7 +211,7 @@ pub fn run(cli: Cli, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::Result<O
             commands::check(args, env, ort, reporter).map(|r| commands::check_outcome(&r))
         }
         Command::Plan(args) => commands::plan(&args, env, reporter).map(|_| Outcome::Success),
-        Command::Publish(args) => commands::publish(&args, env, ort, reporter),
+        Command::Publish(args) => commands::publish(&args, env, ort, reporter).map(|r| r.outcome()),
         Command::Convert(args) => commands::convert(args, reporter),
         Command::Scan(args) => commands::scan(&args, reporter),
         Command::Smoke(args) => commands::smoke(args, env, &ort, reporter),

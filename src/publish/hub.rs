@@ -13,7 +13,8 @@
 //! 7. `create_repository(exist_ok)` accepts any 409: [`Hub::ensure_repo`] re-reads the repo;
 //! 8. a batch answer other than `xet` silently inlines binaries: [`Hub::require_xet`] asks
 //!    preupload and the LFS batch first and refuses;
-//! 9. unchanged files re-uploaded: the plan diffs against `list_tree`; only changes are sent.
+//! 9. unchanged files re-uploaded: the plan diffs against `list_tree`; only changes are sent;
+//! 10. (found here) `BlobLfsInfo` never gets the LFS sha256: see `remote_file`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -131,7 +132,12 @@ fn remote_file(entry: RepoTreeEntry) -> Option<RemoteFile> {
         } => Some(RemoteFile {
             path,
             size,
-            sha256: lfs.and_then(|l| l.sha256),
+            // hf-hub bug 10 (not in hub-protocol.md §6): `BlobLfsInfo` reads `sha256` and
+            // `pointer_size`, while the Hub (and Python's reader) use `oid` and `pointerSize`,
+            // so the sha256 of an LFS file is always missing here. Such files are compared by
+            // the git oid of their LFS pointer instead (`plan::lfs_pointer_oid`).
+            sha256: lfs.as_ref().and_then(|l| l.sha256.clone()),
+            lfs: lfs.is_some(),
             git_oid: oid,
         }),
         RepoTreeEntry::Directory { .. } => None,
@@ -710,10 +716,8 @@ impl Hub {
                 ));
                 continue;
             }
-            let same = match &remote.sha256 {
-                Some(sha256) => *sha256 == file.sha256,
-                None => git_blob_oid(&bundle.join(&file.path))? == remote.git_oid,
-            };
+            let same =
+                super::plan::is_same(file, remote, &|f| git_blob_oid(&bundle.join(&f.path)).ok());
             if !same {
                 problems.push(format!("`{}` differs", file.path));
             }

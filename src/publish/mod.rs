@@ -97,7 +97,8 @@ impl PublishError {
     }
 }
 
-/// What `publish` did.
+/// What `publish` did: the action's outputs (`version`, `hf_commit`, `hf_url`,
+/// `gh_release_url`) come from here.
 #[derive(Debug, Clone, Serialize)]
 pub struct PublishReceipt {
     /// The version.
@@ -198,6 +199,8 @@ fn read_remote(
         && let (Some(token), Some(repo)) = (&connection.tokens.github, &manifest.github_repo)
     {
         reporter.status("Reading", format!("`{repo}` on GitHub"));
+        // octocrab's client spawns its service on the current runtime.
+        let _context = rt.enter();
         let github = github::GitHub::new(
             &connection.endpoints.github_api,
             &connection.endpoints.github_uploads,

@@ -34,10 +34,31 @@ pub struct RemoteFile {
     pub path: String,
     /// Size in bytes.
     pub size: u64,
-    /// sha256 of the content, for LFS/Xet files (`lfs.oid`).
+    /// sha256 of the content, for LFS/Xet files, when the client reports it.
     pub sha256: Option<String>,
-    /// Git blob sha1 (`oid`), for every file.
+    /// Stored through LFS/Xet: `git_oid` is then the id of the LFS pointer.
+    pub lfs: bool,
+    /// Git blob sha1 (`oid`) of the content, or of the LFS pointer.
     pub git_oid: String,
+}
+
+/// The git blob id of the LFS pointer of a file with this sha256 and size: what the Hub lists
+/// as the `oid` of an LFS/Xet file. Comparing it checks the sha256 the pointer carries.
+pub fn lfs_pointer_oid(sha256: &str, size: u64) -> String {
+    use sha1::Digest as _;
+    let pointer =
+        format!("version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n");
+    let mut hasher = sha1::Sha1::new();
+    hasher.update(format!("blob {}\0", pointer.len()).as_bytes());
+    hasher.update(pointer.as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .fold(String::with_capacity(40), |mut s, b| {
+            use std::fmt::Write as _;
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// A Hub branch or tag.
@@ -595,7 +616,9 @@ fn commit_description(manifest: &ReleaseManifest, provenance: &Provenance) -> St
     lines.join("\n")
 }
 
-fn is_same(
+/// Whether the Hub's file has the bundle file's size and content: by sha256 when known, else by
+/// the git oid of its LFS pointer or of its content.
+pub fn is_same(
     file: &BundleFile,
     remote: &RemoteFile,
     local_git_oid: &dyn Fn(&BundleFile) -> Option<String>,
@@ -605,6 +628,7 @@ fn is_same(
     }
     match &remote.sha256 {
         Some(sha256) => *sha256 == file.sha256,
+        None if remote.lfs => remote.git_oid == lfs_pointer_oid(&file.sha256, file.bytes),
         None => local_git_oid(file).is_some_and(|oid| oid == remote.git_oid),
     }
 }
@@ -779,6 +803,19 @@ fn glob_match(pattern: &str, path: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lfs_pointer_oids_match_git() {
+        // `printf 'version https://git-lfs.github.com/spec/v1\noid sha256:<empty sha>\nsize 0\n'
+        //  | git hash-object --stdin`
+        assert_eq!(
+            lfs_pointer_oid(
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                0
+            ),
+            "fc8e42b32efb9a9bf3ae0234a18a948e499490f8"
+        );
+    }
 
     #[test]
     fn globs_match_within_segments() {
