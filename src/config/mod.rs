@@ -231,6 +231,8 @@ pub struct GateConfig {
     pub allow_missing_baseline: bool,
     /// Error or warning.
     pub severity: Severity,
+    /// 1-based line and column of the entry's `metric` key in release.toml, for annotations.
+    pub position: (usize, usize),
 }
 
 /// `[card]`, resolved.
@@ -425,7 +427,11 @@ pub fn parse(
         return Err(fail(sink.into_sorted()).into());
     }
     let version = version?;
-    Ok(resolve(raw, file, roots, overrides, version))
+    let mut config = resolve(raw, file, roots, overrides, version);
+    for (i, gate) in config.gates.iter_mut().enumerate() {
+        gate.position = source.key_position(&format!("gate[{i}].metric"));
+    }
+    Ok(config)
 }
 
 /// The JSON Schema of release.toml, as committed in `release.schema.json`.
@@ -658,6 +664,7 @@ fn resolve(
                 .unwrap_or_else(|| !lower_is_better_by_name(&g.metric)),
             allow_missing_baseline: g.allow_missing_baseline.unwrap_or(false),
             severity: g.severity.unwrap_or(Severity::Error),
+            position: (0, 0),
         })
         .collect();
     let checks_section = raw.checks.unwrap_or_default();
