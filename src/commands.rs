@@ -69,6 +69,7 @@ pub fn smoke(
 ) -> anyhow::Result<Outcome> {
     let config = config::load(&args.config.config, &env.overrides(None))?;
     let out = args.out.unwrap_or_else(|| PathBuf::from("dist/smoke"));
+    crate::output::check_dir(&out, "--out")?;
     let report = smoke::run(&config, ort_search, &out, reporter)?;
     for check in &report.checks {
         reporter.check(check.passed, &check.name, &check.detail);

@@ -7,10 +7,12 @@
 //! and `_-.:/()?`; other characters show as `?`), and the file names carry the class names too,
 //! so nothing depends on reading the pixels. Each PNG also has a `Title` text chunk.
 
-use std::io::BufWriter;
+use std::io::{BufWriter, Write as _};
 use std::path::Path;
 
 use anyhow::Context as _;
+
+use crate::output::AtomicFile;
 
 /// An 8-bit image, rows of interleaved channels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,11 +91,24 @@ pub fn to_pixels(image: &[f32], shape: [usize; 3]) -> Pixels {
 }
 
 /// Writes a PNG with a `Title` text chunk. `display` names the file in messages.
+///
+/// The bytes go through [`AtomicFile`]: a temporary sibling renamed over `path` when complete,
+/// so a symlink already at `path` is replaced, never followed, and a failure leaves nothing.
 pub fn write_png(path: &Path, display: &str, pixels: &Pixels, title: &str) -> anyhow::Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("failed to create `{display}`"))?;
+    let mut file = AtomicFile::create(path)?;
+    encode_png(&mut file, display, pixels, title)?;
+    file.commit()
+}
+
+fn encode_png(
+    file: &mut AtomicFile,
+    display: &str,
+    pixels: &Pixels,
+    title: &str,
+) -> anyhow::Result<()> {
+    let mut buffered = BufWriter::new(file);
     let mut encoder = png::Encoder::new(
-        BufWriter::new(file),
+        &mut buffered,
         u32::try_from(pixels.width).context("image too wide")?,
         u32::try_from(pixels.height).context("image too tall")?,
     );
@@ -114,6 +129,9 @@ pub fn write_png(path: &Path, display: &str, pixels: &Pixels, title: &str) -> an
         .with_context(|| format!("failed to write `{display}`"))?;
     writer
         .finish()
+        .with_context(|| format!("failed to write `{display}`"))?;
+    buffered
+        .flush()
         .with_context(|| format!("failed to write `{display}`"))
 }
 

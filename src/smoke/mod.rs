@@ -30,7 +30,6 @@ pub mod session;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use serde::Serialize;
 
 use self::sampler::{Guidance, Sampled, SamplerPlan};
@@ -529,6 +528,10 @@ pub fn sample(
     options: &SampleOptions,
     reporter: &Reporter,
 ) -> anyhow::Result<SampleReport> {
+    crate::output::check_dir(&options.out, "--out")?;
+    if let Some(path) = &options.save_tensor {
+        check_output_file(path, "--save-tensor")?;
+    }
     let generator = config.generator.as_ref().ok_or_else(|| {
         Problem::new(format!("`{}` has no `[generator]` table", config.file))
             .hint("`sample` reads the model's inputs, classes and sampling from `[generator]`")
@@ -678,6 +681,34 @@ pub fn sample(
         load_ms: opened.load_ms,
         sample_ms,
     })
+}
+
+/// Refuses an output file path that cannot be written before any work is done: a folder (or
+/// anything else that is not a file) at that path, or a parent folder that does not exist. A
+/// symlink at the path is fine: it is replaced by the file, never written through.
+fn check_output_file(path: &Path, what: &str) -> anyhow::Result<()> {
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && !meta.is_file()
+        && !meta.file_type().is_symlink()
+    {
+        return Err(Problem::new(format!(
+            "{what} `{}` exists and is not a file",
+            path.display()
+        ))
+        .hint("name a file to write, e.g. `final.npy`")
+        .into());
+    }
+    let parent = crate::output::parent_of(path);
+    if !parent.is_dir() {
+        return Err(Problem::new(format!(
+            "{what} `{}`: the folder `{}` does not exist",
+            path.display(),
+            parent.display()
+        ))
+        .hint("create the folder first, or name a file in an existing one")
+        .into());
+    }
+    Ok(())
 }
 
 /// One line about a statically checked model: IR, opset, I/O, external data.
@@ -973,8 +1004,7 @@ fn write_gallery(
     rows: &[(usize, &str)],
     per_class: usize,
 ) -> anyhow::Result<(Vec<SampleImage>, Vec<Grid>)> {
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("failed to create `{}`", out_dir.display()))?;
+    crate::output::prepare_dir(out_dir, "the samples folder")?;
     let len: usize = shape.iter().product();
     let pixels: Vec<images::Pixels> = finals
         .chunks(len)

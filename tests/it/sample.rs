@@ -231,3 +231,117 @@ fn bad_arguments_are_errors_that_say_what_to_do() {
     .assert_status(2)
     .assert_stderr_contains("`--cfg-scale` has no effect");
 }
+
+/// Issue 8 item 9: a symlink already in `--out` is replaced by the image, never written through,
+/// and a dangling one does not create its target; `--save-tensor` likewise.
+#[test]
+fn symlinks_in_the_output_folder_are_replaced_not_followed() {
+    require_ort();
+    let ctx = context();
+    let victim = ctx.path().join("victim.txt");
+    std::fs::write(&victim, b"keep me").expect("write victim");
+    let out = ctx.path().join("gallery");
+    std::fs::create_dir(&out).expect("mkdir");
+    std::os::unix::fs::symlink(&victim, out.join("01-Bengal-0.png")).expect("symlink");
+    let dangling = ctx.path().join("created-through-link.png");
+    std::os::unix::fs::symlink(&dangling, out.join("grid.png")).expect("symlink");
+    let tensor_victim = ctx.path().join("tensor-victim.npy");
+    std::fs::write(&tensor_victim, b"keep me too").expect("write victim");
+    std::os::unix::fs::symlink(&tensor_victim, ctx.path().join("final.npy")).expect("symlink");
+    ctx.run([
+        "sample",
+        "--config",
+        "explicit.toml",
+        "--model",
+        "onnx/generator.onnx",
+        "--breed",
+        "Bengal",
+        "--steps",
+        "2",
+        "--save-tensor",
+        "final.npy",
+        "--out",
+        "gallery",
+    ])
+    .assert_status(0);
+    assert_eq!(std::fs::read(&victim).expect("victim"), b"keep me");
+    assert_eq!(
+        std::fs::read(&tensor_victim).expect("victim"),
+        b"keep me too"
+    );
+    assert!(
+        !dangling.exists(),
+        "a dangling link's target is not created"
+    );
+    for name in ["gallery/01-Bengal-0.png", "gallery/grid.png", "final.npy"] {
+        let meta = std::fs::symlink_metadata(ctx.path().join(name)).expect("written");
+        assert!(meta.is_file(), "{name} is a plain file now");
+    }
+    assert_eq!(
+        png_info(&out.join("01-Bengal-0.png")),
+        (32, 32, png::ColorType::Rgb)
+    );
+}
+
+/// Issue 8 items 9 and 19: an `--out` that is a symlink or a file, a `--save-tensor` that is a
+/// folder, and a folder or device as `--model` are refused with a plain message before any work
+/// (ONNX Runtime is never loaded).
+#[test]
+fn unusable_output_and_model_paths_are_refused_before_any_work() {
+    let ctx = context().file("a-file", "x");
+    std::fs::create_dir(ctx.path().join("real")).expect("mkdir");
+    std::os::unix::fs::symlink(ctx.path().join("real"), ctx.path().join("link")).expect("symlink");
+    let run = |model: &str, extra: &[&str]| {
+        let mut args = vec![
+            "sample",
+            "--config",
+            "explicit.toml",
+            "--model",
+            model,
+            "--breed",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        // No ONNX Runtime at all: a refusal that needed it would fail differently.
+        ctx.run(args)
+    };
+    for (model, extra, expected) in [
+        (
+            "onnx/generator.onnx",
+            &["--out", "link"][..],
+            "--out `link` is a symlink; outputs are never written through a symlink",
+        ),
+        (
+            "onnx/generator.onnx",
+            &["--out", "a-file"][..],
+            "--out `a-file` exists and is not a folder",
+        ),
+        (
+            "onnx/generator.onnx",
+            &["--save-tensor", "real"][..],
+            "--save-tensor `real` exists and is not a file",
+        ),
+        (
+            "onnx/generator.onnx",
+            &["--save-tensor", "missing/x.npy"][..],
+            "the folder `missing` does not exist",
+        ),
+        (
+            "onnx",
+            &[][..],
+            "`onnx` is a folder, not an ONNX model file",
+        ),
+        ("/dev/null", &[][..], "`/dev/null` is not a regular file"),
+    ] {
+        let out = run(model, extra);
+        out.assert_status(2).assert_stderr_contains(expected);
+        assert!(!out.stderr.contains("Loaded"), "{}", out.stderr);
+    }
+    assert_eq!(
+        std::fs::read_dir(ctx.path().join("real"))
+            .expect("list")
+            .count(),
+        0,
+        "nothing written through the link"
+    );
+}

@@ -434,3 +434,38 @@ fn a_config_without_a_generator_model_is_an_error() {
         .assert_status(2)
         .assert_stderr_contains("has no `[[onnx]]` entry with `role = \"generator\"`");
 }
+
+/// Issue 8 item 9: `smoke --out` that is a symlink or a file is refused before any work, and a
+/// symlink inside the folder is replaced by the image, not followed.
+#[test]
+fn smoke_output_folder_symlinks_and_files_are_refused_or_replaced() {
+    require_ort();
+    let ctx = TestContext::new()
+        .fixture("tinydit")
+        .file(
+            "release.toml",
+            release_toml("onnx/generator.onnx", "", "", None),
+        )
+        .file("a-file", "x");
+    std::fs::create_dir(ctx.path().join("real")).expect("mkdir");
+    std::os::unix::fs::symlink(ctx.path().join("real"), ctx.path().join("link")).expect("symlink");
+    for (out, expected) in [
+        ("link", "--out `link` is a symlink"),
+        ("a-file", "--out `a-file` exists and is not a folder"),
+    ] {
+        let run = ctx.run(["smoke", "--config", "release.toml", "--out", out]);
+        run.assert_status(2).assert_stderr_contains(expected);
+        assert!(!run.stderr.contains("Checked"), "before any work");
+    }
+    let victim = ctx.path().join("victim.txt");
+    std::fs::write(&victim, b"keep me").expect("write");
+    std::fs::create_dir(ctx.path().join("out")).expect("mkdir");
+    std::os::unix::fs::symlink(&victim, ctx.path().join("out/grid.png")).expect("symlink");
+    smoke(&ctx).assert_status(0);
+    assert_eq!(std::fs::read(&victim).expect("victim"), b"keep me");
+    assert!(
+        std::fs::symlink_metadata(ctx.path().join("out/grid.png"))
+            .expect("grid")
+            .is_file()
+    );
+}
