@@ -224,11 +224,18 @@ pub fn run(
     );
     let classes = generator.classes.len();
     let per_class = smoke.samples_per_class as usize;
-    plan.check_budget(classes * per_class)?;
+    plan.check_budget(classes * per_class, &onnx_entry.path.configured)?;
     let classifier_setup = match (&config.classifier, config.classifier_onnx()) {
         (Some(classifier), Some(entry)) => {
             let summary = onnx::inspect(&entry.path.path, &entry.path.configured)?;
             let io = onnx::check_classifier(&summary, classifier, generator.channels)?;
+            classifier::check_budget(
+                classifier,
+                io,
+                generator.channels as usize,
+                smoke.batch_size as usize,
+                &entry.path.configured,
+            )?;
             reporter.status("Checked", describe(&summary));
             Some((classifier, entry, summary, io))
         }
@@ -588,7 +595,7 @@ pub fn sample(
     );
     let len = plan.image_len();
     let count = breeds.len() * per_class;
-    plan.check_budget(count)?;
+    plan.check_budget(count, &model_display)?;
     let mut labels = Vec::with_capacity(count);
     for &class in &breeds {
         labels.extend(std::iter::repeat_n(class as i64, per_class));

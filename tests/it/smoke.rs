@@ -469,3 +469,38 @@ fn smoke_output_folder_symlinks_and_files_are_refused_or_replaced() {
             .is_file()
     );
 }
+
+/// Issue 8 item 5: a generator whose batch axis is fixed to 10^9 would have every call padded to
+/// a billion rows; the budget counts the padding and refuses, naming the model and the dimension.
+#[test]
+fn a_huge_fixed_batch_is_refused_naming_the_model_and_the_dimension() {
+    require_ort();
+    let ctx = TestContext::new()
+        .fixture_file("onnx-bad/huge_batch.onnx", "huge_batch.onnx")
+        .file(
+            "release.toml",
+            release_toml("huge_batch.onnx", "", "", None),
+        );
+    let run = smoke(&ctx);
+    run.assert_status(2)
+        .assert_stderr_contains(
+            "`huge_batch.onnx` fixes its batch dimension (axis 0 of `noise`) to 1000000000",
+        )
+        .assert_stderr_contains("re-export the generator with a dynamic batch axis");
+    assert!(
+        !run.stderr.contains("Loaded"),
+        "refused before ONNX Runtime"
+    );
+    let sample = ctx.run([
+        "sample",
+        "--config",
+        "release.toml",
+        "--model",
+        "huge_batch.onnx",
+        "--breed",
+        "0",
+    ]);
+    sample
+        .assert_status(2)
+        .assert_stderr_contains("fixes its batch dimension (axis 0 of `noise`) to 1000000000");
+}
