@@ -125,17 +125,14 @@ impl SamplerPlan {
             .image_shape
             .iter()
             .try_fold(4_usize, |acc, &d| acc.checked_mul(d));
-        let rows = match self.fixed_batch {
-            Some(fixed) => fixed,
-            None => {
-                let rows_per_image = if matches!(self.guidance, Guidance::Explicit { .. }) {
-                    2
-                } else {
-                    1
-                };
-                self.batch_size.min(images.max(1)) * rows_per_image
-            }
+        let rows_per_image = if matches!(self.guidance, Guidance::Explicit { .. }) {
+            2
+        } else {
+            1
         };
+        let rows = self
+            .fixed_batch
+            .unwrap_or_else(|| self.batch_size.min(images.max(1)) * rows_per_image);
         // Input and output of one call.
         let call = image_bytes.and_then(|b| b.checked_mul(rows)?.checked_mul(2));
         let state = image_bytes.and_then(|b| b.checked_mul(images));
