@@ -504,3 +504,48 @@ fn a_huge_fixed_batch_is_refused_naming_the_model_and_the_dimension() {
         .assert_status(2)
         .assert_stderr_contains("fixes its batch dimension (axis 0 of `noise`) to 1000000000");
 }
+
+/// Issue 8 item 13: what only ONNX Runtime 1.31 caught before (`gen_onnx_bad.py` records its
+/// verdicts) is refused by the static check, before the runtime is loaded: external data in a
+/// model-local function's attribute default, the runtime's memory-address marker as a location,
+/// and a tensor whose byte length overflows.
+#[test]
+fn hostile_external_data_only_the_newest_runtime_caught_is_refused_statically() {
+    require_ort();
+    for (model, data, expected) in [
+        (
+            "function_default_ext.onnx",
+            None,
+            "tensor `bias_default` has external data at `../../secret.bin`, which leaves the model's folder",
+        ),
+        (
+            "mem_addr.onnx",
+            None,
+            "tensor `w` has external data at `*/_ORT_MEM_ADDR_/*`, ONNX Runtime's marker",
+        ),
+        (
+            "overflow.onnx",
+            Some("overflow.onnx.data"),
+            "tensor `w` declares dims [4611686018427387904, 4], whose size in bytes overflows",
+        ),
+    ] {
+        let mut ctx = TestContext::new()
+            .fixture_file(&format!("onnx-bad/{model}"), &format!("m/{model}"))
+            .file(
+                "release.toml",
+                release_toml(&format!("m/{model}"), "", "", None),
+            );
+        if let Some(data) = data {
+            ctx = ctx.fixture_file(&format!("onnx-bad/{data}"), &format!("m/{data}"));
+        }
+        // A file where the marker points, so only the marker rule can refuse it.
+        std::fs::create_dir_all(ctx.path().join("m/*/_ORT_MEM_ADDR_")).expect("mkdir");
+        std::fs::write(ctx.path().join("m/*/_ORT_MEM_ADDR_/*"), [0_u8; 8192]).expect("write");
+        let run = smoke(&ctx);
+        run.assert_status(2).assert_stderr_contains(expected);
+        assert!(
+            !run.stderr.contains("Loaded"),
+            "{model}: refused before ONNX Runtime"
+        );
+    }
+}
