@@ -794,6 +794,8 @@ pub const SMOKE_METRICS: &[&str] = &[
     "smoke.sample_std_min",
     "smoke.sample_std_max",
     "smoke.class_distinct_fraction",
+    "smoke.class_effect_size",
+    "smoke.noise_displacement",
 ];
 
 /// Every metric name a gate may use with this configuration.

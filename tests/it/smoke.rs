@@ -110,6 +110,7 @@ outputs = "golden/outputs.safetensors"
         [
             ("finite", true),
             ("sample-stats", true),
+            ("velocity", true),
             ("conditioning", true),
             ("determinism", true),
             ("latency", true),
@@ -128,6 +129,10 @@ outputs = "golden/outputs.safetensors"
     );
     assert_eq!(metrics["smoke.nonfinite_count"], 0.0);
     assert_eq!(metrics["smoke.class_distinct_fraction"], 1.0);
+    let effect = metrics["smoke.class_effect_size"].as_f64().expect("f64");
+    assert!(effect > 0.5, "a trained model's classes differ: {effect}");
+    assert!(metrics["smoke.noise_displacement"].as_f64().expect("f64") > 0.5);
+    assert_eq!(report["latency_runs"], 20);
     assert!(metrics["smoke.golden_max_abs_diff"].as_f64().expect("f64") < 1e-4);
     assert!(metrics["smoke.classifier_agreement"].as_f64().expect("f64") >= 0.9);
     assert!(report["generator"]["opset"].as_i64().expect("opset") >= 7);
@@ -157,16 +162,18 @@ outputs = "golden/outputs.safetensors"
             .join(grids[0]["png"].as_str().expect("png")),
     );
     let (w_all, h_all, _) = png_info(&ctx.path().join("out/grid.png"));
-    assert!(w_class > 2 * 32 && h_class >= 32, "{w_class}x{h_class}");
+    // 32 px samples are enlarged 4x in grids (nearest-neighbour), so a person can see them.
+    assert!(w_class > 2 * 128 && h_class >= 128, "{w_class}x{h_class}");
     assert_eq!(
         w_all,
         w_class.max(w_all),
         "the overall grid is as wide as the widest label"
     );
-    assert!(h_all >= 13 * 32, "13 rows: {h_all}");
+    assert!(h_all >= 13 * 128, "13 rows of 128 px cells: {h_all}");
     run.assert_stderr_contains(
-        "Passed determinism: two runs of `Abyssinian` with seed 42 gave identical bytes",
-    );
+        "Passed determinism: 21 runs of `Abyssinian` with seed 42 gave identical bytes",
+    )
+    .assert_stderr_contains("over 20 timed runs after a warm-up");
 }
 
 #[test]
@@ -218,9 +225,13 @@ fn a_model_that_ignores_the_class_fails_the_conditioning_check() {
         );
     let run = smoke(&ctx);
     run.assert_status(1)
-        .assert_stderr_contains("Failed conditioning: 78 of 78 class pairs give identical samples")
-        .assert_stderr_contains("the model ignores its class input");
-    assert_eq!(json(&run)["metrics"]["smoke.class_distinct_fraction"], 0.0);
+        .assert_stderr_contains("Failed conditioning: the model (nearly) ignores its class input")
+        .assert_stderr_contains("effect size 0.000, needs 0.1")
+        .assert_stderr_contains("78 of 78 class pairs give identical samples")
+        .assert_stderr_contains("Passed velocity");
+    let report = json(&run);
+    assert_eq!(report["metrics"]["smoke.class_distinct_fraction"], 0.0);
+    assert_eq!(report["metrics"]["smoke.class_effect_size"], 0.0);
 }
 
 /// A classifier whose external data points somewhere it must not; the generator is fine.
@@ -548,4 +559,25 @@ fn hostile_external_data_only_the_newest_runtime_caught_is_refused_statically() 
             "{model}: refused before ONNX Runtime"
         );
     }
+}
+
+/// Issue 8 item 18: an untrained TinyDiT (adaLN-Zero: the final layer is zero) has velocity 0,
+/// so its samples are the input noise, whose statistics pass; the velocity check names it.
+#[test]
+fn a_zero_velocity_generator_is_named_as_such() {
+    require_ort();
+    let ctx = TestContext::new()
+        .fixture_file("onnx-bad/zero_velocity.onnx", "zero_velocity.onnx")
+        .file(
+            "release.toml",
+            release_toml("zero_velocity.onnx", "", "", None),
+        );
+    let run = smoke(&ctx);
+    run.assert_status(1)
+        .assert_stderr_contains("Passed sample-stats")
+        .assert_stderr_contains(
+            "Failed velocity: the generator's velocity is zero: the samples are their input noise",
+        )
+        .assert_stderr_contains("an untrained model or a zeroed final layer");
+    assert_eq!(json(&run)["metrics"]["smoke.noise_displacement"], 0.0);
 }
