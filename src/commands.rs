@@ -12,6 +12,9 @@ use crate::report::Reporter;
 use crate::smoke::runtime::OrtSearch;
 use crate::{EnvSnapshot, Outcome, artifacts, check, config, error, smoke};
 
+/// The configuration file commands read when `--config` is not given.
+const DEFAULT_CONFIG: &str = "release.toml";
+
 /// `check`: the whole release bundle, offline.
 pub fn check(
     args: CheckArgs,
@@ -97,7 +100,15 @@ pub fn sample(
     ort_search: &OrtSearch,
     reporter: &Reporter,
 ) -> anyhow::Result<Outcome> {
-    let config = config::load(&args.config.config, &env.overrides(None))?;
+    // Without `--config`: `release.toml` when there is one here, otherwise the bundle's own files
+    // (the model card's command runs inside the bundle, where there is no release.toml).
+    let source = match args.config {
+        Some(path) => smoke::SampleSource::Config(path),
+        None if std::path::Path::new(DEFAULT_CONFIG).exists() => {
+            smoke::SampleSource::Config(PathBuf::from(DEFAULT_CONFIG))
+        }
+        None => smoke::SampleSource::Bundle,
+    };
     let options = smoke::SampleOptions {
         model: args.model,
         breeds: args.breed,
@@ -109,7 +120,13 @@ pub fn sample(
         noise: args.noise,
         save_tensor: args.save_tensor,
     };
-    let report = smoke::sample(&config, ort_search, &options, reporter)?;
+    let report = smoke::sample(
+        &source,
+        &env.overrides(None),
+        ort_search,
+        &options,
+        reporter,
+    )?;
     reporter.status(
         "Wrote",
         format!(

@@ -21,6 +21,7 @@
 //! a model or configuration that cannot be run is an `Err` (exit code 2). [`sample`] is the
 //! user-facing `sample` command built from the same parts.
 
+pub mod bundle;
 pub mod checks;
 pub mod classifier;
 pub mod golden;
@@ -587,9 +588,21 @@ pub fn resolve_breeds(given: &[String], classes: &[String]) -> anyhow::Result<Ve
     Ok(out)
 }
 
-/// The `sample` command: generate images with a generator ONNX model under `config`'s contract.
+/// Where `sample` takes the generator's contract from.
+#[derive(Debug, Clone)]
+pub enum SampleSource {
+    /// A `release.toml` (`--config`, or the one in the current folder).
+    Config(PathBuf),
+    /// No `release.toml`: the bundle's `config.json` and `generation_config.json` found next to
+    /// the model or above it.
+    Bundle,
+}
+
+/// The `sample` command: generate images with a generator ONNX model under the contract of
+/// `source` (`overrides` apply to a `release.toml`).
 pub fn sample(
-    config: &ReleaseConfig,
+    source: &SampleSource,
+    overrides: &crate::config::Overrides,
     search: &runtime::OrtSearch,
     options: &SampleOptions,
     reporter: &Reporter,
@@ -598,10 +611,30 @@ pub fn sample(
     if let Some(path) = &options.save_tensor {
         check_output_file(path, "--save-tensor")?;
     }
-    let generator = config.generator.as_ref().ok_or_else(|| {
-        Problem::new(format!("`{}` has no `[generator]` table", config.file))
-            .hint("`sample` reads the model's inputs, classes and sampling from `[generator]`")
-    })?;
+    let (generator, smoke) = match source {
+        SampleSource::Config(path) => {
+            let config = crate::config::load(path, overrides)?;
+            let generator = config.generator.clone().ok_or_else(|| {
+                Problem::new(format!("`{}` has no `[generator]` table", config.file)).hint(
+                    "`sample` reads the model's inputs, classes and sampling from `[generator]`",
+                )
+            })?;
+            (generator, config.smoke.clone().unwrap_or_default())
+        }
+        SampleSource::Bundle => {
+            let found = bundle::load(&options.model)?;
+            reporter.status(
+                "Read",
+                format!(
+                    "the generator's contract from `{}` and `{}`",
+                    found.dir.join("config.json").display(),
+                    found.dir.join("generation_config.json").display()
+                ),
+            );
+            (found.generator, crate::config::SmokeConfig::default())
+        }
+    };
+    let generator = &generator;
     let steps = options.steps.unwrap_or(generator.steps);
     if !(1..=MAX_STEPS).contains(&steps) {
         return Err(Problem::new(format!(
@@ -644,7 +677,6 @@ pub fn sample(
     reporter.status("Checked", describe(&summary));
     let scale = options.cfg_scale.unwrap_or(generator.cfg_scale);
     let guidance = Guidance::from_config(generator, scale)?;
-    let smoke = config.smoke.clone().unwrap_or_default();
     let plan = SamplerPlan::new(
         generator,
         guidance,

@@ -1,7 +1,7 @@
 //! `tinydit-release sample`: parity with the committed Python onnxruntime reference runs,
 //! guidance modes, determinism, and the images it writes.
 
-use crate::common::{TINYDIT_CLASSES, TestContext, png_info, read_npy, require_ort};
+use crate::common::{TINYDIT_CLASSES, TestContext, png_info, read_npy, repo_root, require_ort};
 
 fn release_toml(cfg: &str) -> String {
     format!(
@@ -343,5 +343,99 @@ fn unusable_output_and_model_paths_are_refused_before_any_work() {
             .count(),
         0,
         "nothing written through the link"
+    );
+}
+
+/// Copies a folder tree (the test's own helper: bundles hold only files and folders).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("list") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Issue 8 item 17: the model card's own `tinydit-release sample` command, taken verbatim from the
+/// README.md that `check` rendered, works inside a copy of the bundle alone (no release.toml, not
+/// in a repository), reading the bundle's `config.json` and `generation_config.json`; and the
+/// bundled `inference.py` finds the bundle's generator and runs.
+#[test]
+fn the_model_cards_command_and_inference_py_run_in_the_bundle_alone() {
+    require_ort();
+    let build = TestContext::new();
+    let config = repo_root().join("examples/tinydit/release.toml");
+    let out = build.path().join("out");
+    build
+        .run([
+            "check".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ])
+        .assert_status(0);
+    let bundle = TestContext::new();
+    copy_tree(&out.join("bundle"), bundle.path());
+    assert!(!bundle.path().join("release.toml").exists());
+    assert!(
+        bundle
+            .path()
+            .ancestors()
+            .all(|dir| !dir.join(".git").exists()),
+        "the copy is outside any repository"
+    );
+    let readme = std::fs::read_to_string(bundle.path().join("README.md")).expect("README.md");
+    let command = readme
+        .lines()
+        .find(|line| line.starts_with("tinydit-release sample "))
+        .unwrap_or_else(|| panic!("the card has no sample command:\n{readme}"));
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    assert!(args.contains(&"--model"), "{command}");
+    let fresh = bundle.path().join("samples/00-Abyssinian-3.png");
+    assert!(!fresh.exists(), "written by the command, not by check");
+    bundle
+        .run(&args)
+        .assert_status(0)
+        .assert_stderr_contains("the generator's contract from `./config.json`")
+        .assert_stderr_contains("Wrote 4 image(s)");
+    for k in 0..4 {
+        assert_eq!(
+            png_info(&bundle.path().join(format!("samples/00-Abyssinian-{k}.png"))),
+            (32, 32, png::ColorType::Rgb),
+            "{command}"
+        );
+    }
+
+    let python = std::env::var("TINYDIT_RELEASE_PYTHON").expect(
+        "TINYDIT_RELEASE_PYTHON must name a Python with onnxruntime and numpy; `make test` sets it",
+    );
+    let output = std::process::Command::new(python)
+        .args([
+            "inference.py",
+            "--breed",
+            "Bengal",
+            "--steps",
+            "4",
+            "--out",
+            "cat.png",
+        ])
+        .current_dir(bundle.path())
+        .output()
+        .expect("run inference.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "inference.py failed\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Bengal: wrote cat."), "{stdout}");
+    assert!(
+        bundle.path().join("cat.png").is_file() || bundle.path().join("cat.npy").is_file(),
+        "{stdout}"
     );
 }
