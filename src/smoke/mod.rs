@@ -275,13 +275,7 @@ pub fn run(
 
     // 2. ONNX Runtime and the generator session.
     let env = load_runtime(search, reporter)?;
-    let mut opened = open_reporting(
-        &env,
-        &onnx_entry.path.path,
-        &onnx_entry.path.configured,
-        &settings,
-        reporter,
-    )?;
+    let mut opened = open_reporting(&env, (&onnx_entry.path.path, &summary), &settings, reporter)?;
     let provider = opened.provider;
     let provider_fallback = opened.fallback.clone();
 
@@ -417,13 +411,7 @@ pub fn run(
     let mut predicted: Option<Vec<Option<usize>>> = None;
     let mut classifier_summary = None;
     if let Some((classifier, entry, summary, cio)) = classifier_setup {
-        let mut session = open_reporting(
-            &env,
-            &entry.path.path,
-            &entry.path.configured,
-            &settings,
-            reporter,
-        )?;
+        let mut session = open_reporting(&env, (&entry.path.path, &summary), &settings, reporter)?;
         let shape = plan.image_shape;
         let mut inputs = Vec::new();
         for image in sampled.finals.chunks(len) {
@@ -721,7 +709,7 @@ pub fn sample(
     };
     let settings = SessionSettings::from(&smoke);
     let env = load_runtime(search, reporter)?;
-    let mut opened = open_reporting(&env, &options.model, &model_display, &settings, reporter)?;
+    let mut opened = open_reporting(&env, (&options.model, &summary), &settings, reporter)?;
     reporter.status(
         "Sampling",
         format!(
@@ -847,12 +835,13 @@ fn cfg_text(guidance: Guidance) -> String {
 /// Opens a session, printing the provider and any fallback.
 fn open_reporting(
     env: &ort::environment::Environment,
-    path: &Path,
-    display: &str,
+    summary: (&Path, &ModelSummary),
     settings: &SessionSettings,
     reporter: &Reporter,
 ) -> anyhow::Result<OpenedSession> {
-    let opened = session::open(env, path, display, settings)?;
+    let (path, summary) = summary;
+    let display = summary.file.as_str();
+    let opened = session::open(env, path, display, summary.opset, settings)?;
     if let Some(fallback) = &opened.fallback {
         reporter.warn(format!(
             "`{display}` runs on `{}`, not the first provider in `smoke.providers`: {fallback}",

@@ -581,3 +581,26 @@ fn a_zero_velocity_generator_is_named_as_such() {
         .assert_stderr_contains("an untrained model or a zeroed final layer");
     assert_eq!(json(&run)["metrics"]["smoke.noise_displacement"], 0.0);
 }
+
+/// Issue 8 item 19: a model that declares opset 17 but uses an opset-18 attribute (as torch's
+/// dynamo exporter wrote) passes the static checks; ONNX Runtime refuses it, and the hint says
+/// what to re-export.
+#[test]
+fn a_model_the_runtime_refuses_gets_a_hint_on_what_to_re_export() {
+    require_ort();
+    let ctx = TestContext::new()
+        .fixture_file("onnx-bad/opset_mismatch.onnx", "opset_mismatch.onnx")
+        .file(
+            "release.toml",
+            release_toml("opset_mismatch.onnx", "", "", None),
+        );
+    smoke(&ctx)
+        .assert_status(2)
+        .assert_stderr_contains(
+            "ONNX Runtime refused `opset_mismatch.onnx`, which passed the static checks",
+        )
+        .assert_stderr_contains("Unrecognized attribute: num_outputs for operator Split")
+        .assert_stderr_contains("its declared opset 17 does not have")
+        .assert_stderr_contains("re-export with `dynamo=False, opset_version=17`")
+        .assert_stderr_contains("`opset_version=18` or later");
+}
