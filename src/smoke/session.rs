@@ -9,9 +9,9 @@
 //! that opened the session is the one reported. (ONNX Runtime may still place single nodes a GPU
 //! provider cannot run on the CPU; that is normal and not a fallback.)
 //!
-//! Thread settings follow the measurements in `reference/onnxruntime.md`: intra-op threads from
-//! `smoke.threads` (default 1: on a shared 2-core CI machine more threads were slower), one
-//! inter-op thread, `GraphOptimizationLevel::All` (in ort rc.15 `Level3` is *not* "all").
+//! Thread settings: intra-op threads from `smoke.threads` (default: the CPUs this process may use,
+//! `config::available_threads`, as Python onnxruntime does; BENCHMARKS.md has the comparison),
+//! one inter-op thread, `GraphOptimizationLevel::All` (in ort rc.15 `Level3` is *not* "all").
 
 use std::path::Path;
 use std::time::Instant;

@@ -133,6 +133,11 @@ outputs = "golden/outputs.safetensors"
     assert!(effect > 0.5, "a trained model's classes differ: {effect}");
     assert!(metrics["smoke.noise_displacement"].as_f64().expect("f64") > 0.5);
     assert_eq!(report["latency_runs"], 20);
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    assert_eq!(
+        report["threads"], cores,
+        "smoke.threads defaults to the CPUs this process may use"
+    );
     assert!(metrics["smoke.golden_max_abs_diff"].as_f64().expect("f64") < 1e-4);
     assert!(metrics["smoke.classifier_agreement"].as_f64().expect("f64") >= 0.9);
     assert!(report["generator"]["opset"].as_i64().expect("opset") >= 7);
@@ -603,4 +608,48 @@ fn a_model_the_runtime_refuses_gets_a_hint_on_what_to_re_export() {
         .assert_stderr_contains("its declared opset 17 does not have")
         .assert_stderr_contains("re-export with `dynamo=False, opset_version=17`")
         .assert_stderr_contains("`opset_version=18` or later");
+}
+
+/// Issue 8 item 22: the default thread count follows the process's affinity mask (what `taskset`
+/// and container cpusets set), not the machine's core count.
+#[test]
+fn the_default_thread_count_follows_the_affinity_mask() {
+    require_ort();
+    let ctx = TestContext::new().fixture("tinydit").file(
+        "release.toml",
+        release_toml("onnx/generator.onnx", "", "", None),
+    );
+    let mut command = std::process::Command::new("taskset");
+    command.args(["-c", "0"]);
+    let inner = ctx.command([
+        "smoke",
+        "--config",
+        "release.toml",
+        "--out",
+        "out",
+        "--json",
+    ]);
+    command
+        .arg(inner.get_program())
+        .args(inner.get_args())
+        .current_dir(ctx.path());
+    for (key, value) in inner.get_envs() {
+        match value {
+            Some(value) => command.env(key, value),
+            None => command.env_remove(key),
+        };
+    }
+    let output = command.output().expect("run taskset (util-linux)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+    assert_eq!(report["threads"], 1, "one CPU in the affinity mask");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("(1 intra-op thread(s))"),
+        "reported"
+    );
 }
