@@ -195,10 +195,19 @@ impl Default for SmokeConfig {
             seed: 42,
             samples_per_class: 1,
             batch_size: 8,
-            threads: 1,
+            threads: available_threads(),
             golden: None,
         }
     }
+}
+
+/// The default of `smoke.threads`: the CPUs this process may use. On Linux
+/// `std::thread::available_parallelism` counts the affinity mask (`sched_getaffinity`, so
+/// `taskset` and cpusets count) and caps it by a cgroup v1 or v2 CPU quota (`cpu.max`, what
+/// `docker run --cpus` sets), so a container limited to 2 CPUs on a 64-core host gets 2. Python
+/// onnxruntime's default (`intra_op_num_threads = 0`) likewise uses the available cores.
+pub fn available_threads() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
 }
 
 /// A training metric read from a file.
