@@ -22,10 +22,10 @@ example: setup
 	ORT_DYLIB_PATH="$(ORT_LIB)" cargo run --locked --release -- check \
 		--config examples/tinydit/release.toml --out target/example
 
-# The whole test suite.
+# The whole test suite: the tool and the emulators (whose judge runs the venv's huggingface_hub).
 test: setup
 	ORT_DYLIB_PATH="$(ORT_LIB)" TINYDIT_RELEASE_PYTHON="$(CURDIR)/$(VENV)/bin/python" \
-		cargo test --locked
+		cargo test --locked --workspace
 
 $(VENV)/.lint-ready: scripts/requirements-lint.txt $(VENV)/.ready
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements-lint.txt

@@ -1,0 +1,455 @@
+//! What both emulators share around their routes: listeners on 127.0.0.1, one connection
+//! task per client (so a fault can close a connection without answering), fault injection
+//! from `faults.json`, the JSONL request log and the `/_emulator/faults` admin route.
+
+use std::convert::Infallible;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tower::ServiceExt as _;
+
+use crate::util;
+
+/// Name of the fault configuration in the data folder, re-read on every request.
+pub const FAULTS_FILE: &str = "faults.json";
+/// Name of the request log in the data folder: one JSON object per line.
+pub const REQUEST_LOG: &str = "requests.jsonl";
+/// Largest admin request body (fault lists, seeds).
+const ADMIN_BODY_LIMIT: usize = 16 << 20;
+
+/// What a matching fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FaultAction {
+    /// Answer `status` (with `retry_after` and `message`) without performing the request.
+    Status,
+    /// Close the connection without an answer and without performing the request.
+    Drop,
+    /// Perform the request (the write lands), then close the connection without an answer.
+    LoseResponse,
+    /// Only wait `delay_ms`, then serve the request normally.
+    Delay,
+}
+
+/// One configured fault: which requests it matches, what it does and how often.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// HTTP method to match (`GET`, `POST`, ...); absent or `*` matches any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// Glob over the raw (still percent-encoded) request path: `*` within a segment, `**`
+    /// across segments, `?` one character.
+    pub path: String,
+    /// Listener to match (`api`, `cdn`, `uploads`); absent matches all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// What to do.
+    pub action: FaultAction,
+    /// Status code for `status` (default 500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// `Retry-After` header value for `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<String>,
+    /// Error message for `status` (body and `X-Error-Message`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Wait this long before acting (any action).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
+    /// Fire for the first `times` matching requests only (absent: every time). The count left
+    /// is written back to `faults.json`; a spent fault is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<u64>,
+}
+
+/// The content of `faults.json`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultsFile {
+    /// Faults, tried in order; the first match fires.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+}
+
+/// One line of `requests.jsonl`. Headers are never logged (no `Authorization` value).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LogEntry {
+    /// Milliseconds since the epoch when the request arrived.
+    pub ts_ms: u64,
+    /// Which listener took it (`api`, `cdn`, `uploads`).
+    pub origin: String,
+    /// HTTP method.
+    pub method: String,
+    /// Raw request path.
+    pub path: String,
+    /// Raw query string (empty when none).
+    pub query: String,
+    /// Status sent, `null` when the connection was closed without an answer.
+    pub status: Option<u16>,
+    /// The fault action that fired, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<FaultAction>,
+    /// Whether an `Authorization` header was present (its value is never logged).
+    pub auth: bool,
+}
+
+/// State shared by every listener of one emulator.
+pub struct Common {
+    data: PathBuf,
+    faults_lock: Mutex<()>,
+    log: Mutex<Option<std::fs::File>>,
+}
+
+impl Common {
+    /// Opens (creates) the data folder and the request log.
+    pub fn open(data: &Path) -> Result<Arc<Self>> {
+        std::fs::create_dir_all(data)
+            .with_context(|| format!("creating data folder {}", data.display()))?;
+        let data = data
+            .canonicalize()
+            .with_context(|| format!("resolving {}", data.display()))?;
+        let log_path = data.join(REQUEST_LOG);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .with_context(|| format!("opening {}", log_path.display()))?;
+        Ok(Arc::new(Self {
+            data,
+            faults_lock: Mutex::new(()),
+            log: Mutex::new(Some(log)),
+        }))
+    }
+
+    /// The (absolute) data folder.
+    pub fn data(&self) -> &Path {
+        &self.data
+    }
+
+    fn faults_path(&self) -> PathBuf {
+        self.data.join(FAULTS_FILE)
+    }
+
+    /// Reads `faults.json` (none when absent).
+    pub fn read_faults(&self) -> Result<FaultsFile> {
+        Ok(util::read_json(&self.faults_path())?.unwrap_or_default())
+    }
+
+    /// Replaces `faults.json`.
+    pub fn write_faults(&self, faults: &FaultsFile) -> Result<()> {
+        let _guard = self
+            .faults_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        util::write_json(&self.faults_path(), faults)
+    }
+
+    /// The first fault matching this request, with its count decremented on disk.
+    fn take_fault(&self, origin: &str, method: &Method, path: &str) -> Result<Option<Fault>> {
+        let _guard = self
+            .faults_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut file = self.read_faults()?;
+        let Some(index) = file.faults.iter().position(|f| {
+            f.method
+                .as_deref()
+                .is_none_or(|m| m == "*" || m.eq_ignore_ascii_case(method.as_str()))
+                && f.origin.as_deref().is_none_or(|o| o == origin)
+                && util::glob_match(&f.path, path)
+        }) else {
+            return Ok(None);
+        };
+        let fault = file.faults[index].clone();
+        if let Some(times) = fault.times {
+            if times <= 1 {
+                file.faults.remove(index);
+            } else {
+                file.faults[index].times = Some(times - 1);
+            }
+            util::write_json(&self.faults_path(), &file)?;
+        }
+        Ok(Some(fault))
+    }
+
+    fn log(&self, entry: &LogEntry) {
+        let Ok(mut line) = serde_json::to_vec(entry) else {
+            return;
+        };
+        line.push(b'\n');
+        let mut guard = self
+            .log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(file) = guard.as_mut() {
+            // One write per line, so concurrent lines never interleave.
+            let _ = file.write_all(&line);
+        }
+    }
+
+    /// Every logged request so far, oldest first.
+    pub fn read_log(&self) -> Result<Vec<LogEntry>> {
+        let path = self.data.join(REQUEST_LOG);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).with_context(|| format!("parsing {}", path.display())))
+            .collect()
+    }
+}
+
+/// Binds `127.0.0.1:port` (0: any free port); returns the listener and its port.
+pub async fn bind(port: u16) -> Result<(TcpListener, u16)> {
+    let listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("binding 127.0.0.1:{port}"))?;
+    let port = listener
+        .local_addr()
+        .context("reading the bound address")?
+        .port();
+    Ok((listener, port))
+}
+
+/// Writes `line` to stdout and flushes it (the first line is what test harnesses wait for).
+pub fn announce(line: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}").context("writing to stdout")?;
+    out.flush().context("flushing stdout")
+}
+
+/// Serves `router` on `listener` until the process ends; `origin` names the listener in the
+/// request log and in fault matching.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    common: Arc<Common>,
+    origin: &'static str,
+) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            // Accept errors (e.g. out of descriptors) are transient; back off briefly.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            continue;
+        };
+        let router = router.clone();
+        let common = common.clone();
+        tokio::spawn(async move {
+            let kill = Arc::new(Notify::new());
+            let conn_kill = kill.clone();
+            let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+                let router = router.clone();
+                let common = common.clone();
+                let kill = conn_kill.clone();
+                async move { Ok::<_, Infallible>(handle(req, router, common, origin, kill).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = connection => {}
+                () = kill.notified() => {}
+            }
+        });
+    }
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    router: Router,
+    common: Arc<Common>,
+    origin: &'static str,
+    kill: Arc<Notify>,
+) -> Response<Body> {
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    if path == "/_emulator/faults" {
+        return faults_admin(req, &common).await;
+    }
+    let admin = path.starts_with("/_emulator/");
+    let mut entry = LogEntry {
+        ts_ms: u64::try_from(util::now_millis()).unwrap_or(u64::MAX),
+        origin: origin.to_owned(),
+        method: method.to_string(),
+        path: path.clone(),
+        query,
+        status: None,
+        fault: None,
+        auth: req.headers().contains_key(header::AUTHORIZATION),
+    };
+    let fault = if admin {
+        None
+    } else {
+        match common.take_fault(origin, &method, &path) {
+            Ok(fault) => fault,
+            Err(e) => {
+                let response = error_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &format!("emulator: unreadable {FAULTS_FILE}: {e:#}"),
+                );
+                entry.status = Some(response.status().as_u16());
+                common.log(&entry);
+                return response;
+            }
+        }
+    };
+    if let Some(fault) = &fault {
+        entry.fault = Some(fault.action);
+        if let Some(ms) = fault.delay_ms {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        match fault.action {
+            FaultAction::Status => {
+                let status = StatusCode::from_u16(fault.status.unwrap_or(500))
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let message = fault
+                    .message
+                    .clone()
+                    .unwrap_or_else(|| format!("injected fault: {status}"));
+                let mut response = error_response(status, &message);
+                if let Some(retry) = &fault.retry_after
+                    && let Ok(value) = HeaderValue::from_str(retry)
+                {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                entry.status = Some(status.as_u16());
+                common.log(&entry);
+                return response;
+            }
+            FaultAction::Drop => {
+                common.log(&entry);
+                kill.notify_one();
+                return std::future::pending().await;
+            }
+            FaultAction::LoseResponse | FaultAction::Delay => {}
+        }
+    }
+    let response = match router.oneshot(req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    if fault
+        .as_ref()
+        .is_some_and(|f| f.action == FaultAction::LoseResponse)
+    {
+        // The handler has run (its write is on disk); the client never hears of it.
+        common.log(&entry);
+        kill.notify_one();
+        return std::future::pending().await;
+    }
+    entry.status = Some(response.status().as_u16());
+    if !admin {
+        common.log(&entry);
+    }
+    response
+}
+
+async fn faults_admin(req: Request<Incoming>, common: &Common) -> Response<Body> {
+    let method = req.method().clone();
+    match method {
+        Method::GET => match common.read_faults() {
+            Ok(faults) => json_response(StatusCode::OK, &faults),
+            Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+        },
+        Method::POST | Method::PUT => {
+            let body = match axum::body::to_bytes(Body::new(req.into_body()), ADMIN_BODY_LIMIT)
+                .await
+            {
+                Ok(body) => body,
+                Err(e) => {
+                    return error_response(StatusCode::BAD_REQUEST, &format!("reading body: {e}"));
+                }
+            };
+            let faults: FaultsFile = match serde_json::from_slice(&body) {
+                Ok(faults) => faults,
+                Err(e) => {
+                    return error_response(StatusCode::BAD_REQUEST, &format!("faults: {e}"));
+                }
+            };
+            match common.write_faults(&faults) {
+                Ok(()) => json_response(StatusCode::OK, &faults),
+                Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+            }
+        }
+        Method::DELETE => match common.write_faults(&FaultsFile::default()) {
+            Ok(()) => json_response(StatusCode::OK, &FaultsFile::default()),
+            Err(e) => error_response(StatusCode::INTERNAL_SERVER_ERROR, &format!("{e:#}")),
+        },
+        _ => not_implemented(&method, "/_emulator/faults"),
+    }
+}
+
+/// A JSON response.
+pub fn json_response<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    let body = serde_json::to_vec(value).unwrap_or_else(|_| b"null".to_vec());
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    response
+}
+
+/// An error in the Hub's shape: `{"error": message}` plus `X-Error-Message`.
+pub fn error_response(status: StatusCode, message: &str) -> Response<Body> {
+    let mut response = json_response(status, &serde_json::json!({ "error": message }));
+    if let Ok(value) = HeaderValue::from_str(&message.replace(['\r', '\n'], " ")) {
+        response.headers_mut().insert("x-error-message", value);
+    }
+    response
+}
+
+/// The answer to a route the emulator does not know: 501 naming method and path, so an
+/// unexpected request fails a test loudly.
+pub fn not_implemented(method: &Method, path: &str) -> Response<Body> {
+    error_response(
+        StatusCode::NOT_IMPLEMENTED,
+        &format!("emulator: {method} {path} is not emulated"),
+    )
+}
+
+/// The token of an `Authorization: Bearer X` (or GitHub's `token X`) header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+/// An accepted token and what it may do.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Token {
+    /// The secret value clients send.
+    pub token: String,
+    /// The user it belongs to.
+    pub user: String,
+    /// Scopes: the Hub uses `read` and `write`; GitHub `contents:read` and `contents:write`.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Organisations (Hub) the user may create repos in besides their own namespace.
+    #[serde(default)]
+    pub orgs: Vec<String>,
+}
+
+impl Token {
+    /// Whether the token carries `scope`.
+    pub fn has(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
