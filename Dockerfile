@@ -14,7 +14,6 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY templates ./templates
-COPY emulators ./emulators
 COPY release.schema.json ./
 RUN cargo build --release --locked --package tinydit-release --bin tinydit-release
 

@@ -12,7 +12,10 @@
 # time exactly the loop), whole-process wall time and peak RSS (/usr/bin/time).
 #
 # Environment: PYTHON (with torch, onnx, onnxruntime==1.31.1, numpy; default python3), THREADS
-# (default 1), RUNS (default 3), BENCH_DIR (default target/bench-smoke), CARGO_TARGET_DIR.
+# (default 1; `default` compares the two tools' defaults: no `smoke.threads`, i.e. the CPUs this
+# process may use, against `ort.InferenceSession(path)` with every onnxruntime default), RUNS
+# (default 3), BENCH_DIR (default target/bench-smoke), FULL_MODEL (an exported full-size generator
+# to use instead of exporting one), CARGO_TARGET_DIR.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,6 +26,16 @@ dir="${BENCH_DIR:-$root/target/bench-smoke}"
 target="${CARGO_TARGET_DIR:-$root/target}"
 model="$dir/generator_full.onnx"
 mkdir -p "$dir"
+if [[ -n "${FULL_MODEL:-}" && ! -f "$model" ]]; then
+  cp "$FULL_MODEL" "$model"
+fi
+if [[ "$threads" == default ]]; then
+  threads_toml=""
+  python_threads=0
+else
+  threads_toml="threads = $threads"
+  python_threads="$threads"
+fi
 
 if [[ ! -f "$model" ]]; then
   echo "exporting the full-size generator to $model" >&2
@@ -72,7 +85,7 @@ steps = 50
 
 [smoke]
 providers = ["cpu"]
-threads = $threads
+$threads_toml
 batch-size = 13
 TOML
 
@@ -91,10 +104,11 @@ for run in $(seq 1 "$runs"); do
   sample_s="$(sed -n 's/.*sampled in \([0-9.]*\) s.*/\1/p' "$dir/rust.err")"
   read -r wall rss <"$dir/time.txt"
   row "$run" rust "$sample_s" "$wall" "$rss"
+  grep -o "([0-9]* intra-op thread(s))" "$dir/rust.err" >&2 || true
 
   /usr/bin/time -f "%e %M" -o "$dir/time.txt" "$python" "$root/tests/fixtures/reference_sampler.py" \
     --model "$dir/generator_full.onnx" --breeds 0,1,2,3,4,5,6,7,8,9,10,11,12 --steps 50 \
-    --cfg explicit --cfg-scale 1.5 --threads "$threads" --bench >"$dir/python.json"
+    --cfg explicit --cfg-scale 1.5 --threads "$python_threads" --bench >"$dir/python.json"
   sample_s="$("$python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["wall_s"])' "$dir/python.json")"
   read -r wall rss <"$dir/time.txt"
   row "$run" python "$sample_s" "$wall" "$rss"

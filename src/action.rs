@@ -1,39 +1,98 @@
 //! The GitHub Action entrypoint: the only module that knows GitHub Actions.
 //!
-//! action.yml maps each snake_case input explicitly to a `TINYDIT_RELEASE_*` variable in
-//! `runs.env` (hyphenated `INPUT_*` names do not reach container actions reliably). This module
-//! reads them strictly (the runner enforces neither `required` nor types), runs the same code as
-//! the command line, and translates the results into what the runner understands: outputs in
-//! `$GITHUB_OUTPUT`, the Markdown summary in `$GITHUB_STEP_SUMMARY`, and `::error` annotations
-//! at `file,line,col` for configuration problems. See `../shared/reference/github-actions.md`.
+//! The runner hands a container action its `with:` values as `INPUT_<NAME>` variables (our
+//! input names are snake_case, so the variables are plain). They are read from there, never from
+//! a `runs.env` mapping, which a job-level `env:` of the same name would silently override; the
+//! runner enforces neither `required` nor types, so every input is checked here.
+//!
+//! A run, in order:
+//! 1. tokens (`hf_token`, `github_token`, and `HF_TOKEN`/`GITHUB_TOKEN` if set) are masked with
+//!    `::add-mask::` before anything else is printed;
+//! 2. the event decides what is allowed (no `publish` on pull requests) and which commit a pull
+//!    request's provenance names (its head, not the merge commit GitHub builds);
+//! 3. the command runs, folded in a `::group::`, through the same code as the command line;
+//! 4. whatever happened, including an error: every problem becomes an `::error`/`::warning`
+//!    annotation (configuration problems at their release.toml line and column, failed gates at
+//!    their `[[gate]]`), the outputs are written to `$GITHUB_OUTPUT` (multi-line values in the
+//!    heredoc form with an unguessable delimiter), and the step summary to
+//!    `$GITHUB_STEP_SUMMARY`, listing every annotation when there are more than GitHub shows.
+//!
+//! Untrusted text reaches the log only through the printer, which escapes it
+//! ([`crate::report::escape`]) so it cannot start a workflow command. See
+//! `../shared/reference/github-actions.md`.
 
+use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
+use crate::artifacts::scan::ScanReport;
+use crate::check::CheckReport;
 use crate::cli::{CheckArgs, ConfigArg};
 use crate::config::ConfigError;
 use crate::error::{Problem, not_built_yet};
 use crate::report::Reporter;
+use crate::secrets::Token;
 use crate::smoke::runtime::OrtSearch;
 use crate::{EnvSnapshot, Outcome, commands, env};
 
-/// Every action input: its name in action.yml, the variable `runs.env` maps it to, and the
-/// command-line flag it stands for.
-pub const INPUTS: &[(&str, &str, &str)] = &[
-    ("command", env::TINYDIT_RELEASE_COMMAND, "the subcommand"),
-    ("config", env::TINYDIT_RELEASE_CONFIG, "--config"),
-    ("out", env::TINYDIT_RELEASE_OUT, "--out"),
-    ("version", env::TINYDIT_RELEASE_VERSION, "--version"),
-    ("dry_run", env::TINYDIT_RELEASE_DRY_RUN, "--dry-run"),
+/// Every action input (its name in action.yml) and the command-line flag it stands for.
+pub const INPUTS: &[(&str, &str)] = &[
+    ("command", "the subcommand: check, plan, publish or scan"),
+    ("config", "--config"),
+    ("out", "--out"),
+    ("version", "--version"),
+    ("dry_run", "--dry-run"),
+    ("bundle", "publish --bundle"),
+    ("hf_token", "$HF_TOKEN"),
+    ("github_token", "$GITHUB_TOKEN"),
+    ("files", "scan FILE..."),
+    ("sarif", "scan --format sarif > FILE"),
 ];
 
+/// GitHub shows at most this many error (and as many warning) annotations per step; past that,
+/// the step summary lists them all.
+const SHOWN_ANNOTATIONS: usize = 10;
+/// Largest event payload read (`$GITHUB_EVENT_PATH`).
+const MAX_EVENT_BYTES: u64 = 64 * 1024 * 1024;
+/// Most checkpoint files one `scan` takes from the `files` patterns.
+const MAX_SCAN_FILES: usize = 10_000;
+
+/// The variable the runner sets for an input.
+pub fn input_variable(name: &str) -> String {
+    format!("{}{}", env::INPUT_PREFIX, name.to_ascii_uppercase())
+}
+
+/// What the action runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionCommand {
+    /// `check`: pull requests.
+    Check,
+    /// `plan`: what `publish` would do.
+    Plan,
+    /// `publish`: tag pushes.
+    Publish,
+    /// `scan`: checkpoint files, with SARIF for code scanning.
+    Scan,
+}
+
+impl ActionCommand {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Check => "check",
+            Self::Plan => "plan",
+            Self::Publish => "publish",
+            Self::Scan => "scan",
+        }
+    }
+}
+
 /// The action's inputs, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ActionInputs {
-    /// `check`, `plan` or `publish`.
-    pub command: String,
+    /// What to run.
+    pub command: ActionCommand,
     /// release.toml.
     pub config: PathBuf,
     /// Output folder.
@@ -42,24 +101,39 @@ pub struct ActionInputs {
     pub version: Option<String>,
     /// Dry run.
     pub dry_run: bool,
+    /// A bundle built by an earlier `check` step, for `publish`.
+    pub bundle: Option<PathBuf>,
+    /// `hf_token`.
+    pub hf_token: Option<Token>,
+    /// `github_token`.
+    pub github_token: Option<Token>,
+    /// `files`: glob patterns of checkpoints to scan.
+    pub files: Vec<String>,
+    /// `sarif`: where `scan` writes its SARIF log.
+    pub sarif: Option<PathBuf>,
 }
 
-/// Reads the inputs from a variable lookup; unset inputs take action.yml's defaults.
+/// Reads the inputs from a variable lookup; unset or empty inputs take action.yml's defaults.
 pub fn inputs(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<ActionInputs> {
     let get = |name: &str| {
-        lookup(name)
+        lookup(&input_variable(name))
             .map(|v| v.trim().to_owned())
             .filter(|v| !v.is_empty())
     };
-    let command = get(env::TINYDIT_RELEASE_COMMAND).unwrap_or_else(|| "check".to_owned());
-    if !["check", "plan", "publish"].contains(&command.as_str()) {
-        return Err(Problem::new(format!(
-            "action input `command` = `{command}` is not `check`, `plan` or `publish`"
-        ))
-        .hint("use `check` on pull requests and `publish` on tag pushes")
-        .into());
-    }
-    let dry_run = match get(env::TINYDIT_RELEASE_DRY_RUN).as_deref() {
+    let command = match get("command").as_deref() {
+        None | Some("check") => ActionCommand::Check,
+        Some("plan") => ActionCommand::Plan,
+        Some("publish") => ActionCommand::Publish,
+        Some("scan") => ActionCommand::Scan,
+        Some(other) => {
+            return Err(Problem::new(format!(
+                "action input `command` = `{other}` is not `check`, `plan`, `publish` or `scan`"
+            ))
+            .hint("use `check` on pull requests and `publish` on tag pushes")
+            .into());
+        }
+    };
+    let dry_run = match get("dry_run").as_deref() {
         None | Some("false") => false,
         Some("true") => true,
         Some(other) => {
@@ -69,15 +143,126 @@ pub fn inputs(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<ActionI
             .into());
         }
     };
+    let files: Vec<String> = get("files")
+        .map(|f| f.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    if command == ActionCommand::Scan && files.is_empty() {
+        return Err(
+            Problem::new("action input `files` is empty; `scan` needs patterns")
+                .hint("e.g. `files: \"**/*.pt **/*.pth **/*.ckpt\"`")
+                .into(),
+        );
+    }
     Ok(ActionInputs {
         command,
-        config: PathBuf::from(
-            get(env::TINYDIT_RELEASE_CONFIG).unwrap_or_else(|| "release.toml".to_owned()),
-        ),
-        out: PathBuf::from(get(env::TINYDIT_RELEASE_OUT).unwrap_or_else(|| "dist".to_owned())),
-        version: get(env::TINYDIT_RELEASE_VERSION),
+        config: PathBuf::from(get("config").unwrap_or_else(|| "release.toml".to_owned())),
+        out: PathBuf::from(get("out").unwrap_or_else(|| "dist".to_owned())),
+        version: get("version"),
         dry_run,
+        bundle: get("bundle").map(PathBuf::from),
+        hf_token: Token::from_env_value(lookup(&input_variable("hf_token"))),
+        github_token: Token::from_env_value(lookup(&input_variable("github_token"))),
+        files,
+        sarif: get("sarif").map(PathBuf::from),
     })
+}
+
+/// What the event payload says, as far as the action cares.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Event {
+    /// `GITHUB_EVENT_NAME`.
+    pub name: Option<String>,
+    /// For pull requests, the head commit (what the contributor pushed), not the merge commit
+    /// `GITHUB_SHA` names.
+    pub pull_request_head: Option<String>,
+    /// For pull requests, whether the head is in a fork.
+    pub fork: bool,
+}
+
+impl Event {
+    /// Reads `GITHUB_EVENT_NAME` and the payload at `GITHUB_EVENT_PATH` (bounded; an unreadable
+    /// payload only loses the pull request details).
+    pub fn read(lookup: &impl Fn(&str) -> Option<String>) -> Self {
+        let name = lookup(env::GITHUB_EVENT_NAME).filter(|n| !n.is_empty());
+        let payload = lookup(env::GITHUB_EVENT_PATH)
+            .and_then(|path| {
+                crate::input::read_text(
+                    Path::new(&path),
+                    &path,
+                    "`GITHUB_EVENT_PATH`",
+                    MAX_EVENT_BYTES,
+                )
+                .ok()
+            })
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok());
+        let pr = payload.as_ref().map(|p| &p["pull_request"]);
+        let pull_request_head = pr
+            .and_then(|pr| pr["head"]["sha"].as_str())
+            .filter(|sha| sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(str::to_owned);
+        let fork = pr.is_some_and(|pr| {
+            pr["head"]["repo"]["fork"].as_bool().unwrap_or(false)
+                || pr["head"]["repo"]["full_name"] != pr["base"]["repo"]["full_name"]
+        }) && pull_request_head.is_some();
+        Self {
+            name,
+            pull_request_head,
+            fork,
+        }
+    }
+
+    /// Pull request events, where publishing is refused.
+    pub fn is_pull_request(&self) -> bool {
+        self.name
+            .as_deref()
+            .is_some_and(|n| n.starts_with("pull_request"))
+    }
+}
+
+/// How bad an annotation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    /// `::error`.
+    Error,
+    /// `::warning`.
+    Warning,
+}
+
+impl Level {
+    fn command(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Warning => "warning",
+        }
+    }
+}
+
+/// One annotation: at a position of a repository file, or for the step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Annotation {
+    /// Error or warning.
+    pub level: Level,
+    /// Repository-relative path, with 1-based line and column.
+    pub at: Option<(String, usize, usize)>,
+    /// A short title.
+    pub title: String,
+    /// The message.
+    pub message: String,
+}
+
+/// Everything a run leaves for the runner.
+#[derive(Debug, Default)]
+struct Results {
+    outputs: Vec<(&'static str, String)>,
+    summary: String,
+    annotations: Vec<Annotation>,
+}
+
+impl Results {
+    fn output(&mut self, name: &'static str, value: impl Into<String>) {
+        self.outputs.retain(|(n, _)| *n != name);
+        self.outputs.push((name, value.into()));
+    }
 }
 
 /// Runs the action.
@@ -87,12 +272,112 @@ pub fn run(
     reporter: &Reporter,
 ) -> anyhow::Result<Outcome> {
     let lookup = |name: &str| std::env::var(name).ok();
-    let inputs = inputs(lookup)?;
     let output_file = lookup(env::GITHUB_OUTPUT).map(PathBuf::from);
     let summary_file = lookup(env::GITHUB_STEP_SUMMARY).map(PathBuf::from);
     let workspace = lookup(env::GITHUB_WORKSPACE).map(PathBuf::from);
-    match inputs.command.as_str() {
-        "check" => {
+    // Tokens that arrive in the environment are masked even when inputs are bad.
+    mask(
+        reporter,
+        [&env_snapshot.tokens.hub, &env_snapshot.tokens.github],
+    );
+    let mut results = Results::default();
+    let outcome = match inputs(lookup) {
+        Ok(inputs) => {
+            mask(reporter, [&inputs.hf_token, &inputs.github_token]);
+            let event = Event::read(&lookup);
+            let mut env_snapshot = env_snapshot.clone();
+            if let Some(token) = &inputs.hf_token {
+                env_snapshot.tokens.hub = Some(token.clone());
+            }
+            if let Some(token) = &inputs.github_token {
+                env_snapshot.tokens.github = Some(token.clone());
+            }
+            if let Some(head) = &event.pull_request_head {
+                env_snapshot.github_sha = Some(head.clone());
+            }
+            reporter.workflow_command(
+                "group",
+                &[],
+                &format!("tinydit-release {}", inputs.command.as_str()),
+            );
+            let outcome = run_command(&inputs, &event, &env_snapshot, ort, reporter, &mut results);
+            reporter.workflow_command("endgroup", &[], "");
+            outcome
+        }
+        Err(error) => Err(error),
+    };
+    if let Err(error) = &outcome {
+        results
+            .annotations
+            .extend(error_annotations(error, workspace.as_deref()));
+        results.output("gates_passed", "false");
+        let _ = write!(
+            results.summary,
+            "## tinydit-release: error\n\n{}\n\n",
+            markdown_text(&error_chain(error))
+        );
+    }
+    for annotation in &results.annotations {
+        let mut properties = Vec::new();
+        if let Some((file, line, column)) = &annotation.at {
+            properties.push(("file", file.clone()));
+            properties.push(("line", line.to_string()));
+            properties.push(("col", column.to_string()));
+        }
+        properties.push(("title", annotation.title.clone()));
+        reporter.workflow_command(annotation.level.command(), &properties, &annotation.message);
+    }
+    let errors = results
+        .annotations
+        .iter()
+        .filter(|a| a.level == Level::Error)
+        .count();
+    let warnings = results.annotations.len() - errors;
+    if errors > SHOWN_ANNOTATIONS || warnings > SHOWN_ANNOTATIONS {
+        let _ = writeln!(
+            results.summary,
+            "\n### All {} annotations\n\nGitHub shows {SHOWN_ANNOTATIONS} of each kind per step; \
+             here is every one.\n",
+            results.annotations.len()
+        );
+        for a in &results.annotations {
+            let at =
+                a.at.as_ref()
+                    .map(|(f, l, c)| format!("`{}:{l}:{c}` ", markdown_text(f)))
+                    .unwrap_or_default();
+            let _ = writeln!(
+                results.summary,
+                "- **{}** {at}{}: {}",
+                a.level.command(),
+                markdown_text(&a.title),
+                markdown_text(&a.message)
+            );
+        }
+    }
+    // Outputs and the summary are written on every exit; a failure to write them is reported
+    // after the command's own error, never instead of it.
+    let written = write_runner_files(output_file.as_deref(), summary_file.as_deref(), &results);
+    let outcome = outcome?;
+    written?;
+    Ok(outcome)
+}
+
+fn mask<'a>(reporter: &Reporter, tokens: impl IntoIterator<Item = &'a Option<Token>>) {
+    for token in tokens.into_iter().flatten() {
+        reporter.mask(token);
+    }
+}
+
+fn run_command(
+    inputs: &ActionInputs,
+    event: &Event,
+    env_snapshot: &EnvSnapshot,
+    ort: OrtSearch,
+    reporter: &Reporter,
+    results: &mut Results,
+) -> anyhow::Result<Outcome> {
+    match inputs.command {
+        ActionCommand::Check => {
             let args = CheckArgs {
                 config: ConfigArg {
                     config: inputs.config.clone(),
@@ -102,38 +387,297 @@ pub fn run(
                 baseline: None,
                 json: false,
             };
-            let result = commands::check(args, env_snapshot, ort, reporter);
-            let report = match result {
-                Ok(report) => report,
-                Err(error) => {
-                    for annotation in annotations(&error, workspace.as_deref()) {
-                        reporter.workflow_command(
-                            "error",
-                            &[
-                                ("file", annotation.file),
-                                ("line", annotation.line.to_string()),
-                                ("col", annotation.column.to_string()),
-                            ],
-                            &annotation.message,
-                        );
-                    }
-                    return Err(error);
-                }
-            };
-            if let Some(path) = &output_file {
-                let version = report.version.as_deref().unwrap_or_default();
-                let passed = report.passed();
-                append(path, &format!("version={version}\ngates_passed={passed}\n"))?;
-            }
-            if let Some(path) = &summary_file {
-                let summary = std::fs::read_to_string(inputs.out.join("summary.md"))
-                    .context("failed to read the summary `check` wrote")?;
-                append(path, &summary)?;
-            }
+            let report = commands::check(args, env_snapshot, ort, reporter)?;
+            check_results(&report, inputs, env_snapshot, event, results);
             Ok(commands::check_outcome(&report))
         }
-        other => Err(not_built_yet(other)),
+        ActionCommand::Plan => Err(not_built_yet("plan")),
+        ActionCommand::Publish => {
+            if event.is_pull_request() {
+                return Err(Problem::new(format!(
+                    "publishing is refused on `{}` events",
+                    event.name.as_deref().unwrap_or("pull_request")
+                ))
+                .hint(
+                    "run `command: check` on pull requests and `command: publish` on tag pushes \
+                     or a manual `workflow_dispatch`",
+                )
+                .into());
+            }
+            Err(not_built_yet("publish"))
+        }
+        ActionCommand::Scan => scan(inputs, reporter, results),
     }
+}
+
+/// Outputs, annotations and the summary of a `check`.
+fn check_results(
+    report: &CheckReport,
+    inputs: &ActionInputs,
+    env_snapshot: &EnvSnapshot,
+    event: &Event,
+    results: &mut Results,
+) {
+    results.output("version", report.version.clone().unwrap_or_default());
+    results.output("gates_passed", report.passed().to_string());
+    let workspace = std::env::current_dir().ok();
+    let config_file = repo_relative(&inputs.config, workspace.as_deref());
+    for (i, gate) in report.gates.results.iter().enumerate() {
+        if gate.verdict == crate::gates::Verdict::Pass {
+            continue;
+        }
+        let at = report
+            .gate_positions
+            .get(gate.gate)
+            .map(|&(line, column)| (config_file.clone(), line, column));
+        results.annotations.push(Annotation {
+            level: if gate.blocking {
+                Level::Error
+            } else {
+                Level::Warning
+            },
+            at,
+            title: format!("gate `{}` {} (#{})", gate.metric, gate.kind, i + 1),
+            message: gate.message.clone(),
+        });
+    }
+    for check in report.checks.iter().filter(|c| !c.passed) {
+        results.annotations.push(Annotation {
+            level: if check.severity == crate::config::Severity::Error {
+                Level::Error
+            } else {
+                Level::Warning
+            },
+            at: None,
+            title: format!("check `{}`", check.name),
+            message: check.detail.clone(),
+        });
+    }
+    if let Some(fallback) = report
+        .smoke
+        .as_ref()
+        .and_then(|s| s.provider_fallback.as_ref())
+    {
+        results.annotations.push(Annotation {
+            level: Level::Warning,
+            at: None,
+            title: "smoke test fell back to the CPU".to_owned(),
+            message: fallback.clone(),
+        });
+    }
+    results
+        .summary
+        .push_str(&crate::report::check_summary::markdown(report));
+    let bundle = inputs.out.join("bundle");
+    let _ = writeln!(
+        results.summary,
+        "\nThe bundle is in `{}`: keep it with `actions/upload-artifact` (`path: {}/`).",
+        bundle.display(),
+        bundle.display()
+    );
+    if event.pull_request_head.is_some() {
+        let _ = writeln!(
+            results.summary,
+            "\nProvenance: pull request head `{}`{}.",
+            env_snapshot.github_sha.as_deref().unwrap_or_default(),
+            if event.fork { " (from a fork)" } else { "" }
+        );
+    }
+}
+
+/// `scan` in the action: every file the patterns match, SARIF for code scanning, an annotation
+/// per finding.
+fn scan(
+    inputs: &ActionInputs,
+    reporter: &Reporter,
+    results: &mut Results,
+) -> anyhow::Result<Outcome> {
+    let files = expand_patterns(Path::new("."), &inputs.files)?;
+    let mut reports: Vec<ScanReport> = Vec::new();
+    let mut errors = Vec::new();
+    for file in &files {
+        let shown = file.display().to_string();
+        reporter.status("Scanning", &shown);
+        match crate::artifacts::scan::scan_file(file) {
+            Ok(report) => {
+                reporter.scan_result(&report);
+                reports.push(report);
+            }
+            Err(error) => {
+                let message = error_chain(&error);
+                results.annotations.push(Annotation {
+                    level: Level::Error,
+                    at: Some((shown.clone(), 1, 1)),
+                    title: "checkpoint could not be scanned".to_owned(),
+                    message: message.clone(),
+                });
+                errors.push(crate::sarif::ScanError {
+                    file: shown,
+                    message,
+                });
+            }
+        }
+    }
+    for report in &reports {
+        for finding in &report.findings {
+            results.annotations.push(Annotation {
+                level: if finding.severity == crate::artifacts::finding::Severity::Unsupported {
+                    Level::Warning
+                } else {
+                    Level::Error
+                },
+                at: Some((report.file.clone(), 1, 1)),
+                title: format!("{} checkpoint content", finding.severity),
+                message: finding.to_string(),
+            });
+        }
+    }
+    if let Some(path) = &inputs.sarif {
+        let log = crate::sarif::log(&reports, &errors);
+        let text = serde_json::to_vec_pretty(&log).expect("a JSON value serializes");
+        crate::output::write_atomically(path, &text)?;
+        reporter.status("Wrote", format!("`{}`", path.display()));
+    }
+    let refused = reports.iter().filter(|r| r.is_refused()).count();
+    let corrupt = reports
+        .iter()
+        .filter(|r| !r.is_clean() && !r.is_refused())
+        .count();
+    let _ = writeln!(
+        results.summary,
+        "## Checkpoint scan\n\n{} file(s): {} clean, {refused} refused, {} unreadable or corrupt.\n",
+        files.len(),
+        files.len() - refused - corrupt - errors.len(),
+        corrupt + errors.len()
+    );
+    results.output("scanned", files.len().to_string());
+    if !errors.is_empty() || corrupt > 0 {
+        return Err(Problem::new(format!(
+            "{} of {} checkpoint(s) could not be scanned or are corrupt",
+            errors.len() + corrupt,
+            files.len()
+        ))
+        .into());
+    }
+    Ok(if refused > 0 {
+        Outcome::Refused
+    } else {
+        Outcome::Success
+    })
+}
+
+/// The files under `root` matching any of the glob patterns (`**/*.pt`), sorted. Walks without
+/// following symlinks, skips `.git`, and stops at [`MAX_SCAN_FILES`].
+pub fn expand_patterns(root: &Path, patterns: &[String]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut builder = globset::GlobSetBuilder::new();
+    for pattern in patterns {
+        let glob = globset::GlobBuilder::new(pattern.trim_start_matches("./"))
+            .literal_separator(true)
+            .build()
+            .map_err(|err| {
+                Problem::new(format!(
+                    "action input `files`: `{pattern}` is not a glob: {err}"
+                ))
+            })?;
+        builder.add(glob);
+    }
+    let set = builder
+        .build()
+        .context("failed to compile the `files` patterns")?;
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            let path = entry.path();
+            let relative = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+            if kind.is_dir() {
+                if entry.file_name() != ".git" {
+                    stack.push(path);
+                }
+            } else if kind.is_file() && set.is_match(&relative) {
+                if found.len() == MAX_SCAN_FILES {
+                    return Err(Problem::new(format!(
+                        "the `files` patterns match more than {MAX_SCAN_FILES} files"
+                    ))
+                    .hint("narrow the patterns to the checkpoints of the release")
+                    .into());
+                }
+                found.push(relative);
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+fn write_runner_files(
+    output_file: Option<&Path>,
+    summary_file: Option<&Path>,
+    results: &Results,
+) -> anyhow::Result<()> {
+    if let Some(path) = output_file {
+        let mut text = String::new();
+        for (name, value) in &results.outputs {
+            text.push_str(&output_entry(name, value, &random_delimiter())?);
+        }
+        append(path, &text)?;
+    }
+    if let Some(path) = summary_file
+        && !results.summary.is_empty()
+    {
+        append(path, &fit_summary(&results.summary))?;
+    }
+    Ok(())
+}
+
+/// One `$GITHUB_OUTPUT` entry: `name=value`, or for a multi-line value the heredoc form with a
+/// delimiter the value cannot contain (the toolkit's `ghadelimiter_<uuid>` rule).
+pub fn output_entry(name: &str, value: &str, delimiter: &str) -> anyhow::Result<String> {
+    if !value.contains('\n') && !value.contains('\r') {
+        return Ok(format!("{name}={value}\n"));
+    }
+    anyhow::ensure!(
+        !value.contains(delimiter) && !name.contains(delimiter),
+        "output `{name}` contains its delimiter; this may indicate a bug"
+    );
+    Ok(format!("{name}<<{delimiter}\n{value}\n{delimiter}\n"))
+}
+
+/// `ghadelimiter_` and 128 random bits.
+fn random_delimiter() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness: derive from time and pid, still far from guessable by a value's author.
+        let seed = format!("{:?}{}", std::time::SystemTime::now(), std::process::id());
+        let digest = <sha2::Sha256 as sha2::Digest>::digest(seed.as_bytes());
+        bytes.copy_from_slice(&digest[..16]);
+    }
+    let mut out = String::from("ghadelimiter_");
+    for byte in bytes {
+        let _ = write!(out, "{byte:02x}");
+    }
+    out
+}
+
+/// The runner rejects a step summary over 1 MiB (and then shows nothing): cut it at a line
+/// boundary with a note.
+fn fit_summary(summary: &str) -> String {
+    const LIMIT: usize = 1024 * 1024 - 256;
+    if summary.len() <= LIMIT {
+        return summary.to_owned();
+    }
+    let cut = summary[..LIMIT].rfind('\n').unwrap_or(0);
+    format!(
+        "{}\n\n_The summary was cut at GitHub's 1 MiB limit; `summary.md` in the output folder \
+         has all of it._\n",
+        &summary[..cut]
+    )
 }
 
 fn append(path: &Path, text: &str) -> anyhow::Result<()> {
@@ -146,27 +690,18 @@ fn append(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("failed to write `{}`", path.display()))
 }
 
-/// An `::error` annotation at a position of a file of the repository.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Annotation {
-    /// Repository-relative path.
-    pub file: String,
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column.
-    pub column: usize,
-    /// The message, with its hint.
-    pub message: String,
-}
-
-/// An annotation for every located configuration problem in an error's chain.
-pub fn annotations(error: &anyhow::Error, workspace: Option<&Path>) -> Vec<Annotation> {
+/// Annotations for an error: every located configuration problem at its position, or the
+/// error itself for the step.
+pub fn error_annotations(error: &anyhow::Error, workspace: Option<&Path>) -> Vec<Annotation> {
     let Some(config) = error.chain().find_map(|e| e.downcast_ref::<ConfigError>()) else {
-        return Vec::new();
+        return vec![Annotation {
+            level: Level::Error,
+            at: None,
+            title: "tinydit-release".to_owned(),
+            message: error_chain(error),
+        }];
     };
-    let file = workspace
-        .and_then(|w| Path::new(&config.file).strip_prefix(w).ok())
-        .map_or_else(|| config.file.clone(), |p| p.display().to_string());
+    let file = repo_relative(Path::new(&config.file), workspace);
     config
         .problems
         .iter()
@@ -178,13 +713,47 @@ pub fn annotations(error: &anyhow::Error, workspace: Option<&Path>) -> Vec<Annot
                 message.push(')');
             }
             Annotation {
-                file: file.clone(),
-                line: p.line,
-                column: p.column,
+                level: Level::Error,
+                at: Some((file.clone(), p.line, p.column)),
+                title: "release.toml".to_owned(),
                 message,
             }
         })
         .collect()
+}
+
+/// `message: cause: cause`, then the hint.
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut text = error
+        .chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ");
+    if let Some(hint) = crate::error::hint_of(error) {
+        text.push_str(" (hint: ");
+        text.push_str(&hint);
+        text.push(')');
+    }
+    text
+}
+
+/// A path as the repository names it: annotations and summaries must not show
+/// `/github/workspace/...`.
+fn repo_relative(path: &Path, workspace: Option<&Path>) -> String {
+    let relative = workspace
+        .and_then(|w| path.strip_prefix(w).ok())
+        .unwrap_or(path);
+    let shown = relative.display().to_string();
+    shown.strip_prefix("./").unwrap_or(&shown).to_owned()
+}
+
+/// Untrusted text inside the step summary's Markdown: one line, no HTML, no table breaks.
+fn markdown_text(text: &str) -> String {
+    crate::report::escape(text)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
 }
 
 #[cfg(test)]
@@ -203,54 +772,124 @@ mod tests {
     #[test]
     fn inputs_default_like_action_yml_and_are_parsed_strictly() {
         let defaults = inputs(lookup(&[])).expect("defaults");
-        assert_eq!(defaults.command, "check");
+        assert_eq!(defaults.command, ActionCommand::Check);
         assert_eq!(defaults.config, PathBuf::from("release.toml"));
+        assert_eq!(defaults.out, PathBuf::from("dist"));
         assert!(!defaults.dry_run);
         assert_eq!(defaults.version, None);
+        assert!(defaults.hf_token.is_none());
         let given = inputs(lookup(&[
-            ("TINYDIT_RELEASE_COMMAND", "publish"),
-            ("TINYDIT_RELEASE_DRY_RUN", "true"),
-            ("TINYDIT_RELEASE_VERSION", " 1.2.3 "),
+            ("INPUT_COMMAND", "publish"),
+            ("INPUT_DRY_RUN", "true"),
+            ("INPUT_VERSION", " 1.2.3 "),
+            ("INPUT_HF_TOKEN", "hf_abc"),
+            ("INPUT_BUNDLE", "dist/bundle"),
         ]))
         .expect("given");
-        assert_eq!(given.command, "publish");
+        assert_eq!(given.command, ActionCommand::Publish);
         assert!(given.dry_run);
         assert_eq!(given.version.as_deref(), Some("1.2.3"));
-        let err = inputs(lookup(&[("TINYDIT_RELEASE_DRY_RUN", "yes")])).expect_err("strict");
+        assert_eq!(given.bundle, Some(PathBuf::from("dist/bundle")));
+        assert!(!format!("{given:?}").contains("hf_abc"));
+        let err = inputs(lookup(&[("INPUT_DRY_RUN", "yes")])).expect_err("strict");
         assert_eq!(
             err.to_string(),
             "action input `dry_run` = `yes` is not `true` or `false`"
         );
-        assert!(inputs(lookup(&[("TINYDIT_RELEASE_COMMAND", "relase")])).is_err());
+        assert!(inputs(lookup(&[("INPUT_COMMAND", "relase")])).is_err());
+        assert!(
+            inputs(lookup(&[("INPUT_COMMAND", "scan")])).is_err(),
+            "scan needs files"
+        );
     }
 
-    /// action.yml and this module must not drift: every input is mapped in `runs.env` to the
-    /// variable listed here, and nothing else is.
+    /// action.yml and this module must not drift: the same inputs, read from `INPUT_*` (no
+    /// `runs.env` mapping a job's `env:` could override, no positional `args`).
     #[test]
-    fn every_action_input_is_mapped_to_a_declared_variable() {
+    fn action_yml_declares_exactly_these_inputs() {
         let action: serde_json::Value =
             serde_yaml_ng::from_str(include_str!("../action.yml")).expect("action.yml is YAML");
-        let declared: Vec<&str> = action["inputs"]
+        let mut declared: Vec<&str> = action["inputs"]
             .as_object()
             .expect("inputs")
             .keys()
             .map(String::as_str)
             .collect();
-        let listed: Vec<&str> = INPUTS.iter().map(|(name, _, _)| *name).collect();
-        let mut sorted = listed.clone();
-        sorted.sort_unstable();
-        let mut declared_sorted = declared.clone();
-        declared_sorted.sort_unstable();
-        assert_eq!(declared_sorted, sorted);
-        let mapped = action["runs"]["env"].as_object().expect("runs.env");
-        assert_eq!(mapped.len(), INPUTS.len());
-        for (name, variable, _) in INPUTS {
-            assert_eq!(
-                mapped.get(*variable).and_then(|v| v.as_str()),
-                Some(format!("${{{{ inputs.{name} }}}}").as_str()),
-                "action.yml must map input `{name}` to `{variable}`"
+        declared.sort_unstable();
+        let mut listed: Vec<&str> = INPUTS.iter().map(|(name, _)| *name).collect();
+        listed.sort_unstable();
+        assert_eq!(declared, listed);
+        assert_eq!(action["runs"]["using"], "docker");
+        assert!(
+            action["runs"].get("env").is_none(),
+            "inputs come from INPUT_*"
+        );
+        assert!(action["runs"].get("args").is_none(), "no positional args");
+        for name in listed {
+            assert!(
+                name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "input `{name}` must be snake_case"
             );
         }
-        assert_eq!(action["runs"]["using"], "docker");
+    }
+
+    #[test]
+    fn multi_line_outputs_use_a_heredoc_with_their_delimiter() {
+        assert_eq!(
+            output_entry("version", "1.2.3", "D").expect("entry"),
+            "version=1.2.3\n"
+        );
+        assert_eq!(
+            output_entry("plan_json", "{\n}", "ghadelimiter_ab").expect("entry"),
+            "plan_json<<ghadelimiter_ab\n{\n}\nghadelimiter_ab\n"
+        );
+        assert!(output_entry("x", "a\nghadelimiter_ab\nb", "ghadelimiter_ab").is_err());
+        let (a, b) = (random_delimiter(), random_delimiter());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), "ghadelimiter_".len() + 32);
+    }
+
+    #[test]
+    fn patterns_match_relative_paths_without_following_links() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for file in [
+            "a.pt",
+            "sub/b.pth",
+            "sub/deep/c.ckpt",
+            "sub/d.txt",
+            ".git/x.pt",
+        ] {
+            let path = dir.path().join(file);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, b"x").expect("write");
+        }
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::fs::write(outside.path().join("e.pt"), b"x").expect("write");
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("link")).expect("symlink");
+        let found = expand_patterns(
+            dir.path(),
+            &[
+                "**/*.pt".to_owned(),
+                "**/*.pth".to_owned(),
+                "**/*.ckpt".to_owned(),
+            ],
+        )
+        .expect("expand");
+        assert_eq!(
+            found,
+            [
+                PathBuf::from("a.pt"),
+                PathBuf::from("sub/b.pth"),
+                PathBuf::from("sub/deep/c.ckpt")
+            ]
+        );
+    }
+
+    #[test]
+    fn summary_text_cannot_inject_html_or_break_tables() {
+        assert_eq!(
+            markdown_text("<img src=x onerror=y> | a\nb"),
+            "&lt;img src=x onerror=y&gt; \\| a\\nb"
+        );
     }
 }

@@ -225,6 +225,8 @@ pub fn model_config(
 pub fn generation_config(config: &crate::config::ReleaseConfig) -> Option<serde_json::Value> {
     let g = config.generator.as_ref()?;
     Some(serde_json::json!({
+        // Where the generator is in the bundle, for scripts that run it (`inference.py`).
+        "generator_file": config.generator_onnx().map(|o| o.output.clone()),
         "sampler": "euler",
         "objective": "flow-matching",
         "time": "t from 0 (noise) to 1 (image), t_i = i / steps",

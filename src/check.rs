@@ -113,6 +113,9 @@ pub struct CheckReport {
     pub checks: Vec<CheckResult>,
     /// The gates.
     pub gates: GateReport,
+    /// Line and column of each `[[gate]]` entry in release.toml, by gate index (what
+    /// [`crate::gates::GateResult::gate`] refers to).
+    pub gate_positions: Vec<(usize, usize)>,
     /// The smoke test, when configured.
     pub smoke: Option<SmokeReport>,
     /// The bundle's files.
@@ -320,6 +323,7 @@ pub fn run(
         baseline,
         checks: found.checks,
         gates: gate_report,
+        gate_positions: config.gates.iter().map(|g| g.position).collect(),
         smoke: smoke_report,
         bundle: manifest,
     };
@@ -329,10 +333,9 @@ pub fn run(
         &pretty_json(&report.manifest()),
     )?;
     write_atomically(&options.out.join("report.json"), &pretty_json(&report))?;
-    let samples = options.out.join("bundle").join(&config.bundle.samples_dir);
     write_atomically(
         &options.out.join("summary.md"),
-        check_summary::markdown(&report, &samples).as_bytes(),
+        check_summary::markdown(&report).as_bytes(),
     )?;
     Ok(report)
 }

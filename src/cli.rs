@@ -250,19 +250,21 @@ pub struct SampleArgs {
     /// The generator ONNX model.
     #[arg(long, value_name = "GEN.onnx")]
     pub model: PathBuf,
-    #[command(flatten)]
-    #[allow(missing_docs)]
-    pub config: ConfigArg,
+    /// The release configuration. Default: `release.toml` when it exists here; otherwise the
+    /// `config.json` and `generation_config.json` of the bundle the model is in (next to it or
+    /// up to 3 folders above), as `check` writes them.
+    #[arg(long, short, value_name = "PATH")]
+    pub config: Option<PathBuf>,
     /// Class by name or index (repeatable). Default: every class.
     #[arg(long, value_name = "NAME|INDEX")]
     pub breed: Vec<String>,
     /// Images per class.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub num_images: u32,
-    /// Guidance scale (default: from release.toml).
+    /// Guidance scale (default: from release.toml or the bundle).
     #[arg(long, value_name = "S")]
     pub cfg_scale: Option<f32>,
-    /// Euler steps (default: from release.toml).
+    /// Euler steps (default: from release.toml or the bundle).
     #[arg(long, value_name = "K")]
     pub steps: Option<u32>,
     /// Noise seed.

@@ -14,6 +14,9 @@ use crate::report::Reporter;
 use crate::smoke::runtime::OrtSearch;
 use crate::{EnvSnapshot, Outcome, artifacts, check, config, error, smoke};
 
+/// The configuration file commands read when `--config` is not given.
+const DEFAULT_CONFIG: &str = "release.toml";
+
 /// `check`: the whole release bundle, offline. Returns the report; [`check_outcome`] says what
 /// it means for the exit code.
 pub fn check(
@@ -81,6 +84,7 @@ pub fn smoke(
 ) -> anyhow::Result<Outcome> {
     let config = config::load(&args.config.config, &env.overrides(None))?;
     let out = args.out.unwrap_or_else(|| PathBuf::from("dist/smoke"));
+    crate::output::check_dir(&out, "--out")?;
     let report = smoke::run(&config, ort_search, &out, reporter)?;
     for check in &report.checks {
         reporter.check(check.passed, &check.name, &check.detail);
@@ -114,7 +118,15 @@ pub fn sample(
     ort_search: &OrtSearch,
     reporter: &Reporter,
 ) -> anyhow::Result<Outcome> {
-    let config = config::load(&args.config.config, &env.overrides(None))?;
+    // Without `--config`: `release.toml` when there is one here, otherwise the bundle's own files
+    // (the model card's command runs inside the bundle, where there is no release.toml).
+    let source = match args.config {
+        Some(path) => smoke::SampleSource::Config(path),
+        None if std::path::Path::new(DEFAULT_CONFIG).exists() => {
+            smoke::SampleSource::Config(PathBuf::from(DEFAULT_CONFIG))
+        }
+        None => smoke::SampleSource::Bundle,
+    };
     let options = smoke::SampleOptions {
         model: args.model,
         breeds: args.breed,
@@ -126,7 +138,13 @@ pub fn sample(
         noise: args.noise,
         save_tensor: args.save_tensor,
     };
-    let report = smoke::sample(&config, ort_search, &options, reporter)?;
+    let report = smoke::sample(
+        &source,
+        &env.overrides(None),
+        ort_search,
+        &options,
+        reporter,
+    )?;
     reporter.status(
         "Wrote",
         format!(

@@ -28,20 +28,12 @@ pub const GITHUB_SHA: &str = "GITHUB_SHA";
 /// `owner/name` of the repository running the workflow; the default for `model.github-repo`.
 pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
 
-/// Action input `command` (`check`, `plan`, `publish`), mapped in action.yml's `runs.env`.
-pub const TINYDIT_RELEASE_COMMAND: &str = "TINYDIT_RELEASE_COMMAND";
+/// Prefix of the variables the runner sets for a container action's inputs: input `dry_run`
+/// arrives as `INPUT_DRY_RUN` (`action::input_variable`). Read only by `action.rs`.
+pub const INPUT_PREFIX: &str = "INPUT_";
 
-/// Action input `config`: the path of release.toml (CLI `--config`).
-pub const TINYDIT_RELEASE_CONFIG: &str = "TINYDIT_RELEASE_CONFIG";
-
-/// Action input `out`: the output folder (CLI `--out`).
-pub const TINYDIT_RELEASE_OUT: &str = "TINYDIT_RELEASE_OUT";
-
-/// Action input `version` (CLI `--version`); empty means "from the tag or the file".
-pub const TINYDIT_RELEASE_VERSION: &str = "TINYDIT_RELEASE_VERSION";
-
-/// Action input `dry_run` (CLI `--dry-run`): exactly `true` or `false`.
-pub const TINYDIT_RELEASE_DRY_RUN: &str = "TINYDIT_RELEASE_DRY_RUN";
+/// The event payload (JSON) of the workflow run; a pull request's head commit comes from here.
+pub const GITHUB_EVENT_PATH: &str = "GITHUB_EVENT_PATH";
 
 /// File the action appends `name=value` outputs to (set by the runner).
 pub const GITHUB_OUTPUT: &str = "GITHUB_OUTPUT";
@@ -87,6 +79,7 @@ mod tests {
     /// Every constant is its own name: a typo here would silently read the wrong variable.
     #[test]
     fn constants_spell_their_own_names() {
+        assert_eq!(super::INPUT_PREFIX, "INPUT_");
         for (name, value) in [
             ("ORT_DYLIB_PATH", super::ORT_DYLIB_PATH),
             ("TINYDIT_RELEASE_PYTHON", super::TINYDIT_RELEASE_PYTHON),
@@ -95,11 +88,6 @@ mod tests {
             ("GITHUB_REF", super::GITHUB_REF),
             ("GITHUB_SHA", super::GITHUB_SHA),
             ("GITHUB_REPOSITORY", super::GITHUB_REPOSITORY),
-            ("TINYDIT_RELEASE_COMMAND", super::TINYDIT_RELEASE_COMMAND),
-            ("TINYDIT_RELEASE_CONFIG", super::TINYDIT_RELEASE_CONFIG),
-            ("TINYDIT_RELEASE_OUT", super::TINYDIT_RELEASE_OUT),
-            ("TINYDIT_RELEASE_VERSION", super::TINYDIT_RELEASE_VERSION),
-            ("TINYDIT_RELEASE_DRY_RUN", super::TINYDIT_RELEASE_DRY_RUN),
             ("GITHUB_OUTPUT", super::GITHUB_OUTPUT),
             ("GITHUB_STEP_SUMMARY", super::GITHUB_STEP_SUMMARY),
             ("GITHUB_WORKSPACE", super::GITHUB_WORKSPACE),
@@ -112,6 +100,7 @@ mod tests {
                 super::TINYDIT_RELEASE_GITHUB_UPLOAD_URL,
             ),
             ("GITHUB_EVENT_NAME", super::GITHUB_EVENT_NAME),
+            ("GITHUB_EVENT_PATH", super::GITHUB_EVENT_PATH),
             ("GITHUB_SERVER_URL", super::GITHUB_SERVER_URL),
             ("GITHUB_RUN_ID", super::GITHUB_RUN_ID),
         ] {

@@ -37,6 +37,8 @@ pub enum Verdict {
 /// One gate, evaluated.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct GateResult {
+    /// Index of the `[[gate]]` entry this result comes from.
+    pub gate: usize,
     /// The metric.
     pub metric: String,
     /// `min`, `max`, `max-regression` or `max-regression-pct`.
@@ -79,12 +81,13 @@ impl GateReport {
 /// Evaluates every gate against this release's metrics and, for regressions, the previous one's.
 pub fn evaluate(gates: &[GateConfig], metrics: &Metrics, baseline: Option<&Metrics>) -> GateReport {
     let mut results = Vec::new();
-    for gate in gates {
+    for (index, gate) in gates.iter().enumerate() {
         let value = metrics.get(&gate.metric).copied();
         let previous = baseline.and_then(|b| b.get(&gate.metric).copied());
         let mut push = |kind: &'static str, threshold: f64, verdict: Verdict, message: String| {
             let failed = verdict != Verdict::Pass;
             results.push(GateResult {
+                gate: index,
                 metric: gate.metric.clone(),
                 kind,
                 threshold,
@@ -278,6 +281,7 @@ mod tests {
             higher_is_better: !metric.contains("fid"),
             allow_missing_baseline: false,
             severity: Severity::Error,
+            position: (1, 1),
         }
     }
 

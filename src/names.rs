@@ -84,9 +84,9 @@ impl std::fmt::Display for CheckId {
 /// Metric names measured by the tool itself, in the families a gate can name.
 pub mod metric {
     pub use crate::smoke::metric::{
-        CLASS_DISTINCT_FRACTION, CLASSIFIER_AGREEMENT, GOLDEN_MAX_ABS_DIFF, GOLDEN_MAX_REL_DIFF,
-        LATENCY_MS_P50, LATENCY_MS_P95, LOAD_MS, NONFINITE_COUNT, SAMPLE_MEAN_ABS_MAX,
-        SAMPLE_STD_MAX, SAMPLE_STD_MIN, STEP_MS_P50,
+        CLASS_DISTINCT_FRACTION, CLASS_EFFECT_SIZE, CLASSIFIER_AGREEMENT, GOLDEN_MAX_ABS_DIFF,
+        GOLDEN_MAX_REL_DIFF, LATENCY_MS_P50, LATENCY_MS_P95, LOAD_MS, NOISE_DISPLACEMENT,
+        NONFINITE_COUNT, SAMPLE_MEAN_ABS_MAX, SAMPLE_STD_MAX, SAMPLE_STD_MIN, STEP_MS_P50,
     };
 
     /// Training step stored in the checkpoint.
@@ -126,6 +126,8 @@ pub mod metric {
         SAMPLE_STD_MIN,
         SAMPLE_STD_MAX,
         CLASS_DISTINCT_FRACTION,
+        CLASS_EFFECT_SIZE,
+        NOISE_DISPLACEMENT,
     ];
 
     const ARTIFACT_PREFIX: &str = "artifact.";

@@ -109,22 +109,29 @@ pub fn temp_file_in(dir: &Path) -> anyhow::Result<tempfile::NamedTempFile> {
 /// a non-folder, creates it (and its parents) when missing, and removes stale temporaries of
 /// ours inside it. `what` names the flag or key in messages (`--out`).
 pub fn prepare_dir(dir: &Path, what: &str) -> anyhow::Result<()> {
-    refuse_symlink(dir, what)?;
-    match std::fs::metadata(dir) {
-        Ok(meta) if meta.is_dir() => {}
-        Ok(_) => {
-            return Err(Problem::new(format!(
-                "{what} `{}` exists and is not a folder",
-                dir.display()
-            ))
-            .hint("name a folder (it is created when missing)")
-            .into());
-        }
-        Err(_) => std::fs::create_dir_all(dir)
-            .with_context(|| format!("failed to create the folder `{}`", dir.display()))?,
+    if !check_dir(dir, what)? {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create the folder `{}`", dir.display()))?;
     }
     remove_stale(dir);
     Ok(())
+}
+
+/// The refusals of [`prepare_dir`] without creating anything, for commands that check their
+/// output folder before any work and create it only when they write: refuses a symlink or a
+/// path that exists and is not a folder. Returns whether the folder exists.
+pub fn check_dir(dir: &Path, what: &str) -> anyhow::Result<bool> {
+    refuse_symlink(dir, what)?;
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(true),
+        Ok(_) => Err(Problem::new(format!(
+            "{what} `{}` exists and is not a folder",
+            dir.display()
+        ))
+        .hint("name a folder (it is created when missing)")
+        .into()),
+        Err(_) => Ok(false),
+    }
 }
 
 /// Refuses a path whose last component is a symlink: outputs are never written through one.

@@ -329,6 +329,15 @@ impl Reporter {
         Ok(())
     }
 
+    /// `::add-mask::` for a token, so the runner hides it in every later log line, even when it
+    /// did not come from `secrets.*`.
+    pub fn mask(&self, token: &crate::secrets::Token) {
+        let value = token.expose();
+        if !value.is_empty() && !value.contains(['\n', '\r']) {
+            let _ = writeln!(std::io::stdout().lock(), "::add-mask::{value}");
+        }
+    }
+
     /// A GitHub Actions workflow command on stdout, e.g. `::error file=release.toml,line=3,col=1::msg`.
     /// Property values and the message are escaped as the Actions toolkit does (`%0A`, `%3A`, ...)
     /// after [`escape`], so untrusted text can neither end the command nor start another.

@@ -195,10 +195,19 @@ impl Default for SmokeConfig {
             seed: 42,
             samples_per_class: 1,
             batch_size: 8,
-            threads: 1,
+            threads: available_threads(),
             golden: None,
         }
     }
+}
+
+/// The default of `smoke.threads`: the CPUs this process may use. On Linux
+/// `std::thread::available_parallelism` counts the affinity mask (`sched_getaffinity`, so
+/// `taskset` and cpusets count) and caps it by a cgroup v1 or v2 CPU quota (`cpu.max`, what
+/// `docker run --cpus` sets), so a container limited to 2 CPUs on a 64-core host gets 2. Python
+/// onnxruntime's default (`intra_op_num_threads = 0`) likewise uses the available cores.
+pub fn available_threads() -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
 }
 
 /// A training metric read from a file.
@@ -231,6 +240,8 @@ pub struct GateConfig {
     pub allow_missing_baseline: bool,
     /// Error or warning.
     pub severity: Severity,
+    /// 1-based line and column of the entry's `metric` key in release.toml, for annotations.
+    pub position: (usize, usize),
 }
 
 /// `[card]`, resolved.
@@ -425,7 +436,11 @@ pub fn parse(
         return Err(fail(sink.into_sorted()).into());
     }
     let version = version?;
-    Ok(resolve(raw, file, roots, overrides, version))
+    let mut config = resolve(raw, file, roots, overrides, version);
+    for (i, gate) in config.gates.iter_mut().enumerate() {
+        gate.position = source.key_position(&format!("gate[{i}].metric"));
+    }
+    Ok(config)
 }
 
 /// The JSON Schema of release.toml, as committed in `release.schema.json`.
@@ -658,6 +673,7 @@ fn resolve(
                 .unwrap_or_else(|| !lower_is_better_by_name(&g.metric)),
             allow_missing_baseline: g.allow_missing_baseline.unwrap_or(false),
             severity: g.severity.unwrap_or(Severity::Error),
+            position: (0, 0),
         })
         .collect();
     let checks_section = raw.checks.unwrap_or_default();

@@ -263,7 +263,9 @@ pub struct RawSmoke {
     pub samples_per_class: Option<u32>,
     /// Images per generator call. Default: 8.
     pub batch_size: Option<u32>,
-    /// ONNX Runtime intra-op threads. Default: 1, which behaves on shared CI machines.
+    /// ONNX Runtime intra-op threads. Default: the CPUs this process may use (its affinity mask,
+    /// capped by a cgroup CPU quota), as Python onnxruntime does; set 1 on a machine shared with
+    /// other busy jobs.
     pub threads: Option<u32>,
     /// Golden-output parity with the PyTorch model.
     pub golden: Option<RawGolden>,

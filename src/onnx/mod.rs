@@ -228,8 +228,19 @@ impl fmt::Display for ElementType {
 /// or a symlink), is missing, or is shorter than the tensor it holds.
 pub fn inspect(path: &Path, display: &str) -> anyhow::Result<ModelSummary> {
     let meta = std::fs::metadata(path).with_context(|| format!("failed to read `{display}`"))?;
+    if meta.is_dir() {
+        return Err(
+            Problem::new(format!("`{display}` is a folder, not an ONNX model file"))
+                .hint("name the `.onnx` file inside it, e.g. `onnx/generator.onnx`")
+                .into(),
+        );
+    }
     if !meta.is_file() {
-        return Err(Problem::new(format!("`{display}` is not a file")).into());
+        return Err(Problem::new(format!(
+            "`{display}` is not a regular file (a device, pipe or socket)"
+        ))
+        .hint("name the exported `.onnx` file")
+        .into());
     }
     if meta.len() > MAX_MODEL_BYTES {
         return Err(Problem::new(format!(

@@ -83,13 +83,16 @@ pub(crate) struct AttributeProto {
     pub sparse_tensors: Vec<SparseTensorProto>,
 }
 
-/// `FunctionProto`: its nodes, whose attributes may hold tensors.
+/// `FunctionProto`: its nodes, whose attributes may hold tensors, and the default values of its
+/// attributes (`attribute_proto`), which may hold tensors too.
 #[derive(Clone, PartialEq, prost::Message)]
 pub(crate) struct FunctionProto {
     #[prost(string, tag = "1")]
     pub name: String,
     #[prost(message, repeated, tag = "7")]
     pub node: Vec<NodeProto>,
+    #[prost(message, repeated, tag = "11")]
+    pub attribute_proto: Vec<AttributeProto>,
 }
 
 /// `ValueInfoProto`.

@@ -2,16 +2,16 @@
 //! console table of gates and failed checks. `check` decides; this module only renders.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use crate::check::CheckReport;
 use crate::config::Severity;
 use crate::names::metric;
 use crate::{card, gates, smoke};
 
-/// The Markdown summary for the Action's step summary; kept under 1 MiB. `samples` is the
-/// folder the smoke test's images are in, for embedding the grid.
-pub fn markdown(report: &CheckReport, samples: &Path) -> String {
+/// The Markdown summary for the Action's step summary; kept under 1 MiB. Images are not
+/// embedded: GitHub strips `data:` URIs from step summaries, so the grid is named where it is (the
+/// bundle, which a following `actions/upload-artifact` step keeps; the Hub after a release).
+pub fn markdown(report: &CheckReport) -> String {
     let mut md = String::new();
     let verdict = if report.passed() { "passed" } else { "refused" };
     let _ = writeln!(
@@ -92,16 +92,7 @@ pub fn markdown(report: &CheckReport, samples: &Path) -> String {
         }
         md.push('\n');
         if let Some(gallery) = smoke.gallery() {
-            let path = samples.join(gallery);
-            if let Ok(bytes) = std::fs::read(&path)
-                && bytes.len() < 256 * 1024
-            {
-                let _ = writeln!(
-                    md,
-                    "<img alt=\"sample grid\" src=\"data:image/png;base64,{}\">\n",
-                    base64(&bytes)
-                );
-            }
+            let _ = writeln!(md, "Sample grid: `{}` in the bundle.\n", escape(gallery));
         }
     }
     let _ = writeln!(md, "### Bundle\n\n| file | size | sha256 |\n|---|---|---|");
@@ -117,31 +108,13 @@ pub fn markdown(report: &CheckReport, samples: &Path) -> String {
     md
 }
 
-/// Keeps a table cell on one row: pipes escaped, line breaks flattened.
+/// Untrusted text in a table cell: one row (control characters escaped), pipes escaped, no HTML.
 fn escape(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
-}
-
-/// Standard base64 with padding.
-fn base64(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    crate::report::escape(text)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('|', "\\|")
 }
 
 /// A console table of the gates and failed checks.
@@ -158,18 +131,4 @@ pub fn console_lines(report: &CheckReport) -> Vec<String> {
         lines.push(format!("{:>11}  {}: {}", "fail", c.name, c.detail));
     }
     lines
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_the_standard_alphabet() {
-        assert_eq!(base64(b""), "");
-        assert_eq!(base64(b"f"), "Zg==");
-        assert_eq!(base64(b"fo"), "Zm8=");
-        assert_eq!(base64(b"foo"), "Zm9v");
-        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
-    }
 }

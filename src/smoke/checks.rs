@@ -133,6 +133,135 @@ pub fn distinctness(finals: &[f32], classes: usize, per_class: usize, len: usize
     result
 }
 
+/// A conditioned model's classes must differ from each other by at least this fraction of how
+/// much samples of one class differ from each other ([`ClassEffect::size`]). On the fixtures
+/// (`tests/fixtures`, 8 steps) the trained TinyDiT gives 1.0 with one sample per class and 1.3
+/// with three; `onnx-bad/ignores_class.onnx` and `zero_velocity.onnx` give 0.
+pub const MIN_CLASS_EFFECT: f64 = 0.1;
+
+/// At most this many samples of each class enter [`class_effect`], which compares every pair of
+/// classes: enough for a stable mean, and the cost stays `classes^2 * 8` image differences.
+pub const EFFECT_SAMPLES: usize = 8;
+
+/// Class conditioning as an effect size. Sample `k` of every class starts from the same noise, so
+/// the difference between two classes' `k`-th samples is the class alone; the difference between
+/// two samples of one class is the noise alone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ClassEffect {
+    /// Mean RMS difference between samples of two classes drawn from the same noise.
+    pub between: f64,
+    /// Mean RMS difference between samples of one class drawn from different noise.
+    pub within: f64,
+    /// Class pairs compared (per sample index).
+    pub between_pairs: usize,
+    /// Sample pairs compared within classes.
+    pub within_pairs: usize,
+}
+
+impl ClassEffect {
+    /// `between / within`: 0 for a model that ignores its class, about 1 or more when the class
+    /// moves a sample as much as the noise does. Infinite when the noise changes nothing.
+    pub fn size(&self) -> f64 {
+        if self.within > 0.0 {
+            self.between / self.within
+        } else if self.between > 0.0 {
+            f64::INFINITY
+        } else {
+            0.0
+        }
+    }
+}
+
+/// RMS of the difference of two images, in f64; NaN when any value is not finite.
+pub fn rms_diff(a: &[f32], b: &[f32]) -> f64 {
+    if a.is_empty() {
+        return 0.0;
+    }
+    let sum: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum();
+    (sum / a.len() as f64).sqrt()
+}
+
+/// The class effect of class-major images (`image(class, k)` is sample `k` of `class`, sample `k`
+/// of every class from the same noise), using at most [`EFFECT_SAMPLES`] samples per class.
+/// `within` may come from other images than `between` (see `spread`): `spread` holds
+/// `spread_classes` classes of `spread_per_class` samples each, class-major too. `None` when
+/// there are fewer than two classes or no class with two samples.
+pub fn class_effect(
+    finals: &[f32],
+    classes: usize,
+    per_class: usize,
+    spread: (&[f32], usize, usize),
+    len: usize,
+) -> Option<ClassEffect> {
+    let (spread, spread_classes, spread_per_class) = spread;
+    let used = per_class.min(EFFECT_SAMPLES);
+    let image = |per: usize, class: usize, k: usize| {
+        let start = (class * per + k) * len;
+        start..start + len
+    };
+    let mut between = 0.0;
+    let mut between_pairs = 0;
+    for k in 0..used {
+        for a in 0..classes {
+            for b in a + 1..classes {
+                between += rms_diff(
+                    &finals[image(per_class, a, k)],
+                    &finals[image(per_class, b, k)],
+                );
+                between_pairs += 1;
+            }
+        }
+    }
+    let spread_used = spread_per_class.min(EFFECT_SAMPLES);
+    let mut within = 0.0;
+    let mut within_pairs = 0;
+    for class in 0..spread_classes {
+        for k in 0..spread_used {
+            for l in k + 1..spread_used {
+                within += rms_diff(
+                    &spread[image(spread_per_class, class, k)],
+                    &spread[image(spread_per_class, class, l)],
+                );
+                within_pairs += 1;
+            }
+        }
+    }
+    if between_pairs == 0 || within_pairs == 0 {
+        return None;
+    }
+    Some(ClassEffect {
+        between: between / between_pairs as f64,
+        within: within / within_pairs as f64,
+        between_pairs,
+        within_pairs,
+    })
+}
+
+/// Below this, [`displacement`] says the sampler returned its input noise: the velocity is zero.
+pub const MIN_DISPLACEMENT: f64 = 1e-3;
+
+/// How far sampling moved the images from their starting noise: RMS of `finals - noise` over RMS
+/// of `noise`. A generator whose velocity is zero everywhere (an untrained adaLN-Zero model, a
+/// zeroed final layer) returns its noise unchanged (0), which has the statistics of a sample.
+/// NaN when a value is not finite.
+pub fn displacement(finals: &[f32], noise: &[f32]) -> f64 {
+    let noise_rms = if noise.is_empty() {
+        0.0
+    } else {
+        (noise.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / noise.len() as f64).sqrt()
+    };
+    let moved = rms_diff(finals, noise);
+    if noise_rms > 0.0 {
+        moved / noise_rms
+    } else {
+        moved
+    }
+}
+
 /// The `p`-th percentile (0..=100) with linear interpolation between ranks, NumPy's default.
 pub fn percentile(values: &[f64], p: f64) -> f64 {
     if values.is_empty() {
@@ -188,6 +317,56 @@ mod tests {
         assert_eq!(d.identical, [(0, 2, 1)]);
         assert!((d.fraction() - 5.0 / 6.0).abs() < 1e-12);
         assert_eq!(distinctness(&finals[..4], 1, 2, 2).fraction(), 1.0);
+    }
+
+    /// Issue 8 item 18: classes that differ by a hair (more than the old 1e-4 tolerance, far less
+    /// than the noise moves a sample) have a small effect size; real conditioning a large one.
+    #[test]
+    fn class_effect_compares_between_class_distance_with_within_class_spread() {
+        // 2 classes x 2 samples x 4 values; sample k of both classes from the same noise.
+        let noise = [[0.5_f32, -0.5, 0.25, -0.25], [-0.4, 0.3, 0.6, -0.1]];
+        let with_class = |shift: f32| {
+            let mut out = Vec::new();
+            for class in 0..2 {
+                for n in &noise {
+                    out.extend(n.iter().map(|v| v + shift * class as f32));
+                }
+            }
+            out
+        };
+        let hair = with_class(1e-3);
+        assert_eq!(
+            distinctness(&hair, 2, 2, 4).fraction(),
+            1.0,
+            "the old check passes"
+        );
+        let effect = class_effect(&hair, 2, 2, (&hair, 2, 2), 4).expect("effect");
+        assert!((effect.between - 1e-3).abs() < 1e-6, "{effect:?}");
+        assert!(effect.size() < MIN_CLASS_EFFECT, "{effect:?}");
+        let real = with_class(0.5);
+        let effect = class_effect(&real, 2, 2, (&real, 2, 2), 4).expect("effect");
+        assert!(effect.size() > 0.5, "{effect:?}");
+        assert_eq!((effect.between_pairs, effect.within_pairs), (2, 2));
+        assert!(
+            class_effect(&real, 2, 1, (&real[..8], 2, 1), 4).is_none(),
+            "no spread"
+        );
+        let none = with_class(0.0);
+        assert_eq!(
+            class_effect(&none, 2, 2, (&none, 2, 2), 4)
+                .expect("e")
+                .size(),
+            0.0
+        );
+    }
+
+    #[test]
+    fn displacement_is_zero_when_sampling_returns_the_noise() {
+        let noise = [1.0_f32, -1.0, 1.0, -1.0];
+        assert_eq!(displacement(&noise, &noise), 0.0);
+        let moved = [0.0_f32; 4];
+        assert!((displacement(&moved, &noise) - 1.0).abs() < 1e-12);
+        assert!(displacement(&[f32::NAN; 4], &noise).is_nan());
     }
 
     #[test]

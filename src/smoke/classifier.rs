@@ -82,6 +82,40 @@ pub fn argmax_rows(logits: &[f32], labels: usize) -> Vec<Option<usize>> {
         .collect()
 }
 
+/// Refuses a classifier whose calls would need more than
+/// [`super::sampler::MAX_STATE_BYTES`] of float32 input, before anything is allocated: every call
+/// is padded to a fixed batch, however few samples there are. `model` names the classifier.
+pub fn check_budget(
+    config: &ClassifierConfig,
+    io: ClassifierIo,
+    channels: usize,
+    batch_size: usize,
+    model: &str,
+) -> anyhow::Result<()> {
+    let size = config.image_size as usize;
+    let rows = io.fixed_batch.unwrap_or(batch_size).max(1);
+    let bytes = [channels, size, size, rows]
+        .iter()
+        .try_fold(4_usize, |acc, &d| acc.checked_mul(d));
+    if bytes.is_some_and(|b| b as u64 <= super::sampler::MAX_STATE_BYTES) {
+        return Ok(());
+    }
+    let what = match io.fixed_batch {
+        Some(fixed) => format!(
+            "fixes its batch dimension (axis 0 of `{}`) to {fixed}",
+            config.input
+        ),
+        None => format!("is called with batches of {rows}"),
+    };
+    Err(Problem::new(format!(
+        "`{model}` {what}: one call of {rows} rows of [{channels}, {size}, {size}] needs more \
+         than {} GiB of float32 input",
+        super::sampler::MAX_STATE_BYTES >> 30
+    ))
+    .hint("re-export the classifier with a dynamic batch axis (`dynamic_axes`)")
+    .into())
+}
+
 /// Classifies preprocessed inputs (`count` images of `image_len` values) in batches of
 /// `batch_size` (or the classifier's fixed batch, padding the last one). Returns the predicted
 /// label index per image.
@@ -153,6 +187,24 @@ mod tests {
             labels: vec!["cat".into(), "other".into()],
             expect: Some("cat".into()),
         }
+    }
+
+    #[test]
+    fn a_huge_fixed_batch_is_refused_before_allocating() {
+        let huge = ClassifierIo {
+            fixed_batch: Some(1 << 40),
+        };
+        let err = check_budget(&config(64), huge, 3, 8, "c.onnx").expect_err("huge");
+        assert!(
+            err.to_string().contains(
+                "`c.onnx` fixes its batch dimension (axis 0 of `input`) to 1099511627776"
+            ),
+            "{err}"
+        );
+        let fine = ClassifierIo {
+            fixed_batch: Some(4),
+        };
+        check_budget(&config(64), fine, 3, 8, "c.onnx").expect("small");
     }
 
     /// Values PyTorch gives for `F.interpolate(torch.tensor([[[[0., 1.], [2., 3.]]]]),

@@ -7,10 +7,12 @@
 //! and `_-.:/()?`; other characters show as `?`), and the file names carry the class names too,
 //! so nothing depends on reading the pixels. Each PNG also has a `Title` text chunk.
 
-use std::io::BufWriter;
+use std::io::{BufWriter, Write as _};
 use std::path::Path;
 
 use anyhow::Context as _;
+
+use crate::output::AtomicFile;
 
 /// An 8-bit image, rows of interleaved channels.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,11 +91,24 @@ pub fn to_pixels(image: &[f32], shape: [usize; 3]) -> Pixels {
 }
 
 /// Writes a PNG with a `Title` text chunk. `display` names the file in messages.
+///
+/// The bytes go through [`AtomicFile`]: a temporary sibling renamed over `path` when complete,
+/// so a symlink already at `path` is replaced, never followed, and a failure leaves nothing.
 pub fn write_png(path: &Path, display: &str, pixels: &Pixels, title: &str) -> anyhow::Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("failed to create `{display}`"))?;
+    let mut file = AtomicFile::create(path)?;
+    encode_png(&mut file, display, pixels, title)?;
+    file.commit()
+}
+
+fn encode_png(
+    file: &mut AtomicFile,
+    display: &str,
+    pixels: &Pixels,
+    title: &str,
+) -> anyhow::Result<()> {
+    let mut buffered = BufWriter::new(file);
     let mut encoder = png::Encoder::new(
-        BufWriter::new(file),
+        &mut buffered,
         u32::try_from(pixels.width).context("image too wide")?,
         u32::try_from(pixels.height).context("image too tall")?,
     );
@@ -114,6 +129,9 @@ pub fn write_png(path: &Path, display: &str, pixels: &Pixels, title: &str) -> an
         .with_context(|| format!("failed to write `{display}`"))?;
     writer
         .finish()
+        .with_context(|| format!("failed to write `{display}`"))?;
+    buffered
+        .flush()
         .with_context(|| format!("failed to write `{display}`"))
 }
 
@@ -136,12 +154,77 @@ pub fn file_stem(name: &str) -> String {
     }
 }
 
+/// Grid cells are at least this many pixels on their longer side: tiles of smaller models
+/// (TinyDiT fixtures are 32 px) are enlarged by a whole factor, nearest-neighbour, so a model page
+/// shows pixels a person can see instead of smearing or shrinking them.
+pub const MIN_GRID_CELL: usize = 128;
+
+impl Pixels {
+    /// Each pixel repeated `factor` times in both directions (nearest-neighbour).
+    #[must_use]
+    pub fn upscaled(&self, factor: usize) -> Pixels {
+        if factor <= 1 {
+            return self.clone();
+        }
+        let width = self.width * factor;
+        let mut data = Vec::with_capacity(self.data.len() * factor * factor);
+        for row in self.data.chunks(self.width * self.channels) {
+            let mut wide = Vec::with_capacity(width * self.channels);
+            for pixel in row.chunks(self.channels) {
+                for _ in 0..factor {
+                    wide.extend_from_slice(pixel);
+                }
+            }
+            for _ in 0..factor {
+                data.extend_from_slice(&wide);
+            }
+        }
+        Pixels {
+            width,
+            height: self.height * factor,
+            channels: self.channels,
+            data,
+        }
+    }
+}
+
+/// The whole factor that brings a `width` x `height` tile to [`MIN_GRID_CELL`] on its longer side.
+pub fn grid_factor(width: usize, height: usize) -> usize {
+    MIN_GRID_CELL.div_ceil(width.max(height).max(1)).max(1)
+}
+
 const GAP: usize = 2;
 const BACKGROUND: u8 = 24;
 const INK: u8 = 235;
 
-/// A grid: one row per `(label, images)`, the label drawn left of the row.
+/// A grid: one row per `(label, images)`, the label drawn left of the row; tiles smaller than
+/// [`MIN_GRID_CELL`] are enlarged by [`grid_factor`].
 pub fn grid(rows: &[(String, Vec<&Pixels>)]) -> Pixels {
+    let native_w = rows
+        .iter()
+        .flat_map(|(_, tiles)| tiles.iter().map(|t| t.width))
+        .max()
+        .unwrap_or(1);
+    let native_h = rows
+        .iter()
+        .flat_map(|(_, tiles)| tiles.iter().map(|t| t.height))
+        .max()
+        .unwrap_or(1);
+    let factor = grid_factor(native_w, native_h);
+    let enlarged: Vec<(String, Vec<Pixels>)> = rows
+        .iter()
+        .map(|(label, tiles)| {
+            (
+                label.clone(),
+                tiles.iter().map(|t| t.upscaled(factor)).collect(),
+            )
+        })
+        .collect();
+    let rows: Vec<(String, Vec<&Pixels>)> = enlarged
+        .iter()
+        .map(|(label, tiles)| (label.clone(), tiles.iter().collect()))
+        .collect();
+    let rows = rows.as_slice();
     let tile_w = rows
         .iter()
         .flat_map(|(_, tiles)| tiles.iter().map(|t| t.width))
@@ -294,9 +377,10 @@ mod tests {
             ("Maine_Coon".to_owned(), vec![&tile, &tile]),
         ];
         let g = grid(&rows);
-        let label_w = text_width("Maine_Coon", 1) + 2 * GAP;
-        assert_eq!(g.width, label_w + 2 * (32 + GAP) + GAP);
-        assert_eq!(g.height, 2 * (32 + GAP) + GAP);
+        // 32 px tiles become 128 px cells; labels scale with them.
+        let label_w = text_width("Maine_Coon", 4) + 2 * GAP;
+        assert_eq!(g.width, label_w + 2 * (128 + GAP) + GAP);
+        assert_eq!(g.height, 2 * (128 + GAP) + GAP);
         assert!(g.data.contains(&INK), "label drawn");
 
         let dir = tempfile::tempdir().expect("tempdir");
@@ -308,6 +392,22 @@ mod tests {
         let reader = decoder.read_info().expect("decode");
         assert_eq!(reader.info().width as usize, g.width);
         assert_eq!(reader.info().height as usize, g.height);
+    }
+
+    #[test]
+    fn small_tiles_are_enlarged_nearest_neighbour_and_large_ones_kept() {
+        assert_eq!(grid_factor(32, 32), 4);
+        assert_eq!(grid_factor(100, 60), 2);
+        assert_eq!(grid_factor(128, 128), 1);
+        assert_eq!(grid_factor(512, 512), 1);
+        // [C=1, H=1, W=2]: black, white.
+        let tile = to_pixels(&[-1.0, 1.0], [1, 1, 2]);
+        let big = tile.upscaled(2);
+        assert_eq!((big.width, big.height), (4, 2));
+        assert_eq!(big.data, [0, 0, 255, 255, 0, 0, 255, 255]);
+        let tile = to_pixels(&vec![0.0; 3 * 128 * 128], [3, 128, 128]);
+        let g = grid(&[("a".to_owned(), vec![&tile])]);
+        assert_eq!(g.height, 128 + 2 * GAP, "128 px tiles are not enlarged");
     }
 
     #[test]

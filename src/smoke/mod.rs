@@ -8,15 +8,20 @@
 //!    (`session.rs`), a fallback printed as a warning and recorded;
 //! 3. `samples-per-class` images of every class sampled (`sampler.rs`) from seeded noise
 //!    (`noise.rs`): sample `k` of every class starts from the same noise;
-//! 4. checks, each also a metric: finite values, per-image mean/std bounds, conditioning
-//!    (classes differ), determinism (the first class sampled twice more on its own gives identical
-//!    bytes), latency; then golden parity and the classifier when configured;
+//! 4. checks, each also a metric: finite values; per-image mean/std bounds; velocity (sampling
+//!    moved the images away from their noise: a zero velocity returns the noise, whose statistics
+//!    pass); conditioning as an effect size (classes from the same noise differ by a fair share of
+//!    how much one class differs across noise; with one sample per class a second sample of a few
+//!    classes is drawn for that); determinism and latency (the first sample alone, a warm-up then
+//!    [`LATENCY_RUNS`] timed runs, all giving identical bytes); then golden parity and the
+//!    classifier when configured;
 //! 5. a PNG per sample, a grid per class and an overall grid (`images.rs`).
 //!
 //! A failed check is a value in [`SmokeReport`] (the caller refuses the release, exit code 1);
 //! a model or configuration that cannot be run is an `Err` (exit code 2). [`sample`] is the
 //! user-facing `sample` command built from the same parts.
 
+pub mod bundle;
 pub mod checks;
 pub mod classifier;
 pub mod golden;
@@ -30,7 +35,6 @@ pub mod session;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use serde::Serialize;
 
 use self::sampler::{Guidance, Sampled, SamplerPlan};
@@ -61,6 +65,10 @@ pub mod metric {
     pub const SAMPLE_STD_MAX: &str = "smoke.sample_std_max";
     /// Fraction of class pairs whose samples from the same noise differ.
     pub const CLASS_DISTINCT_FRACTION: &str = "smoke.class_distinct_fraction";
+    /// Class conditioning as an effect size: between-class over within-class RMS difference.
+    pub const CLASS_EFFECT_SIZE: &str = "smoke.class_effect_size";
+    /// RMS of (samples - their starting noise) over RMS of the noise; 0 for a zero velocity.
+    pub const NOISE_DISPLACEMENT: &str = "smoke.noise_displacement";
     /// Largest absolute difference from the golden outputs.
     pub const GOLDEN_MAX_ABS_DIFF: &str = "smoke.golden_max_abs_diff";
     /// Largest relative difference from the golden outputs.
@@ -68,6 +76,14 @@ pub mod metric {
     /// Fraction of samples the classifier labels as expected.
     pub const CLASSIFIER_AGREEMENT: &str = "smoke.classifier_agreement";
 }
+
+/// Timed runs of one image alone behind `smoke.latency_ms_p50` / `_p95` (after one warm-up run):
+/// with 20, p95 lies between the two slowest runs rather than being the one slowest.
+pub const LATENCY_RUNS: usize = 20;
+
+/// With one sample per class, a second sample of this many classes (from fresh noise) measures
+/// the spread within a class for the conditioning check.
+pub const SPREAD_CLASSES: usize = 4;
 
 /// One check of the smoke test.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -139,6 +155,8 @@ pub struct SmokeReport {
     pub cfg_scale: f32,
     /// Noise seed.
     pub seed: u64,
+    /// Timed single-image runs behind the latency percentiles.
+    pub latency_runs: usize,
     /// Every check, in the order run.
     pub checks: Vec<Check>,
     /// Metrics for gates (`smoke.*`).
@@ -225,11 +243,18 @@ pub fn run(
     );
     let classes = generator.classes.len();
     let per_class = smoke.samples_per_class as usize;
-    plan.check_budget(classes * per_class)?;
+    plan.check_budget(classes * per_class, &onnx_entry.path.configured)?;
     let classifier_setup = match (&config.classifier, config.classifier_onnx()) {
         (Some(classifier), Some(entry)) => {
             let summary = onnx::inspect(&entry.path.path, &entry.path.configured)?;
             let io = onnx::check_classifier(&summary, classifier, generator.channels)?;
+            classifier::check_budget(
+                classifier,
+                io,
+                generator.channels as usize,
+                smoke.batch_size as usize,
+                &entry.path.configured,
+            )?;
             reporter.status("Checked", describe(&summary));
             Some((classifier, entry, summary, io))
         }
@@ -250,13 +275,7 @@ pub fn run(
 
     // 2. ONNX Runtime and the generator session.
     let env = load_runtime(search, reporter)?;
-    let mut opened = open_reporting(
-        &env,
-        &onnx_entry.path.path,
-        &onnx_entry.path.configured,
-        &settings,
-        reporter,
-    )?;
+    let mut opened = open_reporting(&env, (&onnx_entry.path.path, &summary), &settings, reporter)?;
     let provider = opened.provider;
     let provider_fallback = opened.fallback.clone();
 
@@ -298,41 +317,81 @@ pub fn run(
         &mut metrics,
     ));
     report_checks.push(stats_check(&sampled.finals, len, &mut metrics));
+    report_checks.push(velocity_check(&sampled.finals, &all_noise, &mut metrics));
+    let hidden = indicatif::ProgressBar::hidden();
+    // The spread within a class needs two samples of a class from different noise; with one
+    // sample per class, a second one of the first few classes is drawn for it.
+    let extra_spread = if per_class < 2 && classes >= 2 {
+        let spread_classes = classes.min(SPREAD_CLASSES);
+        let mut stream = vec![0.0_f32; 2 * len];
+        noise::NoiseStream::new(smoke.seed).fill(&mut stream);
+        let second: Vec<f32> = stream[len..].repeat(spread_classes);
+        let extra = sampler::sample(
+            &mut opened.session,
+            &plan,
+            &labels[..spread_classes],
+            &second,
+            &hidden,
+        )?;
+        let mut spread = Vec::with_capacity(spread_classes * 2 * len);
+        for (class, image) in extra.finals.chunks(len).enumerate() {
+            spread.extend_from_slice(&sampled.finals[class * len..(class + 1) * len]);
+            spread.extend_from_slice(image);
+        }
+        Some((spread, spread_classes))
+    } else {
+        None
+    };
+    let spread = match &extra_spread {
+        Some((spread, spread_classes)) => (spread.as_slice(), *spread_classes, 2),
+        None => (sampled.finals.as_slice(), classes, per_class),
+    };
     report_checks.push(conditioning_check(
         &sampled.finals,
-        classes,
-        per_class,
-        len,
+        (classes, per_class, len),
+        spread,
         names,
         &mut metrics,
     ));
+    // Determinism and latency: a warm-up run of the first sample alone, then `LATENCY_RUNS`
+    // timed runs of it, every one of which must give the warm-up's bytes.
     let single_plan = SamplerPlan {
         batch_size: 1,
         ..plan.clone()
     };
     let first = &all_noise[..len];
-    let hidden = indicatif::ProgressBar::hidden();
-    let once = sampler::sample(
+    let reference = sampler::sample(
         &mut opened.session,
         &single_plan,
         &labels[..1],
         first,
         &hidden,
     )?;
-    let twice = sampler::sample(
-        &mut opened.session,
-        &single_plan,
-        &labels[..1],
-        first,
-        &hidden,
-    )?;
+    let mut runs = Vec::with_capacity(LATENCY_RUNS);
+    let mut image_ms = Vec::with_capacity(LATENCY_RUNS);
+    for _ in 0..LATENCY_RUNS {
+        let run = sampler::sample(
+            &mut opened.session,
+            &single_plan,
+            &labels[..1],
+            first,
+            &hidden,
+        )?;
+        image_ms.extend_from_slice(&run.image_ms);
+        runs.push(run.finals);
+    }
     report_checks.push(determinism_check(
-        &once.finals,
-        &twice.finals,
+        &reference.finals,
+        &runs,
         name_of(names, 0),
         smoke.seed,
     ));
-    report_checks.push(latency_check(opened.load_ms, &sampled, &mut metrics));
+    report_checks.push(latency_check(
+        opened.load_ms,
+        &sampled,
+        &image_ms,
+        &mut metrics,
+    ));
 
     if let Some((golden_config, set)) = &golden {
         reporter.status(
@@ -352,13 +411,7 @@ pub fn run(
     let mut predicted: Option<Vec<Option<usize>>> = None;
     let mut classifier_summary = None;
     if let Some((classifier, entry, summary, cio)) = classifier_setup {
-        let mut session = open_reporting(
-            &env,
-            &entry.path.path,
-            &entry.path.configured,
-            &settings,
-            reporter,
-        )?;
+        let mut session = open_reporting(&env, (&entry.path.path, &summary), &settings, reporter)?;
         let shape = plan.image_shape;
         let mut inputs = Vec::new();
         for image in sampled.finals.chunks(len) {
@@ -418,6 +471,7 @@ pub fn run(
         cfg: generator.cfg,
         cfg_scale: generator.cfg_scale,
         seed: smoke.seed,
+        latency_runs: LATENCY_RUNS,
         checks: report_checks,
         metrics,
         samples: sample_images,
@@ -522,17 +576,53 @@ pub fn resolve_breeds(given: &[String], classes: &[String]) -> anyhow::Result<Ve
     Ok(out)
 }
 
-/// The `sample` command: generate images with a generator ONNX model under `config`'s contract.
+/// Where `sample` takes the generator's contract from.
+#[derive(Debug, Clone)]
+pub enum SampleSource {
+    /// A `release.toml` (`--config`, or the one in the current folder).
+    Config(PathBuf),
+    /// No `release.toml`: the bundle's `config.json` and `generation_config.json` found next to
+    /// the model or above it.
+    Bundle,
+}
+
+/// The `sample` command: generate images with a generator ONNX model under the contract of
+/// `source` (`overrides` apply to a `release.toml`).
 pub fn sample(
-    config: &ReleaseConfig,
+    source: &SampleSource,
+    overrides: &crate::config::Overrides,
     search: &runtime::OrtSearch,
     options: &SampleOptions,
     reporter: &Reporter,
 ) -> anyhow::Result<SampleReport> {
-    let generator = config.generator.as_ref().ok_or_else(|| {
-        Problem::new(format!("`{}` has no `[generator]` table", config.file))
-            .hint("`sample` reads the model's inputs, classes and sampling from `[generator]`")
-    })?;
+    crate::output::check_dir(&options.out, "--out")?;
+    if let Some(path) = &options.save_tensor {
+        check_output_file(path, "--save-tensor")?;
+    }
+    let (generator, smoke) = match source {
+        SampleSource::Config(path) => {
+            let config = crate::config::load(path, overrides)?;
+            let generator = config.generator.clone().ok_or_else(|| {
+                Problem::new(format!("`{}` has no `[generator]` table", config.file)).hint(
+                    "`sample` reads the model's inputs, classes and sampling from `[generator]`",
+                )
+            })?;
+            (generator, config.smoke.clone().unwrap_or_default())
+        }
+        SampleSource::Bundle => {
+            let found = bundle::load(&options.model)?;
+            reporter.status(
+                "Read",
+                format!(
+                    "the generator's contract from `{}` and `{}`",
+                    found.dir.join("config.json").display(),
+                    found.dir.join("generation_config.json").display()
+                ),
+            );
+            (found.generator, crate::config::SmokeConfig::default())
+        }
+    };
+    let generator = &generator;
     let steps = options.steps.unwrap_or(generator.steps);
     if !(1..=MAX_STEPS).contains(&steps) {
         return Err(Problem::new(format!(
@@ -575,7 +665,6 @@ pub fn sample(
     reporter.status("Checked", describe(&summary));
     let scale = options.cfg_scale.unwrap_or(generator.cfg_scale);
     let guidance = Guidance::from_config(generator, scale)?;
-    let smoke = config.smoke.clone().unwrap_or_default();
     let plan = SamplerPlan::new(
         generator,
         guidance,
@@ -585,7 +674,7 @@ pub fn sample(
     );
     let len = plan.image_len();
     let count = breeds.len() * per_class;
-    plan.check_budget(count)?;
+    plan.check_budget(count, &model_display)?;
     let mut labels = Vec::with_capacity(count);
     for &class in &breeds {
         labels.extend(std::iter::repeat_n(class as i64, per_class));
@@ -620,7 +709,7 @@ pub fn sample(
     };
     let settings = SessionSettings::from(&smoke);
     let env = load_runtime(search, reporter)?;
-    let mut opened = open_reporting(&env, &options.model, &model_display, &settings, reporter)?;
+    let mut opened = open_reporting(&env, (&options.model, &summary), &settings, reporter)?;
     reporter.status(
         "Sampling",
         format!(
@@ -680,6 +769,34 @@ pub fn sample(
     })
 }
 
+/// Refuses an output file path that cannot be written before any work is done: a folder (or
+/// anything else that is not a file) at that path, or a parent folder that does not exist. A
+/// symlink at the path is fine: it is replaced by the file, never written through.
+fn check_output_file(path: &Path, what: &str) -> anyhow::Result<()> {
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && !meta.is_file()
+        && !meta.file_type().is_symlink()
+    {
+        return Err(Problem::new(format!(
+            "{what} `{}` exists and is not a file",
+            path.display()
+        ))
+        .hint("name a file to write, e.g. `final.npy`")
+        .into());
+    }
+    let parent = crate::output::parent_of(path);
+    if !parent.is_dir() {
+        return Err(Problem::new(format!(
+            "{what} `{}`: the folder `{}` does not exist",
+            path.display(),
+            parent.display()
+        ))
+        .hint("create the folder first, or name a file in an existing one")
+        .into());
+    }
+    Ok(())
+}
+
 /// One line about a statically checked model: IR, opset, I/O, external data.
 fn describe(summary: &ModelSummary) -> String {
     let list = |tensors: &[onnx::TensorInfo]| {
@@ -718,12 +835,13 @@ fn cfg_text(guidance: Guidance) -> String {
 /// Opens a session, printing the provider and any fallback.
 fn open_reporting(
     env: &ort::environment::Environment,
-    path: &Path,
-    display: &str,
+    summary: (&Path, &ModelSummary),
     settings: &SessionSettings,
     reporter: &Reporter,
 ) -> anyhow::Result<OpenedSession> {
-    let opened = session::open(env, path, display, settings)?;
+    let (path, summary) = summary;
+    let display = summary.file.as_str();
+    let opened = session::open(env, path, display, summary.opset, settings)?;
     if let Some(fallback) = &opened.fallback {
         reporter.warn(format!(
             "`{display}` runs on `{}`, not the first provider in `smoke.providers`: {fallback}",
@@ -806,73 +924,148 @@ fn stats_check(finals: &[f32], len: usize, metrics: &mut BTreeMap<String, f64>) 
     Check::new("sample-stats", stats.within_bounds(), detail)
 }
 
+fn velocity_check(finals: &[f32], noise: &[f32], metrics: &mut BTreeMap<String, f64>) -> Check {
+    let moved = checks::displacement(finals, noise);
+    if moved.is_finite() {
+        metrics.insert(metric::NOISE_DISPLACEMENT.to_owned(), moved);
+    }
+    if !moved.is_finite() {
+        return Check::new(
+            "velocity",
+            false,
+            "not computed: samples contain NaN or infinite values",
+        );
+    }
+    if moved < checks::MIN_DISPLACEMENT {
+        return Check::new(
+            "velocity",
+            false,
+            format!(
+                "the generator's velocity is zero: the samples are their input noise (moved by \
+                 {moved:.1e} of the noise's RMS, needs {}), as from an untrained model or a \
+                 zeroed final layer",
+                checks::MIN_DISPLACEMENT
+            ),
+        );
+    }
+    Check::new(
+        "velocity",
+        true,
+        format!(
+            "sampling moved the images by {moved:.3} of their starting noise's RMS (needs {})",
+            checks::MIN_DISPLACEMENT
+        ),
+    )
+}
+
+/// `(classes, per_class, len)` describe `finals`; `spread` is `(images, classes, per_class)` of
+/// the images the within-class spread is measured on.
 fn conditioning_check(
     finals: &[f32],
-    classes: usize,
-    per_class: usize,
-    len: usize,
+    (classes, per_class, len): (usize, usize, usize),
+    spread: (&[f32], usize, usize),
     class_names: &[String],
     metrics: &mut BTreeMap<String, f64>,
 ) -> Check {
     let d = checks::distinctness(finals, classes, per_class, len);
     metrics.insert(metric::CLASS_DISTINCT_FRACTION.to_owned(), d.fraction());
     if d.total == 0 {
+        metrics.insert(metric::CLASS_EFFECT_SIZE.to_owned(), 0.0);
         return Check::new("conditioning", true, "one class only: nothing to compare");
     }
-    if d.identical.is_empty() {
+    let Some(effect) = checks::class_effect(finals, classes, per_class, spread, len) else {
         return Check::new(
             "conditioning",
-            true,
-            format!(
-                "all {} class pairs differ from the same noise (by more than {})",
-                d.total,
-                checks::DISTINCT_TOLERANCE
-            ),
+            false,
+            "not computed: no class has two samples to measure the spread within a class",
+        );
+    };
+    let size = effect.size();
+    if size.is_finite() {
+        metrics.insert(metric::CLASS_EFFECT_SIZE.to_owned(), size);
+    }
+    let measured = format!(
+        "samples of different classes from the same noise differ by RMS {:.4} ({} pair(s)), \
+         samples of one class from different noise by RMS {:.4} ({} pair(s)): effect size \
+         {size:.3}, needs {}",
+        effect.between,
+        effect.between_pairs,
+        effect.within,
+        effect.within_pairs,
+        checks::MIN_CLASS_EFFECT
+    );
+    if size.is_nan() {
+        return Check::new(
+            "conditioning",
+            false,
+            "not computed: samples contain NaN or infinite values",
         );
     }
-    let (a, b, k) = d.identical[0];
-    Check::new(
-        "conditioning",
-        false,
-        format!(
-            "{} of {} class pairs give identical samples from the same noise, e.g. `{}` and `{}` \
-             (sample #{k}): the model ignores its class input",
+    if size >= checks::MIN_CLASS_EFFECT {
+        return Check::new("conditioning", true, measured);
+    }
+    let identical = match d.identical.first() {
+        Some(&(a, b, k)) => format!(
+            "; {} of {} class pairs give identical samples from the same noise, e.g. `{}` and \
+             `{}` (sample #{k})",
             d.total - d.distinct,
             d.total,
             name_of(class_names, a),
             name_of(class_names, b)
         ),
+        None => String::new(),
+    };
+    Check::new(
+        "conditioning",
+        false,
+        format!("the model (nearly) ignores its class input: {measured}{identical}"),
     )
 }
 
-fn determinism_check(once: &[f32], twice: &[f32], class: &str, seed: u64) -> Check {
-    let differing = once
+fn determinism_check(reference: &[f32], runs: &[Vec<f32>], class: &str, seed: u64) -> Check {
+    let differing: Vec<usize> = runs
         .iter()
-        .zip(twice)
-        .filter(|(a, b)| a.to_bits() != b.to_bits())
-        .count();
-    if differing == 0 && once.len() == twice.len() {
-        Check::new(
+        .map(|run| {
+            if run.len() == reference.len() {
+                run.iter()
+                    .zip(reference)
+                    .filter(|(a, b)| a.to_bits() != b.to_bits())
+                    .count()
+            } else {
+                reference.len().max(run.len())
+            }
+        })
+        .collect();
+    let total = runs.len() + 1;
+    match differing.iter().position(|&n| n > 0) {
+        None => Check::new(
             "determinism",
             true,
-            format!("two runs of `{class}` with seed {seed} gave identical bytes"),
-        )
-    } else {
-        Check::new(
+            format!("{total} runs of `{class}` with seed {seed} gave identical bytes"),
+        ),
+        Some(i) => Check::new(
             "determinism",
             false,
             format!(
-                "two runs of `{class}` with seed {seed} differ in {differing} of {} values",
-                once.len()
+                "{total} runs of `{class}` with seed {seed}: run {} differs from the first in {} \
+                 of {} values",
+                i + 2,
+                differing[i],
+                reference.len()
             ),
-        )
+        ),
     }
 }
 
-fn latency_check(load_ms: f64, sampled: &Sampled, metrics: &mut BTreeMap<String, f64>) -> Check {
+fn latency_check(
+    load_ms: f64,
+    sampled: &Sampled,
+    image_ms: &[f64],
+    metrics: &mut BTreeMap<String, f64>,
+) -> Check {
     let step_p50 = checks::percentile(&sampled.step_ms, 50.0);
-    let p50 = checks::percentile(&sampled.image_ms, 50.0);
-    let p95 = checks::percentile(&sampled.image_ms, 95.0);
+    let p50 = checks::percentile(image_ms, 50.0);
+    let p95 = checks::percentile(image_ms, 95.0);
     metrics.insert(metric::LOAD_MS.to_owned(), load_ms);
     metrics.insert(metric::STEP_MS_P50.to_owned(), step_p50);
     metrics.insert(metric::LATENCY_MS_P50.to_owned(), p50);
@@ -881,8 +1074,11 @@ fn latency_check(load_ms: f64, sampled: &Sampled, metrics: &mut BTreeMap<String,
         "latency",
         true,
         format!(
-            "load {load_ms:.0} ms, {step_p50:.2} ms per call (p50), {p50:.1} ms per image \
-             (p50), {p95:.1} ms (p95); measured only, gate with `smoke.latency_ms_p95`"
+            "load {load_ms:.0} ms; {step_p50:.2} ms per call (p50 of {} calls); one image alone \
+             {p50:.1} ms (p50), {p95:.1} ms (p95) over {} timed runs after a warm-up; measured \
+             only, gate with `smoke.latency_ms_p95`",
+            sampled.step_ms.len(),
+            image_ms.len()
         ),
     )
 }
@@ -973,8 +1169,7 @@ fn write_gallery(
     rows: &[(usize, &str)],
     per_class: usize,
 ) -> anyhow::Result<(Vec<SampleImage>, Vec<Grid>)> {
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("failed to create `{}`", out_dir.display()))?;
+    crate::output::prepare_dir(out_dir, "the samples folder")?;
     let len: usize = shape.iter().product();
     let pixels: Vec<images::Pixels> = finals
         .chunks(len)
@@ -1040,6 +1235,8 @@ mod tests {
             metric::SAMPLE_STD_MIN,
             metric::SAMPLE_STD_MAX,
             metric::CLASS_DISTINCT_FRACTION,
+            metric::CLASS_EFFECT_SIZE,
+            metric::NOISE_DISPLACEMENT,
             metric::GOLDEN_MAX_ABS_DIFF,
             metric::GOLDEN_MAX_REL_DIFF,
             metric::CLASSIFIER_AGREEMENT,

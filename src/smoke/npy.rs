@@ -7,7 +7,6 @@
 //! dict NumPy writes, and the declared size is checked against the file size before any
 //! allocation, so a hostile header cannot ask for a huge buffer.
 
-use std::io::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -232,11 +231,11 @@ pub fn encode_f32(shape: &[usize], data: &[f32]) -> Vec<u8> {
     out
 }
 
-/// Writes a float32 array as `.npy`. `display` names the file in messages.
+/// Writes a float32 array as `.npy` through a temporary sibling and a rename
+/// ([`crate::output::write_atomically`]): a symlink at `path` is replaced, never followed.
+/// `display` names the file in messages.
 pub fn write_f32(path: &Path, display: &str, shape: &[usize], data: &[f32]) -> anyhow::Result<()> {
-    let mut file =
-        std::fs::File::create(path).with_context(|| format!("failed to create `{display}`"))?;
-    file.write_all(&encode_f32(shape, data))
+    crate::output::write_atomically(path, &encode_f32(shape, data))
         .with_context(|| format!("failed to write `{display}`"))
 }
 

@@ -115,23 +115,52 @@ impl SamplerPlan {
         self.image_shape.iter().product()
     }
 
-    /// Refuses a run whose state alone would exceed [`MAX_STATE_BYTES`], before anything is
-    /// allocated: `image-size = 100000` is a typo, not a request for 120 GB.
-    pub fn check_budget(&self, images: usize) -> anyhow::Result<()> {
-        let bytes = self
+    /// Refuses a run whose buffers would exceed [`MAX_STATE_BYTES`], before anything is
+    /// allocated: the state of `images` images (noise and final images), plus one call's model
+    /// input and output. With a fixed batch a call always has that many rows, however few images
+    /// are sampled, so the padding counts: `image-size = 100000` is a typo and a graph fixing its
+    /// batch to 10^9 is a broken export, not requests for terabytes. `model` names the generator.
+    pub fn check_budget(&self, images: usize, model: &str) -> anyhow::Result<()> {
+        let image_bytes = self
             .image_shape
             .iter()
-            .try_fold(images.saturating_mul(4), |acc, &d| acc.checked_mul(d));
-        match bytes {
-            Some(bytes) if bytes as u64 <= MAX_STATE_BYTES => Ok(()),
-            _ => Err(Problem::new(format!(
-                "{images} image(s) of {:?} need more than {} GiB of float32 state",
-                self.image_shape,
-                MAX_STATE_BYTES >> 30
-            ))
-            .hint("check `generator.image-size` and `generator.channels`, or sample fewer images")
-            .into()),
+            .try_fold(4_usize, |acc, &d| acc.checked_mul(d));
+        let rows_per_image = if matches!(self.guidance, Guidance::Explicit { .. }) {
+            2
+        } else {
+            1
+        };
+        let rows = self
+            .fixed_batch
+            .unwrap_or_else(|| self.batch_size.min(images.max(1)) * rows_per_image);
+        // Input and output of one call.
+        let call = image_bytes.and_then(|b| b.checked_mul(rows)?.checked_mul(2));
+        let state = image_bytes.and_then(|b| b.checked_mul(images));
+        let total = call.zip(state).and_then(|(c, s)| c.checked_add(s));
+        if total.is_some_and(|t| t as u64 <= MAX_STATE_BYTES) {
+            return Ok(());
         }
+        let limit = MAX_STATE_BYTES >> 30;
+        if let Some(fixed) = self.fixed_batch
+            && call.is_none_or(|c| c as u64 > MAX_STATE_BYTES / 2)
+        {
+            return Err(Problem::new(format!(
+                "`{model}` fixes its batch dimension (axis 0 of `{}`) to {fixed}: every call is \
+                 padded to {fixed} rows of {:?}, more than {limit} GiB of float32 input and output",
+                self.noise_input, self.image_shape
+            ))
+            .hint(
+                "re-export the generator with a dynamic batch axis \
+                 (`dynamic_axes={\"noise\": {0: \"batch\"}, ...}`) or a fixed batch near `smoke.batch-size`",
+            )
+            .into());
+        }
+        Err(Problem::new(format!(
+            "{images} image(s) of {:?} need more than {limit} GiB of float32 state",
+            self.image_shape
+        ))
+        .hint("check `generator.image-size` and `generator.channels`, or sample fewer images")
+        .into())
     }
 
     /// Images per call, and whether calls are padded to a fixed batch.
@@ -329,11 +358,35 @@ mod tests {
     #[test]
     fn absurd_sizes_are_refused_before_allocating() {
         let mut p = plan(EXPLICIT, 8, None);
-        p.check_budget(13).expect("small");
+        p.check_budget(13, "g.onnx").expect("small");
         p.image_shape = [3, 100_000, 100_000];
-        let err = p.check_budget(13).expect_err("huge");
+        let err = p.check_budget(13, "g.onnx").expect_err("huge");
         assert!(err.to_string().contains("more than 4 GiB"), "{err}");
         p.image_shape = [usize::MAX, 2, 2];
-        assert!(p.check_budget(2).is_err(), "overflow is refused too");
+        assert!(
+            p.check_budget(2, "g.onnx").is_err(),
+            "overflow is refused too"
+        );
+    }
+
+    #[test]
+    fn the_padding_of_a_fixed_batch_counts_against_the_budget() {
+        // One image, but every call carries 10^9 rows: 12 TB per call.
+        let p = plan(EXPLICIT, 8, Some(1_000_000_000));
+        let err = p.check_budget(1, "huge.onnx").expect_err("padding");
+        let text = err.to_string();
+        assert!(
+            text.contains(
+                "`huge.onnx` fixes its batch dimension (axis 0 of `noise`) to 1000000000"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("padded to 1000000000 rows"), "{text}");
+        plan(EXPLICIT, 8, Some(64))
+            .check_budget(1, "ok.onnx")
+            .expect("a modest fixed batch is fine");
+        plan(EXPLICIT, 8, Some(usize::MAX))
+            .check_budget(1, "max.onnx")
+            .expect_err("overflow");
     }
 }

@@ -9,9 +9,9 @@
 //! that opened the session is the one reported. (ONNX Runtime may still place single nodes a GPU
 //! provider cannot run on the CPU; that is normal and not a fallback.)
 //!
-//! Thread settings follow the measurements in `reference/onnxruntime.md`: intra-op threads from
-//! `smoke.threads` (default 1: on a shared 2-core CI machine more threads were slower), one
-//! inter-op thread, `GraphOptimizationLevel::All` (in ort rc.15 `Level3` is *not* "all").
+//! Thread settings: intra-op threads from `smoke.threads` (default: the CPUs this process may use,
+//! `config::available_threads`, as Python onnxruntime does; BENCHMARKS.md has the comparison),
+//! one inter-op thread, `GraphOptimizationLevel::All` (in ort rc.15 `Level3` is *not* "all").
 
 use std::path::Path;
 use std::time::Instant;
@@ -75,11 +75,40 @@ fn builder(env: &ort::environment::Environment, threads: u32) -> ort::Result<Ses
         .with_inter_threads(1)?)
 }
 
-/// Opens `path` on the first provider of `settings` that works. `display` names the model.
+/// What to re-export when ONNX Runtime refuses a model the static checks accepted. `opset` is
+/// the default-domain opset the model declares.
+pub fn reexport_hint(message: &str, opset: i64) -> String {
+    let newer_opset = [
+        "Unrecognized attribute",
+        "is not a registered function/op",
+        "opset",
+    ]
+    .iter()
+    .any(|needle| message.contains(needle));
+    if newer_opset {
+        format!(
+            "the model uses an operator or attribute that its declared opset {opset} does not \
+             have. torch's dynamo exporter (`torch.onnx.export(..., dynamo=True)`, the default \
+             in recent torch) has been seen declaring opset 17 while writing opset-18 \
+             attributes: re-export with `dynamo=False, opset_version={opset}`, or with \
+             `opset_version=18` or later"
+        )
+    } else {
+        format!(
+            "the model declares opset {opset}; re-export it with the TorchScript exporter \
+             (`torch.onnx.export(..., dynamo=False, opset_version=17)`) and check it with \
+             `onnx.checker.check_model(model, full_check=True)`"
+        )
+    }
+}
+
+/// Opens `path` on the first provider of `settings` that works. `display` names the model and
+/// `opset` is its declared default-domain opset (for the hint when ONNX Runtime refuses it).
 pub fn open(
     env: &ort::environment::Environment,
     path: &Path,
     display: &str,
+    opset: i64,
     settings: &SessionSettings,
 ) -> anyhow::Result<OpenedSession> {
     let mut skipped: Vec<String> = Vec::new();
@@ -157,8 +186,12 @@ pub fn open(
                 return Err(fail("open the model", err.message().trim().to_owned()));
             }
             Err(err) => {
-                return Err(anyhow::Error::new(err))
-                    .with_context(|| format!("ONNX Runtime failed to load `{display}`"));
+                let message = err.message().trim().to_owned();
+                return Err(Problem::new(format!(
+                    "ONNX Runtime refused `{display}`, which passed the static checks: {message}"
+                ))
+                .hint(reexport_hint(&message, opset))
+                .into());
             }
         }
     }

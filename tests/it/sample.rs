@@ -1,7 +1,7 @@
 //! `tinydit-release sample`: parity with the committed Python onnxruntime reference runs,
 //! guidance modes, determinism, and the images it writes.
 
-use crate::common::{TINYDIT_CLASSES, TestContext, png_info, read_npy, require_ort};
+use crate::common::{TINYDIT_CLASSES, TestContext, png_info, read_npy, repo_root, require_ort};
 
 fn release_toml(cfg: &str) -> String {
     format!(
@@ -230,4 +230,212 @@ fn bad_arguments_are_errors_that_say_what_to_do() {
     ])
     .assert_status(2)
     .assert_stderr_contains("`--cfg-scale` has no effect");
+}
+
+/// Issue 8 item 9: a symlink already in `--out` is replaced by the image, never written through,
+/// and a dangling one does not create its target; `--save-tensor` likewise.
+#[test]
+fn symlinks_in_the_output_folder_are_replaced_not_followed() {
+    require_ort();
+    let ctx = context();
+    let victim = ctx.path().join("victim.txt");
+    std::fs::write(&victim, b"keep me").expect("write victim");
+    let out = ctx.path().join("gallery");
+    std::fs::create_dir(&out).expect("mkdir");
+    std::os::unix::fs::symlink(&victim, out.join("01-Bengal-0.png")).expect("symlink");
+    let dangling = ctx.path().join("created-through-link.png");
+    std::os::unix::fs::symlink(&dangling, out.join("grid.png")).expect("symlink");
+    let tensor_victim = ctx.path().join("tensor-victim.npy");
+    std::fs::write(&tensor_victim, b"keep me too").expect("write victim");
+    std::os::unix::fs::symlink(&tensor_victim, ctx.path().join("final.npy")).expect("symlink");
+    ctx.run([
+        "sample",
+        "--config",
+        "explicit.toml",
+        "--model",
+        "onnx/generator.onnx",
+        "--breed",
+        "Bengal",
+        "--steps",
+        "2",
+        "--save-tensor",
+        "final.npy",
+        "--out",
+        "gallery",
+    ])
+    .assert_status(0);
+    assert_eq!(std::fs::read(&victim).expect("victim"), b"keep me");
+    assert_eq!(
+        std::fs::read(&tensor_victim).expect("victim"),
+        b"keep me too"
+    );
+    assert!(
+        !dangling.exists(),
+        "a dangling link's target is not created"
+    );
+    for name in ["gallery/01-Bengal-0.png", "gallery/grid.png", "final.npy"] {
+        let meta = std::fs::symlink_metadata(ctx.path().join(name)).expect("written");
+        assert!(meta.is_file(), "{name} is a plain file now");
+    }
+    assert_eq!(
+        png_info(&out.join("01-Bengal-0.png")),
+        (32, 32, png::ColorType::Rgb)
+    );
+}
+
+/// Issue 8 items 9 and 19: an `--out` that is a symlink or a file, a `--save-tensor` that is a
+/// folder, and a folder or device as `--model` are refused with a plain message before any work
+/// (ONNX Runtime is never loaded).
+#[test]
+fn unusable_output_and_model_paths_are_refused_before_any_work() {
+    let ctx = context().file("a-file", "x");
+    std::fs::create_dir(ctx.path().join("real")).expect("mkdir");
+    std::os::unix::fs::symlink(ctx.path().join("real"), ctx.path().join("link")).expect("symlink");
+    let run = |model: &str, extra: &[&str]| {
+        let mut args = vec![
+            "sample",
+            "--config",
+            "explicit.toml",
+            "--model",
+            model,
+            "--breed",
+            "0",
+        ];
+        args.extend_from_slice(extra);
+        // No ONNX Runtime at all: a refusal that needed it would fail differently.
+        ctx.run(args)
+    };
+    for (model, extra, expected) in [
+        (
+            "onnx/generator.onnx",
+            &["--out", "link"][..],
+            "--out `link` is a symlink; outputs are never written through a symlink",
+        ),
+        (
+            "onnx/generator.onnx",
+            &["--out", "a-file"][..],
+            "--out `a-file` exists and is not a folder",
+        ),
+        (
+            "onnx/generator.onnx",
+            &["--save-tensor", "real"][..],
+            "--save-tensor `real` exists and is not a file",
+        ),
+        (
+            "onnx/generator.onnx",
+            &["--save-tensor", "missing/x.npy"][..],
+            "the folder `missing` does not exist",
+        ),
+        (
+            "onnx",
+            &[][..],
+            "`onnx` is a folder, not an ONNX model file",
+        ),
+        ("/dev/null", &[][..], "`/dev/null` is not a regular file"),
+    ] {
+        let out = run(model, extra);
+        out.assert_status(2).assert_stderr_contains(expected);
+        assert!(!out.stderr.contains("Loaded"), "{}", out.stderr);
+    }
+    assert_eq!(
+        std::fs::read_dir(ctx.path().join("real"))
+            .expect("list")
+            .count(),
+        0,
+        "nothing written through the link"
+    );
+}
+
+/// Copies a folder tree (the test's own helper: bundles hold only files and folders).
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("list") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("type").is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Issue 8 item 17: the model card's own `tinydit-release sample` command, taken verbatim from the
+/// README.md that `check` rendered, works inside a copy of the bundle alone (no release.toml, not
+/// in a repository), reading the bundle's `config.json` and `generation_config.json`; and the
+/// bundled `inference.py` finds the bundle's generator and runs.
+#[test]
+fn the_model_cards_command_and_inference_py_run_in_the_bundle_alone() {
+    require_ort();
+    let build = TestContext::new();
+    let config = repo_root().join("examples/tinydit/release.toml");
+    let out = build.path().join("out");
+    build
+        .run([
+            "check".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ])
+        .assert_status(0);
+    let bundle = TestContext::new();
+    copy_tree(&out.join("bundle"), bundle.path());
+    assert!(!bundle.path().join("release.toml").exists());
+    assert!(
+        bundle
+            .path()
+            .ancestors()
+            .all(|dir| !dir.join(".git").exists()),
+        "the copy is outside any repository"
+    );
+    let readme = std::fs::read_to_string(bundle.path().join("README.md")).expect("README.md");
+    let command = readme
+        .lines()
+        .find(|line| line.starts_with("tinydit-release sample "))
+        .unwrap_or_else(|| panic!("the card has no sample command:\n{readme}"));
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    assert!(args.contains(&"--model"), "{command}");
+    let fresh = bundle.path().join("samples/00-Abyssinian-3.png");
+    assert!(!fresh.exists(), "written by the command, not by check");
+    bundle
+        .run(&args)
+        .assert_status(0)
+        .assert_stderr_contains("the generator's contract from `./config.json`")
+        .assert_stderr_contains("Wrote 4 image(s)");
+    for k in 0..4 {
+        assert_eq!(
+            png_info(&bundle.path().join(format!("samples/00-Abyssinian-{k}.png"))),
+            (32, 32, png::ColorType::Rgb),
+            "{command}"
+        );
+    }
+
+    let python = std::env::var("TINYDIT_RELEASE_PYTHON").expect(
+        "TINYDIT_RELEASE_PYTHON must name a Python with onnxruntime and numpy; `make test` sets it",
+    );
+    let output = std::process::Command::new(python)
+        .args([
+            "inference.py",
+            "--breed",
+            "Bengal",
+            "--steps",
+            "4",
+            "--out",
+            "cat.png",
+        ])
+        .current_dir(bundle.path())
+        .output()
+        .expect("run inference.py");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "inference.py failed\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("Bengal: wrote cat."), "{stdout}");
+    assert!(
+        bundle.path().join("cat.png").is_file() || bundle.path().join("cat.npy").is_file(),
+        "{stdout}"
+    );
 }
