@@ -43,12 +43,21 @@ pub const REPORT_SCHEMA_VERSION: u32 = 1;
 pub struct CheckOptions {
     /// Output folder: `bundle/`, `manifest.json`, `report.json`, `summary.md`.
     pub out: PathBuf,
-    /// The previous release's `metrics.json`, for regression gates.
-    pub baseline: Option<PathBuf>,
+    /// The previous release's metrics, for regression gates.
+    pub baseline: Option<Baseline>,
     /// The Git commit being released, for provenance.
     pub source: Option<crate::SourceCommit>,
     /// Where to find ONNX Runtime.
     pub ort: OrtSearch,
+}
+
+/// Where the regression baseline comes from.
+#[derive(Debug, Clone)]
+pub enum Baseline {
+    /// A `metrics.json` on disk (`--baseline FILE`).
+    File(PathBuf),
+    /// Metrics already read (from the Hub's latest release).
+    Metrics(Metrics),
 }
 
 /// One built-in or stage check, with its verdict.
@@ -234,7 +243,11 @@ pub fn run(
     }
     let sizes = staging.sizes()?;
     measure_sizes(config, &artifacts, &sizes, &mut found);
-    let baseline = options.baseline.as_deref().map(read_baseline).transpose()?;
+    let baseline = match &options.baseline {
+        Some(Baseline::File(path)) => Some(read_baseline(path)?),
+        Some(Baseline::Metrics(metrics)) => Some(metrics.clone()),
+        None => None,
+    };
     reporter.status("Gating", format!("{} gate(s)", config.gates.len()));
     let gate_report = gates::evaluate(&config.gates, &found.metrics, baseline.as_ref());
 

@@ -122,8 +122,9 @@ pub struct CheckArgs {
     /// The release version (default: from the tag or `version.value`).
     #[arg(long, value_name = "X.Y.Z")]
     pub version: Option<String>,
-    /// The previous release's `metrics.json`, for regression gates.
-    #[arg(long, value_name = "FILE")]
+    /// The previous release's `metrics.json`, for regression gates, or `hub` for the Hub's
+    /// latest release (default: `[checks] baseline` in release.toml).
+    #[arg(long, value_name = "FILE|hub")]
     pub baseline: Option<PathBuf>,
     /// Print the report as JSON on stdout.
     #[arg(long)]
@@ -162,8 +163,8 @@ pub struct PublishArgs {
     /// Folder `check` writes the bundle and reports to (without `--bundle`).
     #[arg(long, short, default_value = "dist", value_name = "DIR")]
     pub out: PathBuf,
-    /// The previous release's `metrics.json`, for regression gates (without `--bundle`).
-    #[arg(long, value_name = "FILE")]
+    /// The previous release's `metrics.json`, or `hub`, for regression gates (without `--bundle`).
+    #[arg(long, value_name = "FILE|hub")]
     pub baseline: Option<PathBuf>,
     /// Run every check and print the plan, but write nothing to the Hub or GitHub.
     #[arg(long)]

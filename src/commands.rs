@@ -27,9 +27,19 @@ pub fn check(
 ) -> anyhow::Result<check::CheckReport> {
     reporter.status("Loading", args.config.config.display().to_string());
     let config = config::load(&args.config.config, &env.overrides(args.version))?;
+    let from_hub = match &args.baseline {
+        Some(path) => path.as_os_str() == "hub",
+        None => config.checks.baseline_from_hub,
+    };
+    let baseline = if from_hub {
+        crate::publish::baseline_from_hub(&config, &connection(env), reporter)
+            .map(|(_, metrics)| check::Baseline::Metrics(metrics))
+    } else {
+        args.baseline.clone().map(check::Baseline::File)
+    };
     let options = check::CheckOptions {
         out: args.out.clone(),
-        baseline: args.baseline,
+        baseline,
         source: env.source_commit(),
         ort,
     };

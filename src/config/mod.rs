@@ -298,6 +298,8 @@ pub struct ChecksConfig {
     pub max_generator_mb: f64,
     /// Largest classifier ONNX in MB.
     pub max_classifier_mb: f64,
+    /// `baseline = "hub"`: regression gates compare with the Hub's latest release.
+    pub baseline_from_hub: bool,
 }
 
 /// The version policy, resolved.
@@ -685,6 +687,7 @@ fn resolve(
         max_weights_mb: checks_section.max_weights_mb.unwrap_or(150.0),
         max_generator_mb: checks_section.max_generator_mb.unwrap_or(150.0),
         max_classifier_mb: checks_section.max_classifier_mb.unwrap_or(100.0),
+        baseline_from_hub: checks_section.baseline == Some(raw::BaselineSource::Hub),
     };
     let card = raw
         .card

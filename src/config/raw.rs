@@ -340,6 +340,20 @@ pub struct RawChecks {
     pub max_generator_mb: Option<f64>,
     /// Largest classifier ONNX (with external data), in MB. Default: 100.
     pub max_classifier_mb: Option<f64>,
+    /// Where regression gates find the previous release's metrics when `--baseline` is not
+    /// given: `hub` reads `metrics.json` at the Hub's latest release tag (offline, or with no
+    /// release yet, gates report `no-baseline`); `none` (default) uses no baseline.
+    pub baseline: Option<BaselineSource>,
+}
+
+/// Where the regression baseline comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum BaselineSource {
+    /// No baseline unless `--baseline FILE` is given.
+    None,
+    /// The Hub's latest release.
+    Hub,
 }
 
 /// A dataset reference for `model-index`.

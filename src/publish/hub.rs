@@ -38,7 +38,7 @@ pub struct Hub {
     repo: HFRepository<RepoTypeModel>,
     repo_id: String,
     endpoint: String,
-    token: Token,
+    token: Option<Token>,
     backoff: Backoff,
 }
 
@@ -148,12 +148,19 @@ impl Hub {
     /// A client for `repo_id` at `endpoint`; hf-hub's own retries are off (hf-hub bug 4 and 6),
     /// and its cache is not used (nothing is downloaded into it).
     pub fn new(endpoint: &str, token: &Token, repo_id: &str) -> anyhow::Result<Self> {
+        Self::connect(endpoint, Some(token), repo_id)
+    }
+
+    /// A client that may read public repos without a token.
+    pub fn connect(endpoint: &str, token: Option<&Token>, repo_id: &str) -> anyhow::Result<Self> {
         let (owner, name) = repo_id
             .split_once('/')
             .with_context(|| format!("the Hub repo `{repo_id}` is not `owner/name`"))?;
-        let client = HFClient::builder()
-            .endpoint(endpoint)
-            .token(token.expose())
+        let mut builder = HFClient::builder().endpoint(endpoint);
+        if let Some(token) = token {
+            builder = builder.token(token.expose());
+        }
+        let client = builder
             .retry_max_attempts(0)
             .cache_enabled(false)
             .user_agent(format!("tinydit-release/{}", env!("CARGO_PKG_VERSION")))
@@ -165,7 +172,7 @@ impl Hub {
             repo,
             repo_id: repo_id.to_owned(),
             endpoint: endpoint.trim_end_matches('/').to_owned(),
-            token: token.clone(),
+            token: token.cloned(),
             backoff: Backoff::default(),
         })
     }
@@ -517,7 +524,33 @@ impl Hub {
     }
 
     fn client_token(&self) -> String {
-        format!("Bearer {}", self.token.expose())
+        self.token
+            .as_ref()
+            .map(|t| format!("Bearer {}", t.expose()))
+            .unwrap_or_default()
+    }
+
+    /// The metrics of the latest stable release below `below` (any, without a version): its
+    /// tag and `metrics.json`. `None` when the repo or such a release does not exist.
+    pub async fn latest_release_metrics(
+        &self,
+        tag_prefix: &str,
+        below: Option<&semver::Version>,
+    ) -> anyhow::Result<Option<(String, BundleMetrics)>> {
+        let Some((_, tags)) = self.refs().await? else {
+            return Ok(None);
+        };
+        let released =
+            super::version::released_versions(tags.iter().map(|t| t.name.as_str()), tag_prefix);
+        let Some(latest) = released
+            .iter()
+            .filter(|v| v.pre.is_empty() && below.is_none_or(|b| *v < b))
+            .max()
+        else {
+            return Ok(None);
+        };
+        let tag = format!("{tag_prefix}{latest}");
+        Ok(self.read_metrics(&tag).await?.map(|m| (tag, m)))
     }
 
     async fn post_json(

@@ -173,6 +173,50 @@ pub fn load_built(built: &BuiltRelease, ours: &ReleaseVersion) -> anyhow::Result
     Ok(manifest)
 }
 
+/// `check --baseline hub`: the metrics of the Hub's latest release before this version, or
+/// `None` (with a warning) when there is none or the Hub cannot be reached, so regression gates
+/// report `no-baseline` as they do offline.
+pub fn baseline_from_hub(
+    config: &ReleaseConfig,
+    connection: &Connection,
+    reporter: &Reporter,
+) -> Option<(String, crate::gates::Metrics)> {
+    let read = || -> anyhow::Result<Option<(String, crate::bundle::BundleMetrics)>> {
+        let rt = runtime()?;
+        let hub = hub::Hub::connect(
+            &connection.endpoints.hub,
+            connection.tokens.hub.as_ref(),
+            &config.model.hub_repo,
+        )?;
+        rt.block_on(
+            hub.latest_release_metrics(&config.version.tag_prefix, config.version.version.as_ref()),
+        )
+    };
+    match read() {
+        Ok(Some((tag, metrics))) => {
+            reporter.status(
+                "Baseline",
+                format!("`metrics.json` of `{tag}` from `{}`", config.model.hub_repo),
+            );
+            Some((tag, metrics.metrics))
+        }
+        Ok(None) => {
+            reporter.warn(format!(
+                "no earlier release of `{}` on the Hub: regression gates have no baseline",
+                config.model.hub_repo
+            ));
+            None
+        }
+        Err(err) => {
+            reporter.warn(format!(
+                "could not read the baseline from the Hub ({}): regression gates have no baseline",
+                connection.tokens.scrub(&format!("{err:#}"))
+            ));
+            None
+        }
+    }
+}
+
 /// Reads the Hub and GitHub where a token is present; writes nothing.
 fn read_remote(
     config: &ReleaseConfig,

@@ -11,7 +11,7 @@ use tinydit_release::card;
 
 /// A complete release.toml over the fixture files; `gates` replaces the gate list and `extra`
 /// is appended.
-fn release_toml(gates: &str, extra: &str) -> String {
+pub(crate) fn release_toml(gates: &str, extra: &str) -> String {
     format!(
         r#"[model]
 name = "TinyDiT fixture"

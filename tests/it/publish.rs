@@ -165,7 +165,11 @@ impl World {
     }
 
     fn with_toml(toml: &str) -> Self {
-        let ctx = TestContext::new().file("release.toml", toml);
+        Self::in_context(TestContext::new(), toml)
+    }
+
+    fn in_context(ctx: TestContext, toml: &str) -> Self {
+        let ctx = ctx.file("release.toml", toml);
         let hub = Emulator::start(
             "hub-emulator",
             &ctx.path().join("hub-data"),
@@ -863,4 +867,100 @@ print(json.dumps({"files": downloaded, "tags": [t.name for t in refs.tags],
             "onnx/gen.onnx"
         ])
     );
+}
+
+/// `check --baseline hub` (and `[checks] baseline = "hub"`) compares with the metrics of the
+/// Hub's latest release; with no release there the gate has no baseline, as offline.
+#[test]
+fn check_takes_its_regression_baseline_from_the_hubs_latest_release() {
+    let ort = crate::common::require_ort();
+    let gates = "[[gate]]\nmetric = \"fid\"\nmax-regression = 2.0\n";
+    let fixture = crate::check::release_toml(gates, "").replace("someone/tinydit-fixture", REPO);
+    let world = World::in_context(
+        TestContext::new().fixture_at("tinydit", "fx"),
+        &release_toml(""),
+    );
+    std::fs::write(world.ctx.path().join("fx/release.toml"), &fixture).expect("write");
+    let check = |extra: &[&str], config: &str| {
+        let mut args = vec!["check", "--config", config, "--out", "fx/out"];
+        args.extend_from_slice(extra);
+        let output = world
+            .command(&args, true)
+            .env("ORT_DYLIB_PATH", &ort)
+            .output()
+            .expect("run");
+        Outcome {
+            status: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    };
+    // Nothing released yet: no baseline, the gate cannot pass silently.
+    check(&["--baseline", "hub"], "fx/release.toml")
+        .status(1)
+        .stderr_has("no earlier release of `alice/tinydit` on the Hub")
+        .stderr_has("no previous release to compare with");
+    // v1.0.0 on the Hub has fid 40; the fixture measures 42.3.
+    world.publish("1.0.0").status(0);
+    check(&["--baseline", "hub"], "fx/release.toml")
+        .status(1)
+        .stderr_has("`metrics.json` of `v1.0.0`")
+        .stderr_has("`fid` = 42.3 against 40 before: worse by 2.3 (allowed 2)");
+    // The same as the default from release.toml.
+    std::fs::write(
+        world.ctx.path().join("fx/hub-default.toml"),
+        fixture.replace("[bundle]", "[checks]\nbaseline = \"hub\"\n\n[bundle]"),
+    )
+    .expect("write");
+    check(&[], "fx/hub-default.toml")
+        .status(1)
+        .stderr_has("against 40 before");
+}
+
+/// hf-hub bug 8: when the Hub's LFS batch does not choose Xet, hf-hub would put every binary
+/// inline; publish refuses before committing anything.
+#[test]
+fn a_hub_that_offers_no_xet_is_refused_before_the_commit() {
+    let world = World::new();
+    let mut response = ureq::post(format!("{}/_emulator/seed", world.hub.url))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .header("Content-Type", "application/json")
+        .send(json!({"config": {"lfs_transfer": "basic"}}).to_string())
+        .expect("seed");
+    assert!(
+        response.status().is_success(),
+        "{:?}",
+        response.body_mut().read_to_string()
+    );
+    world
+        .publish("1.0.0")
+        .status(2)
+        .stderr_has("transfer `basic`, not `xet`");
+    assert!(
+        !world.hub.writes().iter().any(|w| w.contains("/commit/")),
+        "{:?}",
+        world.hub.writes()
+    );
+}
+
+/// A 429 with `Retry-After` is waited out (not retried at once) and the release completes.
+#[test]
+fn rate_limits_are_retried_after_the_time_the_server_asks_for() {
+    let world = World::new();
+    world.hub.faults(&json!({"faults": [
+        {"method": "GET", "path": "/api/models/*/*/refs", "action": "status", "status": 429,
+         "retry_after": "1", "times": 1}
+    ]}));
+    world.publish("1.0.0").status(0);
+    let refs: Vec<u64> = world
+        .hub
+        .requests()
+        .iter()
+        .filter(|r| r["path"].as_str().is_some_and(|p| p.ends_with("/refs")))
+        .map(|r| r["ts_ms"].as_u64().expect("ts"))
+        .collect();
+    assert!(refs.len() >= 2, "{refs:?}");
+    assert!(refs[1] - refs[0] >= 1000, "waited {} ms", refs[1] - refs[0]);
 }
