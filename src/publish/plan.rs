@@ -839,3 +839,226 @@ mod tests {
         assert_eq!(deltas[1].previous, None);
     }
 }
+
+#[cfg(test)]
+mod build_tests {
+    use super::*;
+    use crate::manifest::{MANIFEST_SCHEMA_VERSION, Verdict};
+
+    fn config(extra: &str) -> ReleaseConfig {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let roots = crate::config::PathRoots::discover(dir.path()).expect("roots");
+        let text = format!(
+            "[model]\nname = \"m\"\nhub-repo = \"o/m\"\ngithub-repo = \"o/src\"\n\n\
+             [publish]\ngithub-assets = [\"*.bin\"]\n{extra}\n"
+        );
+        crate::config::parse(
+            &text,
+            "release.toml",
+            roots,
+            &crate::config::Overrides::default(),
+        )
+        .expect("valid")
+    }
+
+    fn manifest() -> ReleaseManifest {
+        let file = |path: &str, sha: char| BundleFile {
+            path: path.to_owned(),
+            bytes: 4,
+            sha256: sha.to_string().repeat(64),
+        };
+        ReleaseManifest {
+            schema_version: MANIFEST_SCHEMA_VERSION,
+            tool: "tinydit-release 0.1.0".to_owned(),
+            model: "m".to_owned(),
+            hub_repo: "o/m".to_owned(),
+            github_repo: Some("o/src".to_owned()),
+            version: Some("1.1.0".to_owned()),
+            tag: Some("v1.1.0".to_owned()),
+            source: Some(crate::SourceCommit {
+                commit: "c".repeat(40),
+                dirty: false,
+            }),
+            outcome: Verdict::Pass,
+            metrics: [("fid".to_owned(), 41.0)].into(),
+            gates: Vec::new(),
+            files: vec![file("README.md", 'a'), file("w.bin", 'b')],
+        }
+    }
+
+    fn lfs(path: &str, sha: char) -> RemoteFile {
+        RemoteFile {
+            path: path.to_owned(),
+            size: 4,
+            sha256: None,
+            lfs: true,
+            git_oid: lfs_pointer_oid(&sha.to_string().repeat(64), 4),
+        }
+    }
+
+    fn hub(tags: &[&str], tree: Vec<RemoteFile>) -> HubState {
+        HubState {
+            exists: true,
+            branches: vec![HubRef {
+                name: "main".to_owned(),
+                commit: "h".repeat(40),
+            }],
+            tags: tags
+                .iter()
+                .map(|t| HubRef {
+                    name: (*t).to_owned(),
+                    commit: "t".repeat(40),
+                })
+                .collect(),
+            tree,
+            tag_tree: None,
+            previous: Some(PreviousRelease {
+                tag: "v1.0.0".to_owned(),
+                metrics: Some([("fid".to_owned(), 40.0)].into()),
+            }),
+        }
+    }
+
+    fn plan(config: &ReleaseConfig, remote: &RemoteState, version: &str) -> ReleasePlan {
+        let ours = ReleaseVersion::new(semver::Version::parse(version).expect("semver"), "v");
+        build(
+            &manifest(),
+            config,
+            &ours,
+            remote,
+            &Provenance::default(),
+            &|_| None,
+        )
+    }
+
+    #[test]
+    fn unchanged_files_are_kept_and_only_changes_committed() {
+        // `w.bin` is on the Hub with the same digest (by its LFS pointer); README.md is not.
+        let remote = RemoteState {
+            hub: Some(hub(
+                &["v1.0.0"],
+                vec![lfs("w.bin", 'b'), lfs("old.bin", 'z')],
+            )),
+            github: Some(GithubState::default()),
+        };
+        let plan = plan(&config(""), &remote, "1.1.0");
+        let actions: Vec<(&str, FileAction)> = plan
+            .hub
+            .as_ref()
+            .expect("hub")
+            .files
+            .iter()
+            .map(|f| (f.path.as_str(), f.action))
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                ("README.md", FileAction::Add),
+                ("old.bin", FileAction::Keep),
+                ("w.bin", FileAction::Unchanged)
+            ]
+        );
+        assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+        assert_eq!(plan.metric_deltas[0].delta, Some(1.0));
+        let github = plan.github.expect("github");
+        assert!(github.make_latest);
+        assert_eq!(github.assets[0].action, AssetAction::Upload);
+        // With prune, files the bundle lost are deleted.
+        let pruned = super::tests_support::pruned(&remote);
+        assert!(pruned);
+    }
+
+    #[test]
+    fn older_versions_and_retagged_content_are_problems() {
+        let mut state = hub(&["v1.0.0", "v1.2.0", "v1.1.0"], Vec::new());
+        state.tag_tree = Some(vec![lfs("w.bin", 'x')]);
+        let remote = RemoteState {
+            hub: Some(state),
+            github: None,
+        };
+        let plan = plan(&config(""), &remote, "1.1.0");
+        assert_eq!(
+            plan.problems,
+            [
+                "`v1.1.0` is already released on the Hub with different content: `README.md` \
+                 is missing, `w.bin` differs"
+                    .to_owned(),
+                "version `1.1.0` is not greater than `1.2.0`, already released on the Hub"
+                    .to_owned(),
+            ]
+        );
+        let relaxed = plan_with_increase_off(&remote);
+        assert_eq!(relaxed.len(), 1, "{relaxed:?}");
+    }
+
+    fn plan_with_increase_off(remote: &RemoteState) -> Vec<String> {
+        plan(
+            &config("[version]\nrequire-increase = false"),
+            remote,
+            "1.1.0",
+        )
+        .problems
+    }
+
+    #[test]
+    fn a_prerelease_plans_a_branch_and_no_latest() {
+        let remote = RemoteState {
+            hub: Some(hub(&["v1.0.0"], Vec::new())),
+            github: Some(GithubState::default()),
+        };
+        let plan = plan(&config(""), &remote, "1.1.0-rc.1");
+        let hub = plan.hub.expect("hub");
+        assert_eq!(hub.revision, "prerelease-v1.1.0-rc.1");
+        assert!(hub.create_branch);
+        assert_eq!(hub.parent_commit.as_deref(), Some("h".repeat(40).as_str()));
+        let github = plan.github.expect("github");
+        assert!(github.prerelease && !github.make_latest);
+    }
+}
+
+#[cfg(test)]
+mod tests_support {
+    use super::*;
+
+    /// Whether a `prune` plan deletes the Hub file the bundle lost.
+    pub fn pruned(remote: &RemoteState) -> bool {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let roots = crate::config::PathRoots::discover(dir.path()).expect("roots");
+        let text = "[model]\nname = \"m\"\nhub-repo = \"o/m\"\n\n[publish]\nprune = true\n";
+        let config = crate::config::parse(
+            text,
+            "release.toml",
+            roots,
+            &crate::config::Overrides::default(),
+        )
+        .expect("valid");
+        let manifest = ReleaseManifest {
+            schema_version: crate::manifest::MANIFEST_SCHEMA_VERSION,
+            tool: String::new(),
+            model: "m".to_owned(),
+            hub_repo: "o/m".to_owned(),
+            github_repo: None,
+            version: Some("1.1.0".to_owned()),
+            tag: None,
+            source: None,
+            outcome: crate::manifest::Verdict::Pass,
+            metrics: Metrics::new(),
+            gates: Vec::new(),
+            files: Vec::new(),
+        };
+        let ours = ReleaseVersion::new(semver::Version::new(1, 1, 0), "v");
+        let plan = build(
+            &manifest,
+            &config,
+            &ours,
+            remote,
+            &Provenance::default(),
+            &|_| None,
+        );
+        plan.hub.is_some_and(|h| {
+            h.files
+                .iter()
+                .any(|f| f.path == "old.bin" && f.action == FileAction::Delete)
+        })
+    }
+}
