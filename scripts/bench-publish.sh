@@ -12,7 +12,7 @@
 #
 # Environment: FULLSIZE (folder with tinydit_full.pt and generator_full.onnx, default
 # /work/fullsize), BIN_DIR (folder with release builds of tinydit-release, hub-emulator and
-# github-emulator, default target/release), PYTHON (the venv's Python with huggingface_hub and
+# github-emulator, default target/release), GITHUB_RELEASE (`false`: the Hub side alone), PYTHON (the venv's Python with huggingface_hub and
 # hf_xet, default .venv/bin/python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +45,10 @@ license = "apache-2.0"
 [publish]
 github-assets = ["*.safetensors", "onnx/*.onnx"]
 EOF
+# GITHUB_RELEASE=false measures the Hub side alone.
+if [ "${GITHUB_RELEASE:-true}" = false ]; then
+    echo 'github-release = false' >> "$DIR/release.toml"
+fi
 
 start() { # name data seed -> sets URL and SECOND
     local name="$1" data="$2" seed="$3"
