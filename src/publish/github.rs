@@ -192,6 +192,37 @@ impl GitHub {
         })
     }
 
+    /// Preflight: the repository exists for this token and the token may push (tags, releases).
+    pub async fn check_push_access(&self) -> anyhow::Result<()> {
+        let route = format!("/repos/{}", self.repo);
+        let repo: Result<serde_json::Value, _> = self
+            .backoff
+            .run(|| self.octo.get(&route, None::<&()>), classify)
+            .await;
+        let repo = match repo {
+            Ok(repo) => repo,
+            Err(err) if status_of(&err) == Some(404) => {
+                return Err(PublishError::Forbidden {
+                    service: "GitHub",
+                    what: format!("`{}` (not found for this token)", self.repo),
+                    hint: "check `model.github-repo`, and that `GITHUB_TOKEN` can read it"
+                        .to_owned(),
+                }
+                .into());
+            }
+            Err(err) => return Err(translate(&err, &self.repo, "read the repository")),
+        };
+        if repo["permissions"]["push"] == false {
+            return Err(PublishError::Forbidden {
+                service: "GitHub",
+                what: format!("pushes to `{}`", self.repo),
+                hint: "the workflow job needs `permissions: contents: write`".to_owned(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// The commit a tag points at (through an annotated tag object if need be).
     pub async fn tag_commit(&self, tag: &str) -> anyhow::Result<Option<String>> {
         let route = format!("/repos/{}/git/ref/tags/{tag}", self.repo);

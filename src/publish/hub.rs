@@ -530,6 +530,63 @@ impl Hub {
             .unwrap_or_default()
     }
 
+    /// Preflight: the token is valid and may write. A `read` token is refused before anything
+    /// is uploaded; fine-grained tokens carry their permissions per repo and are let through
+    /// (a missing permission then shows at the first write, with the same hint).
+    pub async fn check_write_access(&self) -> anyhow::Result<()> {
+        let http = reqwest::Client::new();
+        let url = format!("{}/api/whoami-v2", self.endpoint);
+        let authorization = self.client_token();
+        let response = self
+            .backoff
+            .run(
+                || async {
+                    let response = http
+                        .get(&url)
+                        .header(reqwest::header::AUTHORIZATION, &authorization)
+                        .send()
+                        .await
+                        .map_err(RawFailure::Request)?;
+                    let status = response.status().as_u16();
+                    if retry::is_transient_status(status) {
+                        return Err(RawFailure::Status(status, None));
+                    }
+                    Ok(response)
+                },
+                RawFailure::classify,
+            )
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!("failed to ask the Hub who the token belongs to: {err}")
+            })?;
+        if response.status().as_u16() == 401 {
+            return Err(PublishError::AuthRequired {
+                service: "the Hub",
+                hint: "`HF_TOKEN` is not a valid token: create one with the `write` role"
+                    .to_owned(),
+            }
+            .into());
+        }
+        let who: serde_json::Value = response
+            .json()
+            .await
+            .context("the Hub's whoami answer is not JSON")?;
+        if who["auth"]["accessToken"]["role"] == "read" {
+            return Err(PublishError::Forbidden {
+                service: "the Hub",
+                what: format!(
+                    "writes to `{}` (the token has the `read` role)",
+                    self.repo_id
+                ),
+                hint: "use a token with the `write` role, or a fine-grained token with write \
+                       access to the repo's owner"
+                    .to_owned(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
     /// The metrics of the latest stable release below `below` (any, without a version): its
     /// tag and `metrics.json`. `None` when the repo or such a release does not exist.
     pub async fn latest_release_metrics(

@@ -217,6 +217,34 @@ pub fn baseline_from_hub(
     }
 }
 
+/// Token scopes, checked before anything is read for the plan or written.
+fn preflight(
+    config: &ReleaseConfig,
+    manifest: &ReleaseManifest,
+    connection: &Connection,
+    rt: &tokio::runtime::Runtime,
+) -> anyhow::Result<()> {
+    if config.publish.hub
+        && let Some(token) = &connection.tokens.hub
+    {
+        let hub = hub::Hub::new(&connection.endpoints.hub, token, &config.model.hub_repo)?;
+        rt.block_on(hub.check_write_access())?;
+    }
+    if config.publish.github_release
+        && let (Some(token), Some(repo)) = (&connection.tokens.github, &manifest.github_repo)
+    {
+        let _context = rt.enter();
+        let github = github::GitHub::new(
+            &connection.endpoints.github_api,
+            &connection.endpoints.github_uploads,
+            token,
+            repo,
+        )?;
+        rt.block_on(github.check_push_access())?;
+    }
+    Ok(())
+}
+
 /// Reads the Hub and GitHub where a token is present; writes nothing.
 fn read_remote(
     config: &ReleaseConfig,
@@ -349,8 +377,9 @@ pub fn publish(
         }
     }
 
-    // 2. Plan.
+    // 2. Plan, after checking that the tokens may write.
     let rt = runtime()?;
+    preflight(config, &manifest, connection, &rt)?;
     let remote = read_remote(config, &manifest, &ours, connection, &rt, reporter)?;
     let plan = build_plan(&manifest, config, &ours, &remote, connection, &built.bundle);
     if !plan.problems.is_empty() {

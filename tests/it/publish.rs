@@ -182,7 +182,10 @@ impl World {
             "github-emulator",
             &ctx.path().join("gh-data"),
             &json!({
-                "tokens": [{"token": GH_TOKEN, "user": "alice", "scopes": ["contents:read", "contents:write"]}],
+                "tokens": [
+                    {"token": GH_TOKEN, "user": "alice", "scopes": ["contents:read", "contents:write"]},
+                    {"token": "gh_read_only", "user": "alice", "scopes": ["contents:read"]}
+                ],
                 "repos": [{"owner": "alice", "name": "tinydit-src", "commits": ["first", "second"]}]
             }),
         );
@@ -739,13 +742,23 @@ fn authentication_errors_fail_fast_with_a_scope_hint_and_no_token() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("write"), "{stderr}");
     assert!(!stderr.contains("hf_read_only"), "{stderr}");
-    let creates = world
-        .hub
-        .requests()
-        .iter()
-        .filter(|r| r["path"] == "/api/repos/create")
-        .count();
-    assert_eq!(creates, 1, "a 403 is not retried");
+    assert!(stderr.contains("the `read` role"), "{stderr}");
+    assert!(world.hub.writes().is_empty(), "refused before any write");
+    // A GitHub token without push access is refused before the Hub is touched.
+    let output = world
+        .command(
+            &["publish", "--bundle", "dist", "--version", "1.0.0"],
+            false,
+        )
+        .env("HF_TOKEN", HF_TOKEN)
+        .env("GITHUB_TOKEN", "gh_read_only")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("contents: write"), "{stderr}");
+    assert!(!stderr.contains("gh_read_only"), "{stderr}");
+    assert!(world.hub.writes().is_empty());
 }
 
 #[test]
