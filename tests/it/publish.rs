@@ -977,3 +977,67 @@ fn rate_limits_are_retried_after_the_time_the_server_asks_for() {
     assert!(refs.len() >= 2, "{refs:?}");
     assert!(refs[1] - refs[0] >= 1000, "waited {} ms", refs[1] - refs[0]);
 }
+
+/// The whole path on the fixture: `publish` runs `check` (real conversion, ONNX Runtime, card),
+/// then releases the bundle it built; `plan` on that bundle afterwards has nothing to do.
+#[test]
+fn publish_checks_then_releases_the_real_bundle() {
+    let ort = crate::common::require_ort();
+    let fixture = crate::check::release_toml(
+        "[[gate]]\nmetric = \"fid\"\nmax = 50.0\n",
+        "[publish]\ngithub-assets = [\"*.safetensors\"]\n",
+    )
+    .replace("someone/tinydit-fixture", REPO)
+    .replace(
+        "license = \"apache-2.0\"",
+        &format!("license = \"apache-2.0\"\ngithub-repo = \"{GH_REPO}\""),
+    );
+    let world = World::in_context(
+        TestContext::new().fixture_at("tinydit", "fx"),
+        &release_toml(""),
+    );
+    std::fs::write(world.ctx.path().join("fx/release.toml"), &fixture).expect("write");
+    let run = |args: &[&str]| {
+        let output = world
+            .command(args, true)
+            .env("ORT_DYLIB_PATH", &ort)
+            .output()
+            .expect("run");
+        let outcome = Outcome {
+            status: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        outcome.assert_no_secrets();
+        outcome
+    };
+    let published = run(&[
+        "publish",
+        "--config",
+        "fx/release.toml",
+        "--out",
+        "fx/dist",
+        "--json",
+    ]);
+    published.status(0);
+    let receipt = published.json();
+    assert_eq!(receipt["tag"], "v1.2.0");
+    let manifest: Value = serde_json::from_slice(
+        &std::fs::read(world.ctx.path().join("fx/dist/manifest.json")).expect("manifest"),
+    )
+    .expect("json");
+    let uploaded = receipt["uploaded_files"].as_array().expect("files").len();
+    assert_eq!(uploaded, manifest["files"].as_array().expect("files").len());
+    assert_eq!(receipt["uploaded_assets"], json!(["tinydit.safetensors"]));
+    let plan = run(&[
+        "plan",
+        "--config",
+        "fx/release.toml",
+        "--bundle",
+        "fx/dist",
+        "--json",
+    ]);
+    plan.status(0);
+    assert_eq!(plan.json()["hub"]["commit_needed"], false);
+    assert_eq!(plan.json()["github"]["release_action"], "published");
+}
