@@ -224,6 +224,14 @@ pub struct SmokeArgs {
     /// Print the smoke report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Execution providers to try, in order, instead of `smoke.providers` (e.g. `--providers
+    /// cuda` on a GPU runner).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "PROVIDER")]
+    pub providers: Vec<crate::config::Provider>,
+    /// Fail unless the first provider runs, as `smoke.require-provider = true`: a GPU job whose
+    /// CUDA provider cannot run fails instead of passing on the CPU.
+    #[arg(long)]
+    pub require_provider: bool,
 }
 
 /// `sample`

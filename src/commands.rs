@@ -82,7 +82,13 @@ pub fn smoke(
     ort_search: &OrtSearch,
     reporter: &Reporter,
 ) -> anyhow::Result<Outcome> {
-    let config = config::load(&args.config.config, &env.overrides(None))?;
+    let mut config = config::load(&args.config.config, &env.overrides(None))?;
+    if let Some(smoke) = config.smoke.as_mut() {
+        if !args.providers.is_empty() {
+            smoke.providers.clone_from(&args.providers);
+        }
+        smoke.require_provider |= args.require_provider;
+    }
     let out = args.out.unwrap_or_else(|| PathBuf::from("dist/smoke"));
     crate::output::check_dir(&out, "--out")?;
     let report = smoke::run(&config, ort_search, &out, reporter)?;

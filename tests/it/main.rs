@@ -11,3 +11,4 @@ mod hooks;
 mod sample;
 mod scan;
 mod smoke;
+mod workflows;
