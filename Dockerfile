@@ -12,9 +12,6 @@
 FROM rust:1.95.0-slim-bookworm@sha256:d7482085ff5b415f84dba5647ae71606650bdef00db7aeb69f4b3d170c3e4082 AS builder
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
-# The workspace's other member (test emulators) must be present for cargo to load the
-# workspace; only the tool is built.
-COPY emulators ./emulators
 COPY src ./src
 COPY templates ./templates
 COPY release.schema.json ./

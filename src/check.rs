@@ -140,6 +140,23 @@ impl CheckReport {
             tag: self.tag.clone(),
             source: self.source.clone(),
             outcome: self.outcome,
+            metrics: self.metrics.clone(),
+            gates: self
+                .gates
+                .results
+                .iter()
+                .map(|g| crate::manifest::GateLine {
+                    metric: g.metric.clone(),
+                    kind: g.kind.to_owned(),
+                    threshold: g.threshold,
+                    value: g.value,
+                    verdict: serde_json::to_value(g.verdict)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default(),
+                    blocking_severity: g.severity == Severity::Error,
+                })
+                .collect(),
             files: self.bundle.files.clone(),
         }
     }

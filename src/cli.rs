@@ -139,7 +139,10 @@ pub struct PlanArgs {
     /// The release version (default: from the tag or `version.value`).
     #[arg(long, value_name = "X.Y.Z")]
     pub version: Option<String>,
-    /// Print the plan as JSON on stdout.
+    /// The folder `check` wrote (holding `manifest.json` and `bundle/`).
+    #[arg(long, default_value = "dist", value_name = "DIR")]
+    pub bundle: PathBuf,
+    /// Print the plan as JSON on stdout (default: Markdown, as a pull request shows it).
     #[arg(long)]
     pub json: bool,
 }
@@ -153,9 +156,24 @@ pub struct PublishArgs {
     /// The release version (default: from the tag or `version.value`).
     #[arg(long, value_name = "X.Y.Z")]
     pub version: Option<String>,
+    /// Publish the bundle an earlier `check --out DIR` built, instead of running `check` again.
+    #[arg(long, value_name = "DIR")]
+    pub bundle: Option<PathBuf>,
+    /// Folder `check` writes the bundle and reports to (without `--bundle`).
+    #[arg(long, short, default_value = "dist", value_name = "DIR")]
+    pub out: PathBuf,
+    /// The previous release's `metrics.json`, for regression gates (without `--bundle`).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
     /// Run every check and print the plan, but write nothing to the Hub or GitHub.
     #[arg(long)]
     pub dry_run: bool,
+    /// Publish although tracked files have uncommitted changes (untracked files never count).
+    #[arg(long)]
+    pub allow_dirty: bool,
+    /// Print the result (version, Hub commit and URL, GitHub release URL) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `convert`

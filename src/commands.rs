@@ -296,6 +296,130 @@ pub fn scan(args: &ScanArgs, reporter: &Reporter) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
+/// The connection to the services, from the captured environment.
+fn connection(env: &EnvSnapshot) -> crate::publish::Connection {
+    crate::publish::Connection {
+        tokens: env.tokens.clone(),
+        endpoints: env.endpoints.clone(),
+        run_url: env.run_url.clone(),
+    }
+}
+
+/// What `plan` found, in the forms the action needs.
+#[derive(Debug, Clone)]
+pub struct PlanReport {
+    /// The plan.
+    pub plan: crate::publish::plan::ReleasePlan,
+    /// The plan as JSON (`plan --json`).
+    pub json: serde_json::Value,
+    /// The plan as Markdown (what a pull request shows).
+    pub markdown: String,
+}
+
+/// `plan`: what `publish` would do.
+pub fn plan(
+    args: &crate::cli::PlanArgs,
+    env: &EnvSnapshot,
+    reporter: &Reporter,
+) -> anyhow::Result<PlanReport> {
+    let config = config::load(&args.config.config, &env.overrides(args.version.clone()))?;
+    let built = crate::manifest::BuiltRelease::locate(&args.bundle)?;
+    let plan = crate::publish::plan(&config, &built, &connection(env), reporter)?;
+    let report = PlanReport {
+        json: serde_json::to_value(&plan).expect("plans serialize to JSON"),
+        markdown: crate::report::plan_markdown::markdown(&plan),
+        plan,
+    };
+    let plan = &report.plan;
+    if args.json {
+        reporter.json(&report.json)?;
+    } else {
+        reporter.data(report.markdown.trim_end());
+    }
+    if !plan.online {
+        reporter.warn(
+            "planned from the bundle alone: set `HF_TOKEN` and `GITHUB_TOKEN` to compare with \
+             what is released",
+        );
+    }
+    for problem in &plan.problems {
+        reporter.warn(format!("publish would refuse: {problem}"));
+    }
+    Ok(report)
+}
+
+/// What `publish` ended with.
+#[derive(Debug, Clone)]
+// The payloads are for the action's outputs (wired by `action.rs`); the CLI only needs the outcome.
+#[allow(dead_code)]
+pub enum PublishResult {
+    /// `check` refused the release; nothing was published.
+    Refused(Box<check::CheckReport>),
+    /// Released, already released, or a clean dry run.
+    Done(Box<crate::publish::PublishReceipt>),
+}
+
+impl PublishResult {
+    /// The exit outcome.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Self::Refused(_) => Outcome::Refused,
+            Self::Done(_) => Outcome::Success,
+        }
+    }
+}
+
+/// `publish`: check (or take `--bundle`), then release to the Hub and GitHub.
+pub fn publish(
+    args: &crate::cli::PublishArgs,
+    env: &EnvSnapshot,
+    ort: OrtSearch,
+    reporter: &Reporter,
+) -> anyhow::Result<PublishResult> {
+    if env.github_event_name.as_deref() == Some("pull_request") {
+        return Err(
+            error::Problem::new("publishing from a `pull_request` event is refused")
+                .hint("run `check` or `plan` on pull requests and `publish` on tag pushes")
+                .into(),
+        );
+    }
+    let built = if let Some(dir) = &args.bundle {
+        crate::manifest::BuiltRelease::locate(dir)?
+    } else {
+        let check_args = CheckArgs {
+            config: args.config.clone(),
+            out: args.out.clone(),
+            version: args.version.clone(),
+            baseline: args.baseline.clone(),
+            json: false,
+        };
+        let report = check(check_args, env, ort, reporter)?;
+        if !report.passed() {
+            return Ok(PublishResult::Refused(Box::new(report)));
+        }
+        crate::manifest::BuiltRelease::in_out_dir(&args.out)
+    };
+    let config = config::load(&args.config.config, &env.overrides(args.version.clone()))?;
+    let options = crate::publish::PublishOptions {
+        dry_run: args.dry_run,
+        allow_dirty: args.allow_dirty,
+    };
+    let receipt = crate::publish::publish(&config, &built, &connection(env), options, reporter)?;
+    if receipt.already_released {
+        reporter.status(
+            "Skipped",
+            format!("`{}` is already released: nothing to do", receipt.tag),
+        );
+    } else if receipt.dry_run {
+        reporter.data(crate::report::plan_markdown::markdown(&receipt.plan).trim_end());
+        reporter.status("Skipped", "every write (`--dry-run`)");
+    }
+    if args.json {
+        reporter.json(&receipt)?;
+    }
+    Ok(PublishResult::Done(Box::new(receipt)))
+}
+
 /// `validate`: every release.toml given, fully checked as `check` would read it, nothing else.
 /// Every file is reported; the exit code is the worst.
 pub fn validate(

@@ -58,6 +58,9 @@ impl std::error::Error for Problem {}
 /// The first hint found anywhere in an error's chain.
 pub fn hint_of(error: &anyhow::Error) -> Option<String> {
     error.chain().find_map(|cause| {
+        if let Some(publish) = cause.downcast_ref::<crate::publish::PublishError>() {
+            return publish.hint();
+        }
         cause
             .downcast_ref::<Problem>()
             .and_then(Problem::hint_text)

@@ -22,6 +22,7 @@ pub mod manifest;
 pub mod names;
 pub mod onnx;
 pub mod output;
+pub mod publish;
 pub mod report;
 pub mod sarif;
 pub mod secrets;
@@ -33,7 +34,6 @@ use std::path::PathBuf;
 
 use cli::{Cli, Command};
 use config::Overrides;
-use error::not_built_yet;
 use report::Reporter;
 
 /// The result of a command that ran to completion.
@@ -210,8 +210,8 @@ pub fn run(cli: Cli, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::Result<O
         Command::Check(args) => {
             commands::check(args, env, ort, reporter).map(|r| commands::check_outcome(&r))
         }
-        Command::Plan(_) => Err(not_built_yet("plan")),
-        Command::Publish(_) => Err(not_built_yet("publish")),
+        Command::Plan(args) => commands::plan(&args, env, reporter).map(|_| Outcome::Success),
+        Command::Publish(args) => commands::publish(&args, env, ort, reporter).map(|r| r.outcome()),
         Command::Convert(args) => commands::convert(args, reporter),
         Command::Scan(args) => commands::scan(&args, reporter),
         Command::Smoke(args) => commands::smoke(args, env, &ort, reporter),

@@ -45,7 +45,7 @@ impl Verdict {
 }
 
 /// `manifest.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseManifest {
     /// [`MANIFEST_SCHEMA_VERSION`].
@@ -66,8 +66,32 @@ pub struct ReleaseManifest {
     pub source: Option<crate::SourceCommit>,
     /// The verdict of `check`.
     pub outcome: Verdict,
+    /// Every metric of the release (also in the bundle's `metrics.json`).
+    #[serde(default)]
+    pub metrics: crate::gates::Metrics,
+    /// The gates and their verdicts, for the release notes.
+    #[serde(default)]
+    pub gates: Vec<GateLine>,
     /// Every bundle file, sorted by path.
     pub files: Vec<BundleFile>,
+}
+
+/// One gate as the release notes show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GateLine {
+    /// The metric.
+    pub metric: String,
+    /// `min`, `max`, `max-regression` or `max-regression-pct`.
+    pub kind: String,
+    /// The threshold.
+    pub threshold: f64,
+    /// The measured value.
+    pub value: Option<f64>,
+    /// `pass`, `fail`, `missing` or `no-baseline`.
+    pub verdict: String,
+    /// Whether it blocks (`error`) or only reports (`warn`).
+    pub blocking_severity: bool,
 }
 
 impl ReleaseManifest {
@@ -206,6 +230,8 @@ mod tests {
                 dirty: false,
             }),
             outcome: Verdict::Pass,
+            metrics: crate::gates::Metrics::new(),
+            gates: Vec::new(),
             files,
         }
     }

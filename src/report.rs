@@ -15,6 +15,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::ConfigError;
 
 pub mod check_summary;
+pub mod plan_markdown;
 
 /// Makes untrusted text (names from a checkpoint, ONNX strings, file names, config values) safe
 /// to print inside one line of a terminal or a CI log: control characters (newlines, NUL, escape

@@ -8,6 +8,7 @@ mod config_errors;
 mod convert;
 mod example;
 mod hooks;
+mod publish;
 mod sample;
 mod scan;
 mod smoke;

@@ -1,0 +1,549 @@
+//! GitHub through octocrab 0.54.9: the tag, a draft release, its assets uploaded from disk and
+//! verified against GitHub's digests, then the release published (octocrab.md).
+//!
+//! octocrab re-sends failed requests, POSTs included, with no backoff: its retries are off
+//! (`RetryConfig::None`) and every call goes through `retry::Backoff`. Assets are streamed
+//! from disk with a percent-encoded name (octocrab's `upload_asset` takes the whole file in
+//! memory and does not encode the name). Drafts are invisible to `releases/tags/{tag}`, so the
+//! release of a tag is found by listing.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use octocrab::Octocrab;
+use serde::Deserialize;
+
+use super::PublishError;
+use super::plan::{GithubAsset, GithubRelease, GithubState};
+use super::retry::{self, Backoff, Failure, Landed};
+use crate::secrets::Token;
+
+/// A connection to one repository.
+pub struct GitHub {
+    octo: Octocrab,
+    http: reqwest::Client,
+    repo: String,
+    uploads: String,
+    token: Token,
+    backoff: Backoff,
+}
+
+#[derive(Deserialize)]
+struct RefJson {
+    object: RefObject,
+}
+
+#[derive(Deserialize)]
+struct RefObject {
+    sha: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+struct TagJson {
+    object: RefObject,
+}
+
+#[derive(Deserialize)]
+struct ReleaseJson {
+    id: u64,
+    tag_name: String,
+    draft: bool,
+    prerelease: bool,
+    html_url: String,
+    #[serde(default)]
+    assets: Vec<AssetJson>,
+}
+
+#[derive(Deserialize)]
+struct AssetJson {
+    id: u64,
+    name: String,
+    size: u64,
+    #[serde(default)]
+    digest: Option<String>,
+    #[serde(default)]
+    state: Option<String>,
+}
+
+impl From<AssetJson> for GithubAsset {
+    fn from(a: AssetJson) -> Self {
+        Self {
+            id: a.id,
+            name: a.name,
+            size: a.size,
+            digest: a.digest,
+            state: a.state.unwrap_or_else(|| "uploaded".to_owned()),
+        }
+    }
+}
+
+impl From<ReleaseJson> for GithubRelease {
+    fn from(r: ReleaseJson) -> Self {
+        Self {
+            id: r.id,
+            tag: r.tag_name,
+            draft: r.draft,
+            prerelease: r.prerelease,
+            html_url: r.html_url,
+            assets: r.assets.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+fn status_of(err: &octocrab::Error) -> Option<u16> {
+    match err {
+        octocrab::Error::GitHub { source, .. } => Some(source.status_code.as_u16()),
+        _ => None,
+    }
+}
+
+/// How an octocrab error is treated by the retry policy.
+pub fn classify(err: &octocrab::Error) -> Failure {
+    match err {
+        octocrab::Error::GitHub { source, .. } => {
+            let status = source.status_code.as_u16();
+            if retry::is_transient_status(status) {
+                let after = source
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get("retry-after"))
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(retry::parse_retry_after);
+                Failure::Transient(after)
+            } else {
+                Failure::Permanent
+            }
+        }
+        octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. } => Failure::Transient(None),
+        _ => Failure::Permanent,
+    }
+}
+
+/// Translates an octocrab error; authentication and permission errors get a token-scope hint.
+pub fn translate(err: &octocrab::Error, repo: &str, doing: &str) -> anyhow::Error {
+    match status_of(err) {
+        Some(401) => PublishError::AuthRequired {
+            service: "GitHub",
+            hint: "set `GITHUB_TOKEN` (in a workflow: `${{ secrets.GITHUB_TOKEN }}`)".to_owned(),
+        }
+        .into(),
+        Some(403 | 404) if doing.starts_with("create") || doing.starts_with("upload") => {
+            PublishError::Forbidden {
+                service: "GitHub",
+                what: format!("`{repo}`"),
+                hint: "the workflow job needs `permissions: contents: write`".to_owned(),
+            }
+            .into()
+        }
+        Some(429) => PublishError::RateLimited {
+            service: "GitHub",
+            retry_after: None,
+        }
+        .into(),
+        _ => {
+            let message = match err {
+                octocrab::Error::GitHub { source, .. } => {
+                    format!("HTTP {}: {}", source.status_code, source.message)
+                }
+                other => other.to_string(),
+            };
+            anyhow::anyhow!("{message}").context(format!("failed to {doing} on GitHub ({repo})"))
+        }
+    }
+}
+
+/// Percent-encodes an asset name for the `name` query parameter.
+pub fn encode_query(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+impl GitHub {
+    /// A client for `repo` (`owner/name`); octocrab's own retries are off.
+    pub fn new(api: &str, uploads: &str, token: &Token, repo: &str) -> anyhow::Result<Self> {
+        let octo = Octocrab::builder()
+            .personal_token(token.expose().to_owned())
+            .base_uri(api)
+            .with_context(|| format!("`GITHUB_API_URL` = `{api}` is not a URL"))?
+            .upload_uri(uploads)
+            .with_context(|| format!("the upload URL `{uploads}` is not a URL"))?
+            .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
+            .build()
+            .context("failed to set up the GitHub client")?;
+        let http = reqwest::Client::builder()
+            .user_agent(format!("tinydit-release/{}", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("failed to set up the upload client")?;
+        Ok(Self {
+            octo,
+            http,
+            repo: repo.to_owned(),
+            uploads: uploads.trim_end_matches('/').to_owned(),
+            token: token.clone(),
+            backoff: Backoff::default(),
+        })
+    }
+
+    /// The commit a tag points at (through an annotated tag object if need be).
+    pub async fn tag_commit(&self, tag: &str) -> anyhow::Result<Option<String>> {
+        let route = format!("/repos/{}/git/ref/tags/{tag}", self.repo);
+        let found: Result<RefJson, _> = self
+            .backoff
+            .run(|| self.octo.get(&route, None::<&()>), classify)
+            .await;
+        let reference = match found {
+            Ok(r) => r,
+            Err(err) if status_of(&err) == Some(404) => return Ok(None),
+            Err(err) => {
+                return Err(translate(
+                    &err,
+                    &self.repo,
+                    &format!("read the tag `{tag}`"),
+                ));
+            }
+        };
+        if reference.object.kind != "tag" {
+            return Ok(Some(reference.object.sha));
+        }
+        let route = format!("/repos/{}/git/tags/{}", self.repo, reference.object.sha);
+        let object: TagJson = self
+            .backoff
+            .run(|| self.octo.get(&route, None::<&()>), classify)
+            .await
+            .map_err(|err| translate(&err, &self.repo, &format!("read the tag `{tag}`")))?;
+        Ok(Some(object.object.sha))
+    }
+
+    /// Every release, drafts included (listed only for users with push access).
+    async fn releases(&self) -> Result<Vec<ReleaseJson>, octocrab::Error> {
+        let mut all = Vec::new();
+        for page in 1..=20u32 {
+            let route = format!("/repos/{}/releases?per_page=100&page={page}", self.repo);
+            let batch: Vec<ReleaseJson> = self
+                .backoff
+                .run(|| self.octo.get(&route, None::<&()>), classify)
+                .await?;
+            let done = batch.len() < 100;
+            all.extend(batch);
+            if done {
+                break;
+            }
+        }
+        Ok(all)
+    }
+
+    /// The release of `tag` (or its draft), the tags of published releases and the tag.
+    pub async fn read_state(&self, tag: &str) -> anyhow::Result<GithubState> {
+        let releases = self
+            .releases()
+            .await
+            .map_err(|err| translate(&err, &self.repo, "list the releases"))?;
+        let mut release = None;
+        let mut released_tags = Vec::new();
+        for r in releases {
+            if !r.draft {
+                released_tags.push(r.tag_name.clone());
+            }
+            if r.tag_name == tag && (release.is_none() || !r.draft) {
+                release = Some(GithubRelease::from(r));
+            }
+        }
+        Ok(GithubState {
+            tag_commit: self.tag_commit(tag).await?,
+            release,
+            released_tags,
+        })
+    }
+
+    /// Creates the tag on `commit`, or accepts it when it points there already.
+    pub async fn ensure_tag(&self, tag: &str, commit: &str) -> anyhow::Result<()> {
+        let route = format!("/repos/{}/git/refs", self.repo);
+        let body = serde_json::json!({ "ref": format!("refs/tags/{tag}"), "sha": commit });
+        let created: Result<serde_json::Value, _> = self
+            .backoff
+            .run_write(
+                || self.octo.post(&route, Some(&body)),
+                classify,
+                || async {
+                    Ok(match self.tag_commit(tag).await {
+                        Ok(Some(found)) if found == commit => Landed::Yes(serde_json::Value::Null),
+                        _ => Landed::No,
+                    })
+                },
+            )
+            .await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(err) if status_of(&err) == Some(422) => match self.tag_commit(tag).await? {
+                Some(found) if found == commit => Ok(()),
+                found => Err(PublishError::Conflict {
+                    what: format!(
+                        "the GitHub tag `{tag}` already points at `{}`, not at `{commit}`",
+                        found.as_deref().unwrap_or("(unknown)")
+                    ),
+                }
+                .into()),
+            },
+            Err(err) => Err(translate(
+                &err,
+                &self.repo,
+                &format!("create the tag `{tag}`"),
+            )),
+        }
+    }
+
+    /// The release of `tag`: an existing one, or a new draft.
+    pub async fn ensure_draft(
+        &self,
+        tag: &str,
+        name: &str,
+        notes: &str,
+        prerelease: bool,
+    ) -> anyhow::Result<GithubRelease> {
+        let find = || async {
+            let releases = self.releases().await?;
+            Ok::<_, octocrab::Error>(
+                releases
+                    .into_iter()
+                    .filter(|r| r.tag_name == tag)
+                    .min_by_key(|r| r.draft)
+                    .map(GithubRelease::from),
+            )
+        };
+        if let Some(existing) = find()
+            .await
+            .map_err(|err| translate(&err, &self.repo, "list the releases"))?
+        {
+            return Ok(existing);
+        }
+        let route = format!("/repos/{}/releases", self.repo);
+        let body = serde_json::json!({
+            "tag_name": tag,
+            "name": name,
+            "body": notes,
+            "draft": true,
+            "prerelease": prerelease,
+        });
+        let created: Result<ReleaseJson, _> = self
+            .backoff
+            .run_write(
+                || self.octo.post(&route, Some(&body)),
+                classify,
+                || async {
+                    Ok(match find().await? {
+                        Some(r) => Landed::Yes(ReleaseJson {
+                            id: r.id,
+                            tag_name: r.tag,
+                            draft: r.draft,
+                            prerelease: r.prerelease,
+                            html_url: r.html_url,
+                            assets: Vec::new(),
+                        }),
+                        None => Landed::No,
+                    })
+                },
+            )
+            .await;
+        match created {
+            Ok(r) => Ok(r.into()),
+            // Another run created it meanwhile: use theirs.
+            Err(err) if status_of(&err) == Some(422) => find()
+                .await
+                .map_err(|err| translate(&err, &self.repo, "list the releases"))?
+                .context("GitHub says the release exists but does not list it"),
+            Err(err) => Err(translate(
+                &err,
+                &self.repo,
+                &format!("create the release `{tag}`"),
+            )),
+        }
+    }
+
+    /// Deletes an asset (a partial or different one of the same name).
+    pub async fn delete_asset(&self, id: u64) -> anyhow::Result<()> {
+        let route = format!("/repos/{}/releases/assets/{id}", self.repo);
+        let deleted = self
+            .backoff
+            .run(
+                || async {
+                    let response = self.octo._delete(&route, None::<&()>).await?;
+                    octocrab::map_github_error(response).await.map(|_| ())
+                },
+                classify,
+            )
+            .await;
+        match deleted {
+            Ok(()) => Ok(()),
+            Err(err) if status_of(&err) == Some(404) => Ok(()),
+            Err(err) => Err(translate(&err, &self.repo, "delete a partial asset")),
+        }
+    }
+
+    /// The assets of a release, re-read.
+    async fn assets(&self, release: u64) -> anyhow::Result<Vec<GithubAsset>> {
+        let route = format!(
+            "/repos/{}/releases/{release}/assets?per_page=100",
+            self.repo
+        );
+        let assets: Vec<AssetJson> = self
+            .backoff
+            .run(|| self.octo.get(&route, None::<&()>), classify)
+            .await
+            .map_err(|err| translate(&err, &self.repo, "list the release assets"))?;
+        Ok(assets.into_iter().map(Into::into).collect())
+    }
+
+    /// Uploads `path` as asset `name`, streamed from disk, and checks GitHub's digest. An asset
+    /// of that name that is partial or differs is deleted first; an identical one is kept.
+    pub async fn upload_asset(
+        &self,
+        release: u64,
+        name: &str,
+        path: &Path,
+        bytes: u64,
+        sha256: &str,
+    ) -> anyhow::Result<bool> {
+        let expected = format!("sha256:{sha256}");
+        let matches = |a: &GithubAsset| {
+            a.name == name
+                && a.state == "uploaded"
+                && a.size == bytes
+                && a.digest.as_deref().is_none_or(|d| d == expected)
+        };
+        for asset in self.assets(release).await? {
+            if asset.name == name {
+                if matches(&asset) {
+                    return Ok(false);
+                }
+                self.delete_asset(asset.id).await?;
+            }
+        }
+        let url = format!(
+            "{}/repos/{}/releases/{release}/assets?name={}",
+            self.uploads,
+            self.repo,
+            encode_query(name)
+        );
+        let mut failures = 0;
+        loop {
+            let file = tokio::fs::File::open(path)
+                .await
+                .with_context(|| format!("failed to open `{}`", path.display()))?;
+            let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+                file,
+                1 << 16,
+            ));
+            let sent = self
+                .http
+                .post(&url)
+                .bearer_auth(self.token.expose())
+                .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                .header(reqwest::header::CONTENT_LENGTH, bytes)
+                .header(reqwest::header::ACCEPT, "application/vnd.github+json")
+                .body(body)
+                .send()
+                .await;
+            let (transient, retry_after, problem) = match sent {
+                Ok(response) if response.status().is_success() => {
+                    let asset: AssetJson = response
+                        .json()
+                        .await
+                        .context("GitHub's answer to an asset upload is not an asset")?;
+                    let asset = GithubAsset::from(asset);
+                    if asset.size != bytes || asset.digest.as_deref().is_some_and(|d| d != expected)
+                    {
+                        anyhow::bail!(
+                            "GitHub stored the asset `{name}` as {} bytes with digest `{}`; the \
+                             file has {bytes} bytes and `{expected}`",
+                            asset.size,
+                            asset.digest.as_deref().unwrap_or("(none)")
+                        );
+                    }
+                    return Ok(true);
+                }
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    if status == 401 || status == 403 {
+                        return Err(PublishError::Forbidden {
+                            service: "GitHub",
+                            what: format!("release assets of `{}`", self.repo),
+                            hint: "the workflow job needs `permissions: contents: write`"
+                                .to_owned(),
+                        }
+                        .into());
+                    }
+                    let after = response
+                        .headers()
+                        .get(reqwest::header::RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(retry::parse_retry_after);
+                    let text = response.text().await.unwrap_or_default();
+                    (
+                        retry::is_transient_status(status),
+                        after,
+                        format!(
+                            "HTTP {status}: {}",
+                            text.chars().take(300).collect::<String>()
+                        ),
+                    )
+                }
+                Err(err) => (true, None, format!("the upload failed: {err}")),
+            };
+            failures += 1;
+            if !transient || failures >= self.backoff.attempts {
+                anyhow::bail!("failed to upload the asset `{name}` to GitHub: {problem}");
+            }
+            tokio::time::sleep(self.backoff.wait(failures, retry_after)).await;
+            // Did it land although the answer was lost? Keep it; else remove the partial one.
+            for asset in self.assets(release).await? {
+                if asset.name == name {
+                    if matches(&asset) {
+                        return Ok(true);
+                    }
+                    self.delete_asset(asset.id).await?;
+                }
+            }
+        }
+    }
+
+    /// Updates the notes and publishes the draft; returns the release's web address.
+    pub async fn publish(
+        &self,
+        release: u64,
+        notes: &str,
+        make_latest: bool,
+    ) -> anyhow::Result<String> {
+        let route = format!("/repos/{}/releases/{release}", self.repo);
+        let body = serde_json::json!({
+            "draft": false,
+            "body": notes,
+            "make_latest": if make_latest { "true" } else { "false" },
+        });
+        // PATCH is idempotent: repeating it is safe.
+        let published: ReleaseJson = self
+            .backoff
+            .run(|| self.octo.patch(&route, Some(&body)), classify)
+            .await
+            .map_err(|err| translate(&err, &self.repo, "publish the release"))?;
+        Ok(published.html_url)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn asset_names_are_encoded() {
+        assert_eq!(encode_query("model.safetensors"), "model.safetensors");
+        assert_eq!(encode_query("a b&c#d"), "a%20b%26c%23d");
+    }
+}

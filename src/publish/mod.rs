@@ -1,0 +1,560 @@
+//! `plan` and `publish`: read what is released, decide, then release to the Hub and GitHub.
+//!
+//! The order of `publish`, each step checking the world before acting so that a re-run after a
+//! failure anywhere finishes the release without duplicates (and a re-run after success does
+//! nothing):
+//! 1. preflight: the bundle matches its manifest, the version is known, no `pull_request`
+//!    event, no uncommitted tracked changes (unless `--allow-dirty`), tokens present;
+//! 2. plan ([`plan::build`]) from the Hub's and GitHub's state; its problems refuse;
+//! 3. Hub: the repo (created if missing), a prerelease's branch, one commit of the changed files
+//!    based on the head read in step 2, the tree read back and compared, the tag;
+//! 4. GitHub: the tag on the source commit, a draft release, every asset uploaded and verified,
+//!    then the release published (the order immutable releases need; nothing half-done shows);
+//! 5. the [`PublishReceipt`].
+//!
+//! Async stays inside this module: [`runtime`] builds a tokio runtime for each command; the
+//! offline stages stay synchronous. Nothing here prints; progress goes through the `Reporter`.
+
+pub mod github;
+pub mod hub;
+pub mod plan;
+pub mod retry;
+pub mod version;
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use serde::Serialize;
+
+use self::plan::{
+    AssetAction, FileAction, Provenance, ReleaseAction, ReleasePlan, RemoteState, TagPlan,
+};
+use self::version::ReleaseVersion;
+use crate::config::ReleaseConfig;
+use crate::manifest::{BuiltRelease, ReleaseManifest, Verdict};
+use crate::report::Reporter;
+use crate::secrets::Tokens;
+
+/// Conditions a caller (or a user) acts on differently.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// No or an invalid token.
+    #[error("{service} refused the token: authentication required")]
+    AuthRequired {
+        /// `the Hub` or `GitHub`.
+        service: &'static str,
+        /// What to do.
+        hint: String,
+    },
+    /// The token lacks a permission.
+    #[error("{service} refused access to {what}: the token lacks a permission")]
+    Forbidden {
+        /// `the Hub` or `GitHub`.
+        service: &'static str,
+        /// What was refused.
+        what: String,
+        /// What to do.
+        hint: String,
+    },
+    /// Something changed under us, or exists with other content.
+    #[error("conflict: {what}")]
+    Conflict {
+        /// What.
+        what: String,
+    },
+    /// Too many requests.
+    #[error("{service} is rate limiting this token{}", .retry_after.map(|s| format!(" (retry after {s} s)")).unwrap_or_default())]
+    RateLimited {
+        /// `the Hub` or `GitHub`.
+        service: &'static str,
+        /// Seconds the server asked for.
+        retry_after: Option<u64>,
+    },
+    /// The Hub did not offer Xet for large files.
+    #[error(
+        "the Hub answered the LFS batch with transfer `{transfer}`, not `xet`; hf-hub would put \
+         every binary inline"
+    )]
+    NoXet {
+        /// What it offered.
+        transfer: String,
+    },
+}
+
+impl PublishError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::AuthRequired { hint, .. } | Self::Forbidden { hint, .. } => Some(hint.clone()),
+            Self::Conflict { .. } => Some(
+                "re-run `publish` once the other run finished: it completes or reports the release"
+                    .to_owned(),
+            ),
+            Self::RateLimited { .. } => Some("wait, then re-run `publish`".to_owned()),
+            Self::NoXet { .. } => None,
+        }
+    }
+}
+
+/// What `publish` did: the action's outputs (`version`, `hf_commit`, `hf_url`,
+/// `gh_release_url`) come from here.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishReceipt {
+    /// The version.
+    pub version: String,
+    /// Its tag.
+    pub tag: String,
+    /// Nothing was left to do.
+    pub already_released: bool,
+    /// Nothing was written (`--dry-run`).
+    pub dry_run: bool,
+    /// The Hub commit of the release.
+    pub hub_commit: Option<String>,
+    /// Its web address.
+    pub hub_commit_url: Option<String>,
+    /// The Hub repo's web address.
+    pub hub_url: Option<String>,
+    /// The GitHub release's web address.
+    pub github_release_url: Option<String>,
+    /// Files uploaded to the Hub in this run.
+    pub uploaded_files: Vec<String>,
+    /// Assets uploaded to GitHub in this run.
+    pub uploaded_assets: Vec<String>,
+    /// The plan that was executed.
+    pub plan: ReleasePlan,
+}
+
+/// Where the services are and who we are.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    /// Tokens.
+    pub tokens: Tokens,
+    /// Addresses.
+    pub endpoints: crate::Endpoints,
+    /// The workflow run's address, for the commit description.
+    pub run_url: Option<String>,
+}
+
+/// A tokio runtime for one command's network calls.
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("failed to start the network runtime")
+}
+
+/// The release version the configuration resolved, or an error saying how to give one.
+pub fn release_version(config: &ReleaseConfig) -> anyhow::Result<ReleaseVersion> {
+    let version = config.version.version.clone().ok_or_else(|| {
+        crate::error::Problem::new("no release version").hint(
+            "pass `--version X.Y.Z`, push a tag `vX.Y.Z`, or set `version.value` in release.toml",
+        )
+    })?;
+    Ok(ReleaseVersion::new(version, &config.version.tag_prefix))
+}
+
+/// Reads a built release and checks that its files are unchanged and that it was built for
+/// this version.
+pub fn load_built(built: &BuiltRelease, ours: &ReleaseVersion) -> anyhow::Result<ReleaseManifest> {
+    let manifest = ReleaseManifest::read(&built.manifest)?;
+    manifest.verify(&built.bundle)?;
+    if manifest.version.as_deref() != Some(ours.version.to_string().as_str()) {
+        return Err(crate::error::Problem::new(format!(
+            "the bundle `{}` was built for version `{}`, not `{}`",
+            built.bundle.display(),
+            manifest.version.as_deref().unwrap_or("(none)"),
+            ours.version
+        ))
+        .hint("run `tinydit-release check` with this version")
+        .into());
+    }
+    Ok(manifest)
+}
+
+/// Reads the Hub and GitHub where a token is present; writes nothing.
+fn read_remote(
+    config: &ReleaseConfig,
+    manifest: &ReleaseManifest,
+    ours: &ReleaseVersion,
+    connection: &Connection,
+    rt: &tokio::runtime::Runtime,
+    reporter: &Reporter,
+) -> anyhow::Result<RemoteState> {
+    let mut remote = RemoteState::default();
+    if config.publish.hub
+        && let Some(token) = &connection.tokens.hub
+    {
+        reporter.status("Reading", format!("`{}` on the Hub", config.model.hub_repo));
+        let hub = hub::Hub::new(&connection.endpoints.hub, token, &config.model.hub_repo)?;
+        remote.hub = Some(rt.block_on(hub.read_state(
+            &ours.hub_revision(),
+            &ours.tag,
+            &config.version.tag_prefix,
+            &ours.version,
+        ))?);
+    }
+    if config.publish.github_release
+        && let (Some(token), Some(repo)) = (&connection.tokens.github, &manifest.github_repo)
+    {
+        reporter.status("Reading", format!("`{repo}` on GitHub"));
+        // octocrab's client spawns its service on the current runtime.
+        let _context = rt.enter();
+        let github = github::GitHub::new(
+            &connection.endpoints.github_api,
+            &connection.endpoints.github_uploads,
+            token,
+            repo,
+        )?;
+        remote.github = Some(rt.block_on(github.read_state(&ours.tag))?);
+    }
+    Ok(remote)
+}
+
+/// `plan`: what `publish` would do, from the bundle alone or, with tokens, against the Hub
+/// and GitHub. Writes nothing anywhere.
+pub fn plan(
+    config: &ReleaseConfig,
+    built: &BuiltRelease,
+    connection: &Connection,
+    reporter: &Reporter,
+) -> anyhow::Result<ReleasePlan> {
+    let ours = release_version(config)?;
+    let manifest = load_built(built, &ours)?;
+    let rt = runtime()?;
+    let remote = read_remote(config, &manifest, &ours, connection, &rt, reporter)?;
+    Ok(build_plan(
+        &manifest,
+        config,
+        &ours,
+        &remote,
+        connection,
+        &built.bundle,
+    ))
+}
+
+fn build_plan(
+    manifest: &ReleaseManifest,
+    config: &ReleaseConfig,
+    ours: &ReleaseVersion,
+    remote: &RemoteState,
+    connection: &Connection,
+    bundle: &Path,
+) -> ReleasePlan {
+    let provenance = Provenance {
+        run_url: connection.run_url.clone(),
+        hub_endpoint: connection.endpoints.hub.clone(),
+    };
+    plan::build(manifest, config, ours, remote, &provenance, &|file| {
+        hub::git_blob_oid(&bundle.join(&file.path)).ok()
+    })
+}
+
+/// How `publish` runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PublishOptions {
+    /// Everything but the writes.
+    pub dry_run: bool,
+    /// Publish although tracked files had uncommitted changes.
+    pub allow_dirty: bool,
+}
+
+/// `publish` from a built, passed release.
+pub fn publish(
+    config: &ReleaseConfig,
+    built: &BuiltRelease,
+    connection: &Connection,
+    options: PublishOptions,
+    reporter: &Reporter,
+) -> anyhow::Result<PublishReceipt> {
+    // 1. Preflight.
+    let ours = release_version(config)?;
+    let manifest = load_built(built, &ours)?;
+    if manifest.outcome != Verdict::Pass {
+        anyhow::bail!(
+            "the bundle `{}` was refused by `check`; it cannot be published",
+            built.bundle.display()
+        );
+    }
+    if let Some(source) = &manifest.source
+        && source.dirty
+        && !options.allow_dirty
+    {
+        return Err(crate::error::Problem::new(format!(
+            "the bundle was built from {source}: tracked files were modified"
+        ))
+        .hint("commit the changes, or pass `--allow-dirty` to publish anyway")
+        .into());
+    }
+    if !options.dry_run {
+        let mut missing = Vec::new();
+        if config.publish.hub && connection.tokens.hub.is_none() {
+            missing.push("`HF_TOKEN`");
+        }
+        if config.publish.github_release && connection.tokens.github.is_none() {
+            missing.push("`GITHUB_TOKEN`");
+        }
+        if !missing.is_empty() {
+            return Err(crate::error::Problem::new(format!(
+                "publishing needs {}",
+                missing.join(" and ")
+            ))
+            .hint("set the tokens in the job's environment, or pass `--dry-run`")
+            .into());
+        }
+    }
+
+    // 2. Plan.
+    let rt = runtime()?;
+    let remote = read_remote(config, &manifest, &ours, connection, &rt, reporter)?;
+    let plan = build_plan(&manifest, config, &ours, &remote, connection, &built.bundle);
+    if !plan.problems.is_empty() {
+        return Err(crate::error::Problem::new(format!(
+            "`{}` cannot be published: {}",
+            ours.tag,
+            plan.problems.join("; ")
+        ))
+        .into());
+    }
+    for warning in &plan.warnings {
+        reporter.warn(warning);
+    }
+    let mut receipt = PublishReceipt {
+        version: plan.version.clone(),
+        tag: plan.tag.clone(),
+        already_released: plan.is_already_released(),
+        dry_run: options.dry_run,
+        hub_commit: None,
+        hub_commit_url: None,
+        hub_url: None,
+        github_release_url: None,
+        uploaded_files: Vec::new(),
+        uploaded_assets: Vec::new(),
+        plan: plan.clone(),
+    };
+    if let Some(hub_plan) = &plan.hub {
+        receipt.hub_url = Some(plan::hub_repo_url(
+            &connection.endpoints.hub,
+            &hub_plan.repo,
+        ));
+        if let TagPlan::Exists { commit } = &hub_plan.tag_plan {
+            receipt.hub_commit_url = Some(format!(
+                "{}/commit/{commit}",
+                receipt.hub_url.as_deref().unwrap_or_default()
+            ));
+            receipt.hub_commit = Some(commit.clone());
+        }
+    }
+    receipt.github_release_url = remote
+        .github
+        .as_ref()
+        .and_then(|g| g.release.as_ref())
+        .filter(|r| !r.draft)
+        .map(|r| r.html_url.clone());
+    if options.dry_run || receipt.already_released {
+        return Ok(receipt);
+    }
+
+    rt.block_on(execute(
+        config,
+        &manifest,
+        built,
+        &plan,
+        connection,
+        &mut receipt,
+        reporter,
+    ))?;
+    Ok(receipt)
+}
+
+/// Steps 3 and 4.
+async fn execute(
+    config: &ReleaseConfig,
+    manifest: &ReleaseManifest,
+    built: &BuiltRelease,
+    plan: &ReleasePlan,
+    connection: &Connection,
+    receipt: &mut PublishReceipt,
+    reporter: &Reporter,
+) -> anyhow::Result<()> {
+    if let (Some(hub_plan), Some(token)) = (&plan.hub, &connection.tokens.hub) {
+        let hub = hub::Hub::new(&connection.endpoints.hub, token, &hub_plan.repo)?;
+        if hub_plan.repo_action != "exists" {
+            reporter.status("Creating", format!("`{}` on the Hub", hub_plan.repo));
+            hub.ensure_repo(hub_plan.private).await?;
+        }
+        let commit = if let TagPlan::Exists { commit } = &hub_plan.tag_plan {
+            commit.clone()
+        } else {
+            let mut hub_plan = hub_plan.clone();
+            if hub_plan.create_branch || hub_plan.repo_action != "exists" {
+                if hub_plan.create_branch {
+                    let main = hub.branch_head("main").await?;
+                    reporter.status("Creating", format!("branch `{}`", hub_plan.revision));
+                    hub.ensure_branch(&hub_plan.revision, main.as_deref())
+                        .await?;
+                }
+                // Plan the commit again against what the branch holds now (a new repo
+                // starts with `.gitattributes`, a new branch with `main`'s files).
+                let ours = ReleaseVersion::new(
+                    semver::Version::parse(&plan.version)
+                        .context("the plan's version is a semantic version")?,
+                    &config.version.tag_prefix,
+                );
+                let state = hub
+                    .read_state(
+                        &ours.hub_revision(),
+                        &ours.tag,
+                        &config.version.tag_prefix,
+                        &ours.version,
+                    )
+                    .await?;
+                let remote = RemoteState {
+                    hub: Some(state),
+                    github: None,
+                };
+                let fresh = build_plan(manifest, config, &ours, &remote, connection, &built.bundle);
+                if let Some(fresh) = fresh.hub {
+                    hub_plan = fresh;
+                }
+            }
+            if hub_plan.commit_needed {
+                let changed: Vec<&str> = hub_plan
+                    .files
+                    .iter()
+                    .filter(|f| matches!(f.action, FileAction::Add | FileAction::Replace))
+                    .map(|f| f.path.as_str())
+                    .collect();
+                reporter.status(
+                    "Uploading",
+                    format!(
+                        "{} file(s) to `{}` (`{}`), one commit",
+                        changed.len(),
+                        hub_plan.repo,
+                        hub_plan.revision
+                    ),
+                );
+                receipt.uploaded_files = changed.iter().map(|s| (*s).to_owned()).collect();
+                hub.commit(&hub_plan, &built.bundle, manifest).await?
+            } else {
+                reporter.skipped("Hub commit: every file is already there");
+                hub_plan
+                    .parent_commit
+                    .clone()
+                    .context("nothing to commit, yet the branch has no head")?
+            }
+        };
+        reporter.status("Verifying", format!("commit `{commit}` on the Hub"));
+        hub.verify(&commit, manifest, &built.bundle).await?;
+        if !matches!(hub_plan.tag_plan, TagPlan::Exists { .. }) {
+            reporter.status("Tagging", format!("`{}` on the Hub", hub_plan.tag));
+            hub.tag(&hub_plan.tag, &commit, &format!("Release {}", hub_plan.tag))
+                .await?;
+        }
+        receipt.hub_commit_url = Some(hub.commit_url(&commit));
+        receipt.hub_commit = Some(commit);
+    }
+
+    if let (Some(gh_plan), Some(token)) = (&plan.github, &connection.tokens.github) {
+        let github = github::GitHub::new(
+            &connection.endpoints.github_api,
+            &connection.endpoints.github_uploads,
+            token,
+            &gh_plan.repo,
+        )?;
+        let target = gh_plan
+            .target_commit
+            .as_deref()
+            .context("no source commit recorded: the GitHub tag needs one")?;
+        if !matches!(gh_plan.tag_plan, TagPlan::Exists { .. }) {
+            reporter.status("Tagging", format!("`{}` on GitHub", gh_plan.tag));
+            github.ensure_tag(&gh_plan.tag, target).await?;
+        }
+        let notes = release_notes(manifest, receipt.hub_commit_url.as_deref());
+        let release = github
+            .ensure_draft(&gh_plan.tag, &gh_plan.name, &notes, gh_plan.prerelease)
+            .await?;
+        if release.draft || gh_plan.release_action != ReleaseAction::Published {
+            for asset in &gh_plan.assets {
+                if asset.action == AssetAction::TooLarge {
+                    reporter.skipped(format!("asset `{}`: larger than 2 GiB", asset.path));
+                    continue;
+                }
+                reporter.status(
+                    "Uploading",
+                    format!("`{}` to the GitHub release", asset.name),
+                );
+                let uploaded = github
+                    .upload_asset(
+                        release.id,
+                        &asset.name,
+                        &built.bundle.join(&asset.path),
+                        asset.bytes,
+                        &asset.sha256,
+                    )
+                    .await?;
+                if uploaded {
+                    receipt.uploaded_assets.push(asset.name.clone());
+                }
+            }
+        }
+        reporter.status(
+            "Publishing",
+            format!("the GitHub release `{}`", gh_plan.tag),
+        );
+        let url = if release.draft {
+            github
+                .publish(release.id, &notes, gh_plan.make_latest)
+                .await?
+        } else {
+            release.html_url.clone()
+        };
+        receipt.github_release_url = Some(url);
+    }
+    reporter.status("Published", format!("`{}`", plan.tag));
+    Ok(())
+}
+
+/// The GitHub release notes: summary, gate table and the Hub commit.
+pub fn release_notes(manifest: &ReleaseManifest, hub_commit_url: Option<&str>) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "{} {}, released by {}.\n",
+        manifest.model,
+        manifest.version.as_deref().unwrap_or("(no version)"),
+        manifest.tool
+    );
+    if let Some(url) = hub_commit_url {
+        let _ = writeln!(md, "Hugging Face Hub commit: {url}\n");
+    }
+    if let Some(source) = &manifest.source {
+        let _ = writeln!(md, "Built from commit `{}`.\n", source.commit);
+    }
+    if !manifest.gates.is_empty() {
+        let _ = writeln!(
+            md,
+            "| metric | gate | threshold | value | verdict |\n|---|---|---|---|---|"
+        );
+        for g in &manifest.gates {
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {} | {} | {} |",
+                g.metric.replace('|', "\\|"),
+                g.kind,
+                crate::gates::fmt(g.threshold),
+                g.value.map_or("—".to_owned(), crate::gates::fmt),
+                g.verdict
+            );
+        }
+        md.push('\n');
+    }
+    let _ = writeln!(
+        md,
+        "{} file(s), {} bytes; sha256 digests in the Hub repo's tree and on each asset.",
+        manifest.files.len(),
+        manifest.total_bytes()
+    );
+    md
+}

@@ -1,0 +1,841 @@
+//! `plan`: everything `publish` will do, decided before anything is done.
+//!
+//! [`build`] is pure: it takes the release manifest, the configuration and what was read from the
+//! Hub and GitHub ([`RemoteState`]; absent without tokens) and returns a [`ReleasePlan`]. The
+//! plan lists files to add, replace, keep or delete with size and sha256, metric deltas against
+//! the previous release, the Hub repo, commit message, tags on both sides and the GitHub release
+//! with its assets. `publish` executes exactly this plan, and a re-run after success finds
+//! nothing to do ([`ReleasePlan::is_already_released`]).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::version::{self, ReleaseVersion};
+use crate::bundle::BundleFile;
+use crate::config::ReleaseConfig;
+use crate::gates::Metrics;
+use crate::manifest::ReleaseManifest;
+
+/// Files the Hub keeps per repo that a bundle never has; never pruned, never compared.
+pub const HUB_OWN_FILES: &[&str] = &[".gitattributes"];
+
+/// Largest file the Hub accepts (50 GB) and the size above which it recommends splitting.
+pub const HUB_MAX_FILE_BYTES: u64 = 50_000_000_000;
+/// Files per commit above which the Hub recommends several commits; a release is one commit.
+pub const HUB_MAX_FILES_PER_COMMIT: usize = 1000;
+/// Largest GitHub release asset (2 GiB).
+pub const GITHUB_MAX_ASSET_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// A file as the Hub lists it (`list_tree` / `paths-info`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemoteFile {
+    /// Path in the repo.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// sha256 of the content, for LFS/Xet files, when the client reports it.
+    pub sha256: Option<String>,
+    /// Stored through LFS/Xet: `git_oid` is then the id of the LFS pointer.
+    pub lfs: bool,
+    /// Git blob sha1 (`oid`) of the content, or of the LFS pointer.
+    pub git_oid: String,
+}
+
+/// The git blob id of the LFS pointer of a file with this sha256 and size: what the Hub lists
+/// as the `oid` of an LFS/Xet file. Comparing it checks the sha256 the pointer carries.
+pub fn lfs_pointer_oid(sha256: &str, size: u64) -> String {
+    use sha1::Digest as _;
+    let pointer =
+        format!("version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n");
+    let mut hasher = sha1::Sha1::new();
+    hasher.update(format!("blob {}\0", pointer.len()).as_bytes());
+    hasher.update(pointer.as_bytes());
+    hasher
+        .finalize()
+        .iter()
+        .fold(String::with_capacity(40), |mut s, b| {
+            use std::fmt::Write as _;
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// A Hub branch or tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HubRef {
+    /// Its name.
+    pub name: String,
+    /// The commit it points at.
+    pub commit: String,
+}
+
+/// What the Hub holds for the repo, read at plan time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct HubState {
+    /// Whether the repo exists.
+    pub exists: bool,
+    /// Branches.
+    pub branches: Vec<HubRef>,
+    /// Tags.
+    pub tags: Vec<HubRef>,
+    /// Files at the head of the branch the release goes to (or `main`, which a new prerelease
+    /// branch starts from).
+    pub tree: Vec<RemoteFile>,
+    /// Files at this version's tag, when the tag exists.
+    pub tag_tree: Option<Vec<RemoteFile>>,
+    /// The previous release's tag and its `metrics.json`.
+    pub previous: Option<PreviousRelease>,
+}
+
+impl HubState {
+    /// The commit a branch points at.
+    pub fn branch(&self, name: &str) -> Option<&str> {
+        self.branches
+            .iter()
+            .find(|b| b.name == name)
+            .map(|b| b.commit.as_str())
+    }
+
+    /// The commit a tag points at.
+    pub fn tag(&self, name: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.commit.as_str())
+    }
+}
+
+/// The release before this one.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreviousRelease {
+    /// Its tag.
+    pub tag: String,
+    /// Its metrics, when its bundle had a `metrics.json`.
+    pub metrics: Option<Metrics>,
+}
+
+/// A release asset as GitHub lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GithubAsset {
+    /// Asset id.
+    pub id: u64,
+    /// File name.
+    pub name: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// `sha256:<hex>`, computed by GitHub.
+    pub digest: Option<String>,
+    /// `uploaded`, or `starter` for an interrupted upload.
+    pub state: String,
+}
+
+/// A GitHub release (published or draft) as listed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GithubRelease {
+    /// Release id.
+    pub id: u64,
+    /// Its tag.
+    pub tag: String,
+    /// Still a draft.
+    pub draft: bool,
+    /// A prerelease.
+    pub prerelease: bool,
+    /// Web page.
+    pub html_url: String,
+    /// Its assets.
+    pub assets: Vec<GithubAsset>,
+}
+
+/// What GitHub holds for the repository, read at plan time.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct GithubState {
+    /// The commit this version's tag points at, when the tag exists.
+    pub tag_commit: Option<String>,
+    /// The release (or draft) of this version's tag.
+    pub release: Option<GithubRelease>,
+    /// Tags of every release, drafts excluded.
+    pub released_tags: Vec<String>,
+}
+
+/// What was read from the services; `None` where nothing could be read (no token).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoteState {
+    /// The Hub.
+    pub hub: Option<HubState>,
+    /// GitHub.
+    pub github: Option<GithubState>,
+}
+
+/// What happens to one file on the Hub.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileAction {
+    /// New in this release.
+    Add,
+    /// Changed since the branch head.
+    Replace,
+    /// Identical: not uploaded again.
+    Unchanged,
+    /// On the Hub but not in the bundle, removed with `prune`.
+    Delete,
+    /// On the Hub but not in the bundle, kept (no `prune`).
+    Keep,
+}
+
+/// One file of the Hub commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FilePlan {
+    /// Path in the repo.
+    pub path: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// sha256, when known.
+    pub sha256: Option<String>,
+    /// What happens to it.
+    pub action: FileAction,
+}
+
+/// A tag on one side, and what happens to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum TagPlan {
+    /// Created by `publish`.
+    Create,
+    /// Already there (on the commit it should be).
+    Exists {
+        /// The commit it points at.
+        commit: String,
+    },
+    /// Not read (no token): `publish` decides.
+    Unknown,
+}
+
+/// The Hub side of the release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HubPlan {
+    /// Repo id.
+    pub repo: String,
+    /// Web address.
+    pub url: String,
+    /// `create`, `exists` or `unknown`.
+    pub repo_action: &'static str,
+    /// Private when created.
+    pub private: bool,
+    /// Branch committed to.
+    pub revision: String,
+    /// A prerelease branch to create first, from `main`'s head.
+    pub create_branch: bool,
+    /// The head the commit is based on (`parent_commit`), as read now.
+    pub parent_commit: Option<String>,
+    /// The commit's title.
+    pub commit_message: String,
+    /// The commit's description.
+    pub commit_description: String,
+    /// Every file with its action.
+    pub files: Vec<FilePlan>,
+    /// Whether a commit is needed at all.
+    pub commit_needed: bool,
+    /// The tag.
+    pub tag: String,
+    /// What happens to it.
+    pub tag_plan: TagPlan,
+}
+
+/// What happens to one GitHub asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AssetAction {
+    /// Uploaded.
+    Upload,
+    /// A partial or different asset of that name is deleted and this one uploaded.
+    Replace,
+    /// Already there with this digest.
+    Present,
+    /// Larger than GitHub allows: left out with a warning.
+    TooLarge,
+}
+
+/// One release asset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AssetPlan {
+    /// Bundle path.
+    pub path: String,
+    /// Asset name (the file name).
+    pub name: String,
+    /// Size in bytes.
+    pub bytes: u64,
+    /// sha256.
+    pub sha256: String,
+    /// What happens to it.
+    pub action: AssetAction,
+}
+
+/// The GitHub release and what happens to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReleaseAction {
+    /// Created as a draft, completed, then published.
+    Create,
+    /// A draft of an earlier run is completed and published.
+    ResumeDraft,
+    /// Published already.
+    Published,
+    /// Not read (no token).
+    Unknown,
+}
+
+/// The GitHub side of the release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GithubPlan {
+    /// `owner/name`.
+    pub repo: String,
+    /// The tag.
+    pub tag: String,
+    /// The commit the tag points at (the source commit).
+    pub target_commit: Option<String>,
+    /// What happens to the tag.
+    pub tag_plan: TagPlan,
+    /// Release title.
+    pub name: String,
+    /// A prerelease.
+    pub prerelease: bool,
+    /// Marked "latest" when published.
+    pub make_latest: bool,
+    /// What happens to the release.
+    pub release_action: ReleaseAction,
+    /// Its assets.
+    pub assets: Vec<AssetPlan>,
+}
+
+/// A metric against the previous release.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MetricDelta {
+    /// The metric.
+    pub metric: String,
+    /// Previous value.
+    pub previous: Option<f64>,
+    /// This release's value.
+    pub current: Option<f64>,
+    /// `current - previous`.
+    pub delta: Option<f64>,
+}
+
+/// Everything `publish` will do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReleasePlan {
+    /// The version.
+    pub version: String,
+    /// Its tag.
+    pub tag: String,
+    /// A prerelease.
+    pub prerelease: bool,
+    /// Whether the Hub and GitHub were read (tokens present) or the plan is from the bundle
+    /// alone.
+    pub online: bool,
+    /// The source commit.
+    pub source: Option<crate::SourceCommit>,
+    /// Total bundle bytes.
+    pub bundle_bytes: u64,
+    /// The Hub side, when `[publish] hub`.
+    pub hub: Option<HubPlan>,
+    /// The GitHub side, when `[publish] github-release`.
+    pub github: Option<GithubPlan>,
+    /// The previous release's tag.
+    pub previous_release: Option<String>,
+    /// Metrics against the previous release.
+    pub metric_deltas: Vec<MetricDelta>,
+    /// Reasons `publish` would refuse, one sentence each.
+    pub problems: Vec<String>,
+    /// Things `publish` will skip or note.
+    pub warnings: Vec<String>,
+}
+
+impl ReleasePlan {
+    /// Nothing left to do on either side.
+    pub fn is_already_released(&self) -> bool {
+        self.online
+            && self.problems.is_empty()
+            && self
+                .hub
+                .as_ref()
+                .is_none_or(|h| !h.commit_needed && matches!(h.tag_plan, TagPlan::Exists { .. }))
+            && self.github.as_ref().is_none_or(|g| {
+                g.release_action == ReleaseAction::Published
+                    && g.assets
+                        .iter()
+                        .all(|a| matches!(a.action, AssetAction::Present | AssetAction::TooLarge))
+            })
+    }
+}
+
+/// Context for the plan: where the Hub is and who produced the release.
+#[derive(Debug, Clone, Default)]
+pub struct Provenance {
+    /// The workflow run's web address.
+    pub run_url: Option<String>,
+    /// The Hub's address, for web links.
+    pub hub_endpoint: String,
+}
+
+/// Builds the plan.
+pub fn build(
+    manifest: &ReleaseManifest,
+    config: &ReleaseConfig,
+    ours: &ReleaseVersion,
+    remote: &RemoteState,
+    provenance: &Provenance,
+    local_git_oid: &dyn Fn(&BundleFile) -> Option<String>,
+) -> ReleasePlan {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    let online = remote.hub.is_some() || remote.github.is_some();
+    let hub = config.publish.hub.then(|| {
+        hub_plan(
+            manifest,
+            config,
+            ours,
+            remote.hub.as_ref(),
+            provenance,
+            local_git_oid,
+            &mut problems,
+        )
+    });
+    let github = config.publish.github_release.then(|| {
+        github_plan(
+            manifest,
+            config,
+            ours,
+            remote.github.as_ref(),
+            &mut problems,
+            &mut warnings,
+        )
+    });
+    if config.version.require_increase {
+        if let Some(state) = &remote.hub {
+            let tags = state.tags.iter().map(|t| t.name.as_str());
+            let released = version::released_versions(tags, &config.version.tag_prefix);
+            if let Err(problem) = version::check_increase(ours, &released, "the Hub") {
+                problems.push(problem.to_string());
+            }
+        }
+        if let Some(state) = &remote.github {
+            let tags = state.released_tags.iter().map(String::as_str);
+            let released = version::released_versions(tags, &config.version.tag_prefix);
+            if let Err(problem) = version::check_increase(ours, &released, "GitHub") {
+                problems.push(problem.to_string());
+            }
+        }
+    }
+    let previous = remote.hub.as_ref().and_then(|h| h.previous.as_ref());
+    ReleasePlan {
+        version: ours.version.to_string(),
+        tag: ours.tag.clone(),
+        prerelease: ours.is_prerelease(),
+        online,
+        source: manifest.source.clone(),
+        bundle_bytes: manifest.total_bytes(),
+        hub,
+        github,
+        previous_release: previous.map(|p| p.tag.clone()),
+        metric_deltas: previous
+            .and_then(|p| p.metrics.as_ref())
+            .map(|before| metric_deltas(before, &manifest.metrics))
+            .unwrap_or_default(),
+        problems,
+        warnings,
+    }
+}
+
+fn metric_deltas(before: &Metrics, now: &Metrics) -> Vec<MetricDelta> {
+    let mut names: Vec<&String> = before.keys().chain(now.keys()).collect();
+    names.sort();
+    names.dedup();
+    names
+        .into_iter()
+        .map(|name| {
+            let previous = before.get(name).copied();
+            let current = now.get(name).copied();
+            MetricDelta {
+                metric: name.clone(),
+                previous,
+                current,
+                delta: previous.zip(current).map(|(p, c)| c - p),
+            }
+        })
+        .collect()
+}
+
+/// The Hub's web address of a repo.
+pub fn hub_repo_url(endpoint: &str, repo: &str) -> String {
+    format!("{}/{repo}", endpoint.trim_end_matches('/'))
+}
+
+fn hub_plan(
+    manifest: &ReleaseManifest,
+    config: &ReleaseConfig,
+    ours: &ReleaseVersion,
+    state: Option<&HubState>,
+    provenance: &Provenance,
+    local_git_oid: &dyn Fn(&BundleFile) -> Option<String>,
+    problems: &mut Vec<String>,
+) -> HubPlan {
+    let revision = ours.hub_revision();
+    let repo = config.model.hub_repo.clone();
+    let (repo_action, create_branch, parent_commit) = match state {
+        None => ("unknown", false, None),
+        Some(s) if !s.exists => ("create", ours.is_prerelease(), None),
+        Some(s) => match s.branch(&revision) {
+            Some(head) => ("exists", false, Some(head.to_owned())),
+            None => ("exists", true, s.branch("main").map(str::to_owned)),
+        },
+    };
+    let remote_tree: BTreeMap<&str, &RemoteFile> = state
+        .map(|s| s.tree.iter().map(|f| (f.path.as_str(), f)).collect())
+        .unwrap_or_default();
+    let mut files: Vec<FilePlan> = manifest
+        .files
+        .iter()
+        .map(|file| {
+            let action = match remote_tree.get(file.path.as_str()) {
+                _ if state.is_none() => FileAction::Add,
+                None => FileAction::Add,
+                Some(remote) if is_same(file, remote, local_git_oid) => FileAction::Unchanged,
+                Some(_) => FileAction::Replace,
+            };
+            FilePlan {
+                path: file.path.clone(),
+                bytes: file.bytes,
+                sha256: Some(file.sha256.clone()),
+                action,
+            }
+        })
+        .collect();
+    for remote in remote_tree.values() {
+        if manifest.files.iter().any(|f| f.path == remote.path)
+            || HUB_OWN_FILES.contains(&remote.path.as_str())
+        {
+            continue;
+        }
+        files.push(FilePlan {
+            path: remote.path.clone(),
+            bytes: remote.size,
+            sha256: remote.sha256.clone(),
+            action: if config.publish.prune {
+                FileAction::Delete
+            } else {
+                FileAction::Keep
+            },
+        });
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    for file in &manifest.files {
+        if file.bytes > HUB_MAX_FILE_BYTES {
+            problems.push(format!(
+                "`{}` has {} bytes, more than the Hub's limit of 50 GB per file",
+                file.path, file.bytes
+            ));
+        }
+    }
+    if manifest.files.len() > HUB_MAX_FILES_PER_COMMIT {
+        problems.push(format!(
+            "the bundle has {} files; the Hub recommends at most {HUB_MAX_FILES_PER_COMMIT} per commit",
+            manifest.files.len()
+        ));
+    }
+    let tag_plan = match state {
+        None => TagPlan::Unknown,
+        Some(s) => match s.tag(&ours.tag) {
+            None => TagPlan::Create,
+            Some(commit) => {
+                let differing = s
+                    .tag_tree
+                    .as_deref()
+                    .map(|tree| differing_files(manifest, tree, local_git_oid))
+                    .unwrap_or_default();
+                if !differing.is_empty() {
+                    problems.push(format!(
+                        "`{}` is already released on the Hub with different content: {}",
+                        ours.tag,
+                        differing.join(", ")
+                    ));
+                }
+                TagPlan::Exists {
+                    commit: commit.to_owned(),
+                }
+            }
+        },
+    };
+    // Once the tag exists with identical content, the commit is done even if the branch moved
+    // on since (a later release, or an unrelated edit).
+    let tag_done = matches!(tag_plan, TagPlan::Exists { .. });
+    let commit_needed = !tag_done
+        && files.iter().any(|f| {
+            matches!(
+                f.action,
+                FileAction::Add | FileAction::Replace | FileAction::Delete
+            )
+        });
+    HubPlan {
+        url: hub_repo_url(&provenance.hub_endpoint, &repo),
+        repo,
+        repo_action,
+        private: config.model.private.unwrap_or(false),
+        revision,
+        create_branch,
+        parent_commit,
+        commit_message: format!("Release {}", ours.tag),
+        commit_description: commit_description(manifest, provenance),
+        files,
+        commit_needed,
+        tag: ours.tag.clone(),
+        tag_plan,
+    }
+}
+
+/// The commit's description: where the release came from.
+fn commit_description(manifest: &ReleaseManifest, provenance: &Provenance) -> String {
+    let mut lines = vec![format!("Released by {}.", manifest.tool)];
+    if let Some(repo) = &manifest.github_repo {
+        lines.push(format!("GitHub repository: {repo}"));
+    }
+    if let Some(source) = &manifest.source {
+        lines.push(format!(
+            "Source commit: {}{}",
+            source.commit,
+            if source.dirty {
+                " (with uncommitted changes)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(run) = &provenance.run_url {
+        lines.push(format!("Workflow run: {run}"));
+    }
+    lines.join("\n")
+}
+
+/// Whether the Hub's file has the bundle file's size and content: by sha256 when known, else by
+/// the git oid of its LFS pointer or of its content.
+pub fn is_same(
+    file: &BundleFile,
+    remote: &RemoteFile,
+    local_git_oid: &dyn Fn(&BundleFile) -> Option<String>,
+) -> bool {
+    if file.bytes != remote.size {
+        return false;
+    }
+    match &remote.sha256 {
+        Some(sha256) => *sha256 == file.sha256,
+        None if remote.lfs => remote.git_oid == lfs_pointer_oid(&file.sha256, file.bytes),
+        None => local_git_oid(file).is_some_and(|oid| oid == remote.git_oid),
+    }
+}
+
+/// Bundle files that are missing or differ in `tree`, and files of `tree` the bundle lacks.
+pub fn differing_files(
+    manifest: &ReleaseManifest,
+    tree: &[RemoteFile],
+    local_git_oid: &dyn Fn(&BundleFile) -> Option<String>,
+) -> Vec<String> {
+    let mut differing = Vec::new();
+    for file in &manifest.files {
+        match tree.iter().find(|r| r.path == file.path) {
+            Some(remote) if is_same(file, remote, local_git_oid) => {}
+            Some(_) => differing.push(format!("`{}` differs", file.path)),
+            None => differing.push(format!("`{}` is missing", file.path)),
+        }
+    }
+    for remote in tree {
+        if !HUB_OWN_FILES.contains(&remote.path.as_str())
+            && !manifest.files.iter().any(|f| f.path == remote.path)
+        {
+            differing.push(format!("`{}` is not in the bundle", remote.path));
+        }
+    }
+    differing
+}
+
+fn github_plan(
+    manifest: &ReleaseManifest,
+    config: &ReleaseConfig,
+    ours: &ReleaseVersion,
+    state: Option<&GithubState>,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> GithubPlan {
+    let repo = manifest.github_repo.clone().unwrap_or_default();
+    if repo.is_empty() {
+        problems.push(
+            "no GitHub repository: set `model.github-repo` or run inside GitHub Actions".to_owned(),
+        );
+    }
+    let target_commit = manifest.source.as_ref().map(|s| s.commit.clone());
+    let tag_plan = match state {
+        None => TagPlan::Unknown,
+        Some(s) => match &s.tag_commit {
+            None => TagPlan::Create,
+            Some(commit) => {
+                if target_commit.as_ref().is_some_and(|t| t != commit) {
+                    problems.push(format!(
+                        "the GitHub tag `{}` points at `{commit}`, not at the source commit `{}`",
+                        ours.tag,
+                        target_commit.as_deref().unwrap_or_default()
+                    ));
+                }
+                TagPlan::Exists {
+                    commit: commit.clone(),
+                }
+            }
+        },
+    };
+    let release = state.and_then(|s| s.release.as_ref());
+    let release_action = match (state, release) {
+        (None, _) => ReleaseAction::Unknown,
+        (Some(_), None) => ReleaseAction::Create,
+        (Some(_), Some(r)) if r.draft => ReleaseAction::ResumeDraft,
+        (Some(_), Some(_)) => ReleaseAction::Published,
+    };
+    let mut assets = Vec::new();
+    for file in select_assets(manifest, &config.publish.github_assets) {
+        let name = asset_name(&file.path);
+        let existing = release.and_then(|r| r.assets.iter().find(|a| a.name == name));
+        let action = if file.bytes > GITHUB_MAX_ASSET_BYTES {
+            warnings.push(format!(
+                "`{}` ({} bytes) is larger than GitHub's 2 GiB asset limit: not attached",
+                file.path, file.bytes
+            ));
+            AssetAction::TooLarge
+        } else {
+            match existing {
+                None => AssetAction::Upload,
+                Some(asset) if is_same_asset(asset, file) => AssetAction::Present,
+                Some(_) => AssetAction::Replace,
+            }
+        };
+        if action == AssetAction::Replace && release_action == ReleaseAction::Published {
+            problems.push(format!(
+                "the published GitHub release `{}` has an asset `{name}` with different content",
+                ours.tag
+            ));
+        }
+        assets.push(AssetPlan {
+            path: file.path.clone(),
+            name,
+            bytes: file.bytes,
+            sha256: file.sha256.clone(),
+            action,
+        });
+    }
+    let released: Vec<semver::Version> = state
+        .map(|s| {
+            version::released_versions(
+                s.released_tags.iter().map(String::as_str),
+                &config.version.tag_prefix,
+            )
+        })
+        .unwrap_or_default();
+    GithubPlan {
+        repo,
+        tag: ours.tag.clone(),
+        target_commit,
+        tag_plan,
+        name: format!("{} {}", manifest.model, ours.tag),
+        prerelease: ours.is_prerelease(),
+        make_latest: version::is_latest(ours, &released),
+        release_action,
+        assets,
+    }
+}
+
+fn is_same_asset(asset: &GithubAsset, file: &BundleFile) -> bool {
+    asset.state == "uploaded"
+        && asset.size == file.bytes
+        && asset
+            .digest
+            .as_deref()
+            .is_none_or(|d| d == format!("sha256:{}", file.sha256))
+}
+
+/// The asset name of a bundle path: its file name (GitHub assets have no folders).
+pub fn asset_name(path: &str) -> String {
+    path.rsplit('/').next().unwrap_or(path).to_owned()
+}
+
+/// Bundle files matching the `[publish] github-assets` globs (`*` within a path segment).
+pub fn select_assets<'a>(manifest: &'a ReleaseManifest, globs: &[String]) -> Vec<&'a BundleFile> {
+    manifest
+        .files
+        .iter()
+        .filter(|f| globs.iter().any(|g| glob_match(g, &f.path)))
+        .collect()
+}
+
+/// `*` matches any run of characters except `/`; `?` one such character.
+fn glob_match(pattern: &str, path: &str) -> bool {
+    fn go(p: &[u8], s: &[u8]) -> bool {
+        // Iterative with one backtrack point, so the work stays linear in practice.
+        let (mut pi, mut si) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while si < s.len() {
+            if pi < p.len() && (p[pi] == s[si] || (p[pi] == b'?' && s[si] != b'/')) {
+                pi += 1;
+                si += 1;
+            } else if pi < p.len() && p[pi] == b'*' {
+                star = Some((pi, si));
+                pi += 1;
+            } else if let Some((sp, ss)) = star
+                && s[ss] != b'/'
+            {
+                pi = sp + 1;
+                si = ss + 1;
+                star = Some((sp, ss + 1));
+            } else {
+                return false;
+            }
+        }
+        p[pi..].iter().all(|&c| c == b'*')
+    }
+    go(pattern.as_bytes(), path.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lfs_pointer_oids_match_git() {
+        // `printf 'version https://git-lfs.github.com/spec/v1\noid sha256:<empty sha>\nsize 0\n'
+        //  | git hash-object --stdin`
+        assert_eq!(
+            lfs_pointer_oid(
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+                0
+            ),
+            "fc8e42b32efb9a9bf3ae0234a18a948e499490f8"
+        );
+    }
+
+    #[test]
+    fn globs_match_within_segments() {
+        assert!(glob_match("onnx/*.onnx", "onnx/gen.onnx"));
+        assert!(!glob_match("onnx/*.onnx", "onnx/sub/gen.onnx"));
+        assert!(glob_match("*.safetensors", "model.safetensors"));
+        assert!(!glob_match("*.safetensors", "dir/model.safetensors"));
+        assert!(glob_match("README.md", "README.md"));
+        assert!(!glob_match("README.md", "README.mdx"));
+    }
+
+    #[test]
+    fn deltas_cover_both_sides() {
+        let before: Metrics = [("fid".to_owned(), 40.0), ("old".to_owned(), 1.0)].into();
+        let now: Metrics = [("fid".to_owned(), 42.5), ("new".to_owned(), 2.0)].into();
+        let deltas = metric_deltas(&before, &now);
+        assert_eq!(deltas.len(), 3);
+        assert_eq!(deltas[0].metric, "fid");
+        assert_eq!(deltas[0].delta, Some(2.5));
+        assert_eq!(deltas[1].current, Some(2.0));
+        assert_eq!(deltas[1].previous, None);
+    }
+}

@@ -1,0 +1,159 @@
+//! How a [`ReleasePlan`] looks in a pull request: Markdown tables of the Hub commit, the tags,
+//! the GitHub release and the metric deltas. `publish::plan` decides; this only renders.
+
+use std::fmt::Write as _;
+
+use crate::publish::plan::{AssetAction, FileAction, ReleaseAction, ReleasePlan, TagPlan};
+
+/// Keeps a table cell on one row.
+fn cell(text: &str) -> String {
+    text.replace('|', "\\|").replace(['\n', '\r'], " ")
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..12.min(sha.len())]
+}
+
+fn tag_text(tag: &TagPlan) -> String {
+    match tag {
+        TagPlan::Create => "create".to_owned(),
+        TagPlan::Exists { commit } => format!("exists at `{}`", short(commit)),
+        TagPlan::Unknown => "create unless present (not read: no token)".to_owned(),
+    }
+}
+
+/// The plan as Markdown.
+pub fn markdown(plan: &ReleasePlan) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "## Release plan: `{}`{}\n",
+        cell(&plan.tag),
+        if plan.prerelease { " (prerelease)" } else { "" }
+    );
+    if plan.is_already_released() {
+        let _ = writeln!(md, "**Already released**: `publish` has nothing to do.\n");
+    }
+    if !plan.online {
+        let _ = writeln!(
+            md,
+            "_From the bundle alone: the Hub and GitHub were not read (no tokens)._\n"
+        );
+    }
+    if !plan.problems.is_empty() {
+        let _ = writeln!(md, "**`publish` would refuse:**\n");
+        for problem in &plan.problems {
+            let _ = writeln!(md, "- {}", cell(problem));
+        }
+        md.push('\n');
+    }
+    for warning in &plan.warnings {
+        let _ = writeln!(md, "- warning: {}", cell(warning));
+    }
+    if let Some(hub) = &plan.hub {
+        let _ = writeln!(
+            md,
+            "### Hugging Face Hub: [`{}`]({})\n\nRepo: {}. Branch `{}`{}; commit \"{}\"{}; tag `{}`: {}.\n",
+            cell(&hub.repo),
+            hub.url,
+            hub.repo_action,
+            cell(&hub.revision),
+            if hub.create_branch {
+                " (created from `main`)"
+            } else {
+                ""
+            },
+            cell(&hub.commit_message),
+            hub.parent_commit
+                .as_deref()
+                .map(|p| format!(" on `{}`", short(p)))
+                .unwrap_or_default(),
+            cell(&hub.tag),
+            tag_text(&hub.tag_plan)
+        );
+        if !hub.commit_needed {
+            let _ = writeln!(md, "No commit needed: every file is already there.\n");
+        }
+        let _ = writeln!(md, "| file | action | size | sha256 |\n|---|---|---|---|");
+        for file in &hub.files {
+            let action = match file.action {
+                FileAction::Add => "add",
+                FileAction::Replace => "replace",
+                FileAction::Unchanged => "unchanged",
+                FileAction::Delete => "**delete**",
+                FileAction::Keep => "keep (not in bundle)",
+            };
+            let _ = writeln!(
+                md,
+                "| `{}` | {action} | {} | `{}` |",
+                cell(&file.path),
+                crate::card::human_bytes(file.bytes),
+                file.sha256.as_deref().map_or("—", short)
+            );
+        }
+        md.push('\n');
+    }
+    if let Some(gh) = &plan.github {
+        let release = match gh.release_action {
+            ReleaseAction::Create => "create as a draft, upload the assets, then publish",
+            ReleaseAction::ResumeDraft => "complete the draft of an earlier run, then publish",
+            ReleaseAction::Published => "published already",
+            ReleaseAction::Unknown => "create unless present (not read: no token)",
+        };
+        let _ = writeln!(
+            md,
+            "### GitHub: `{}`\n\nTag `{}` on `{}`: {}. Release \"{}\"{}: {release}; {}.\n",
+            cell(&gh.repo),
+            cell(&gh.tag),
+            gh.target_commit
+                .as_deref()
+                .map_or("(no source commit)", short),
+            tag_text(&gh.tag_plan),
+            cell(&gh.name),
+            if gh.prerelease { " (prerelease)" } else { "" },
+            if gh.make_latest {
+                "marked latest"
+            } else {
+                "not marked latest"
+            }
+        );
+        if !gh.assets.is_empty() {
+            let _ = writeln!(md, "| asset | action | size | sha256 |\n|---|---|---|---|");
+            for asset in &gh.assets {
+                let action = match asset.action {
+                    AssetAction::Upload => "upload",
+                    AssetAction::Replace => "replace",
+                    AssetAction::Present => "present",
+                    AssetAction::TooLarge => "skipped: over 2 GiB",
+                };
+                let _ = writeln!(
+                    md,
+                    "| `{}` | {action} | {} | `{}` |",
+                    cell(&asset.name),
+                    crate::card::human_bytes(asset.bytes),
+                    short(&asset.sha256)
+                );
+            }
+            md.push('\n');
+        }
+    }
+    if let Some(previous) = &plan.previous_release {
+        let _ = writeln!(
+            md,
+            "### Metrics against `{}`\n\n| metric | previous | now | change |\n|---|---|---|---|",
+            cell(previous)
+        );
+        for delta in &plan.metric_deltas {
+            let show = |v: Option<f64>| v.map_or("—".to_owned(), crate::gates::fmt);
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {} | {} |",
+                cell(&delta.metric),
+                show(delta.previous),
+                show(delta.current),
+                delta.delta.map_or("—".to_owned(), |d| format!("{d:+}"))
+            );
+        }
+    }
+    md
+}
