@@ -31,7 +31,7 @@ use crate::artifacts::scan::ScanReport;
 use crate::check::CheckReport;
 use crate::cli::{CheckArgs, ConfigArg};
 use crate::config::ConfigError;
-use crate::error::{Problem, not_built_yet};
+use crate::error::Problem;
 use crate::report::Reporter;
 use crate::secrets::Token;
 use crate::smoke::runtime::OrtSearch;
@@ -389,9 +389,24 @@ fn run_command(
             };
             let report = commands::check(args, env_snapshot, ort, reporter)?;
             check_results(&report, inputs, env_snapshot, event, results);
+            // What would change against the latest release, for the pull request's summary; a
+            // plan that cannot be made (no version yet, no network) does not fail the check.
+            match plan(inputs, env_snapshot, reporter, results) {
+                Ok(()) => {}
+                Err(error) => {
+                    let _ = writeln!(
+                        results.summary,
+                        "\n_No release plan: {}_",
+                        markdown_text(&error_chain(&error))
+                    );
+                }
+            }
             Ok(commands::check_outcome(&report))
         }
-        ActionCommand::Plan => Err(not_built_yet("plan")),
+        ActionCommand::Plan => {
+            plan(inputs, env_snapshot, reporter, results)?;
+            Ok(Outcome::Success)
+        }
         ActionCommand::Publish => {
             if event.is_pull_request() {
                 return Err(Problem::new(format!(
@@ -404,10 +419,101 @@ fn run_command(
                 )
                 .into());
             }
-            Err(not_built_yet("publish"))
+            let args = crate::cli::PublishArgs {
+                config: ConfigArg {
+                    config: inputs.config.clone(),
+                },
+                version: inputs.version.clone(),
+                bundle: inputs.bundle.clone(),
+                out: inputs.out.clone(),
+                baseline: None,
+                dry_run: inputs.dry_run,
+                allow_dirty: false,
+                json: false,
+            };
+            match commands::publish(&args, env_snapshot, ort, reporter)? {
+                commands::PublishResult::Refused(report) => {
+                    check_results(&report, inputs, env_snapshot, event, results);
+                    Ok(Outcome::Refused)
+                }
+                commands::PublishResult::Done(receipt) => {
+                    publish_results(&receipt, results);
+                    Ok(Outcome::Success)
+                }
+            }
         }
         ActionCommand::Scan => scan(inputs, reporter, results),
     }
+}
+
+/// `plan` from the folder `check` wrote: the `plan_json` output and the Markdown in the summary.
+fn plan(
+    inputs: &ActionInputs,
+    env_snapshot: &EnvSnapshot,
+    reporter: &Reporter,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let args = crate::cli::PlanArgs {
+        config: ConfigArg {
+            config: inputs.config.clone(),
+        },
+        version: inputs.version.clone(),
+        bundle: inputs.bundle.clone().unwrap_or_else(|| inputs.out.clone()),
+        json: false,
+    };
+    let report = commands::plan(&args, env_snapshot, reporter)?;
+    results.output(
+        "plan_json",
+        serde_json::to_string_pretty(&report.json).expect("a JSON value serializes"),
+    );
+    let _ = write!(results.summary, "\n{}\n", report.markdown.trim_end());
+    Ok(())
+}
+
+/// Outputs and summary of a finished `publish`.
+fn publish_results(receipt: &crate::publish::PublishReceipt, results: &mut Results) {
+    results.output("version", receipt.version.clone());
+    results.output("gates_passed", "true");
+    results.output("hf_commit", receipt.hub_commit.clone().unwrap_or_default());
+    results.output(
+        "hf_url",
+        receipt
+            .hub_commit_url
+            .clone()
+            .or_else(|| receipt.hub_url.clone())
+            .unwrap_or_default(),
+    );
+    results.output(
+        "release_url",
+        receipt.github_release_url.clone().unwrap_or_default(),
+    );
+    results.output(
+        "plan_json",
+        serde_json::to_string_pretty(&receipt.plan).expect("plans serialize to JSON"),
+    );
+    let what = if receipt.dry_run {
+        "dry run: nothing was written"
+    } else if receipt.already_released {
+        "already released: nothing to do"
+    } else {
+        "released"
+    };
+    let _ = writeln!(results.summary, "## `{}` — {what}\n", receipt.tag);
+    if let Some(url) = &receipt.hub_commit_url {
+        let _ = writeln!(results.summary, "- Hub: {url}");
+    }
+    if let Some(url) = &receipt.github_release_url {
+        let _ = writeln!(results.summary, "- GitHub release: {url}");
+    }
+    let _ = writeln!(
+        results.summary,
+        "- uploaded {} file(s) to the Hub and {} asset(s) to GitHub in this run\n",
+        receipt.uploaded_files.len(),
+        receipt.uploaded_assets.len()
+    );
+    results
+        .summary
+        .push_str(&crate::report::plan_markdown::markdown(&receipt.plan));
 }
 
 /// Outputs, annotations and the summary of a `check`.

@@ -350,8 +350,6 @@ pub fn plan(
 
 /// What `publish` ended with.
 #[derive(Debug, Clone)]
-// The payloads are for the action's outputs (wired by `action.rs`); the CLI only needs the outcome.
-#[allow(dead_code)]
 pub enum PublishResult {
     /// `check` refused the release; nothing was published.
     Refused(Box<check::CheckReport>),
