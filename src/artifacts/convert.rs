@@ -533,7 +533,7 @@ fn config_dict(arena: &Arena, root: Value) -> BTreeMap<String, serde_json::Value
         .filter_map(|(key, value)| {
             let key = arena.str(*key)?.to_owned();
             let value = match *value {
-                Value::Int(i) => serde_json::Value::from(i64::try_from(i).ok()?),
+                Value::Int(i) => serde_json::Value::from(i),
                 Value::Float(f) => {
                     serde_json::Number::from_f64(f).map(serde_json::Value::Number)?
                 }
@@ -769,7 +769,7 @@ fn metadata_from_keys(
         };
         if name == "training_steps" {
             step = match value {
-                Some(Value::Int(i)) => i64::try_from(i).ok(),
+                Some(Value::Int(i)) => Some(i),
                 _ => None,
             };
         }
@@ -791,7 +791,10 @@ fn scalar(arena: &Arena, value: Value) -> Option<String> {
         Value::Float(f) => Some(f.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         Value::None => None,
-        Value::Obj(_) => arena.str(value).map(str::to_owned),
+        Value::Obj(_) => arena
+            .str(value)
+            .map(str::to_owned)
+            .or_else(|| arena.int(value).map(|i| i.to_string())),
     }
 }
 
