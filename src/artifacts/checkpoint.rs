@@ -77,8 +77,18 @@ impl Checkpoint {
     /// Opens and scans a checkpoint. Only I/O failures are errors; everything wrong with the
     /// content is a finding.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        // A FIFO would block the open itself, a device could be endless, a folder cannot be
+        // mapped: only regular files are checkpoints, and that is checked before opening.
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("failed to open `{}`", path.display()))?;
+        refuse_non_file(path, &meta)?;
         let file =
             File::open(path).with_context(|| format!("failed to open `{}`", path.display()))?;
+        // The same check on what was opened, in case the path changed in between.
+        let meta = file
+            .metadata()
+            .with_context(|| format!("failed to open `{}`", path.display()))?;
+        refuse_non_file(path, &meta)?;
         let map = map_file(&file).with_context(|| format!("failed to map `{}`", path.display()))?;
         // Only headers and pickles are read through the map, scattered across the file. Without
         // this hint the kernel maps whole large folios around every touched page, and resident
@@ -161,6 +171,13 @@ impl Checkpoint {
         Ok(())
     }
 
+    /// Bytes of all storage records together: the tensor data the file really holds.
+    pub fn storage_bytes(&self) -> u64 {
+        self.records
+            .values()
+            .fold(0u64, |sum, r| sum.saturating_add(r.len))
+    }
+
     /// The mapped file (for hashing and tests).
     pub fn bytes(&self) -> &[u8] {
         &self.map
@@ -170,6 +187,31 @@ impl Checkpoint {
     pub fn file(&self) -> &File {
         &self.file
     }
+}
+
+/// A plain error for a path that is not a regular file.
+fn refuse_non_file(path: &Path, meta: &std::fs::Metadata) -> anyhow::Result<()> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a folder"
+    } else if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(crate::error::Problem::new(format!(
+        "`{}` is {what}, not a checkpoint file",
+        path.display()
+    ))
+    .hint("name the `.pt` / `.pth` / `.ckpt` file itself")
+    .into())
 }
 
 /// What scanning a file's bytes found.

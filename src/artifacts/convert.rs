@@ -67,6 +67,9 @@ pub struct ConvertOptions {
     pub metadata: BTreeMap<String, String>,
     /// Also report each tensor's sha256 (one more pass over the output bytes).
     pub tensor_sha256: bool,
+    /// Most bytes the written tensors may take together; `None`: [`default_output_limit`] of
+    /// the checkpoint's storage bytes.
+    pub max_output_bytes: Option<u64>,
 }
 
 impl ConvertOptions {
@@ -84,6 +87,7 @@ impl ConvertOptions {
             max_shard_size: None,
             metadata: BTreeMap::new(),
             tensor_sha256: false,
+            max_output_bytes: None,
         }
     }
 }
@@ -178,8 +182,16 @@ pub struct ConversionReport {
     pub source_sha256: String,
     /// Dotted path of the converted subtree (empty: the top level).
     pub selected: String,
-    /// Prefix stripped from every name.
+    /// Prefix stripped from every name (all stripped prefixes together, e.g. `module._orig_mod.`).
     pub stripped_prefix: Option<String>,
+    /// The prefixes stripped, in the order they were removed.
+    pub stripped_prefixes: Vec<String>,
+    /// The model entry that completed a parameters-only EMA entry (its buffers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_from: Option<String>,
+    /// Names taken from `completed_from`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub completed: Vec<String>,
     /// Files written (shards, then the index when sharding).
     pub outputs: Vec<OutputFile>,
     /// Tensors written, in name order.
@@ -208,6 +220,7 @@ struct Planned<'a> {
 /// Converts a checkpoint. Refusals are values; errors are bad input or I/O.
 pub fn convert(opts: &ConvertOptions, reporter: &Reporter) -> anyhow::Result<ConvertOutcome> {
     let input = &opts.input;
+    check_output_path(&opts.output)?;
     reporter.status("Scanning", input.display().to_string());
     let checkpoint = Checkpoint::open(input)?;
     if !checkpoint.is_clean() {
@@ -229,6 +242,88 @@ pub fn convert(opts: &ConvertOptions, reporter: &Reporter) -> anyhow::Result<Con
         result.map(|report| ConvertOutcome::Converted(Box::new(report)))
     })
     .with_context(|| format!("failed to convert `{}`", input.display()))
+}
+
+/// Refuses, before any work, an output that is a folder or a symlink, or whose folder is a
+/// symlink or not a folder.
+fn check_output_path(output: &Path) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(output).is_ok_and(|m| m.is_dir()) {
+        return Err(Problem::new(format!(
+            "the output `{}` is a folder; `-o` names the safetensors file to write",
+            output.display()
+        ))
+        .hint(format!(
+            "write into it with `-o {}`",
+            output.join("model.safetensors").display()
+        ))
+        .into());
+    }
+    crate::output::refuse_symlink(output, "the output")?;
+    let dir = crate::output::parent_of(output);
+    crate::output::refuse_symlink(&dir, "the output folder")?;
+    if std::fs::metadata(&dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(Problem::new(format!(
+            "the output folder `{}` exists and is not a folder",
+            dir.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The default cap on the bytes written: four times the checkpoint's storage bytes (views may
+/// overlap, e.g. a weight and its transpose, and `--dtype f32` doubles 16-bit tensors) plus
+/// 1 MiB. A view repeating storage elements (stride 0, as `expand` makes) can claim any number
+/// of elements; this keeps the output tied to the bytes that are really there.
+pub fn default_output_limit(storage_bytes: u64) -> u64 {
+    storage_bytes.saturating_mul(4).saturating_add(1 << 20)
+}
+
+/// Refuses a selection whose tensors would take more than the limit, before anything is
+/// allocated or written.
+fn check_output_size(
+    checkpoint: &Checkpoint,
+    planned: &[Planned<'_>],
+    limit: Option<u64>,
+) -> anyhow::Result<()> {
+    let storage_bytes = checkpoint.storage_bytes();
+    let (limit, why) = match limit {
+        Some(limit) => (limit, "`--max-output-bytes`".to_owned()),
+        None => (
+            default_output_limit(storage_bytes),
+            format!("4 x the checkpoint's {storage_bytes} bytes of tensor data + 1 MiB"),
+        ),
+    };
+    let mut total = 0u64;
+    let mut largest: Option<(&Planned<'_>, u64)> = None;
+    for p in planned {
+        let bytes = p.tensor.view.numel().saturating_mul(element_size(p.target));
+        total = total.saturating_add(bytes);
+        if largest.is_none_or(|(_, b)| bytes > b) {
+            largest = Some((p, bytes));
+        }
+    }
+    if total <= limit {
+        return Ok(());
+    }
+    let detail = largest
+        .map(|(p, bytes)| {
+            let (_, extent) = p.tensor.view.byte_extent();
+            format!(
+                "; the largest is `{}`: {bytes} bytes (shape {:?}, stride {:?}) read from {extent} \
+                 bytes of its storage",
+                p.selected.name, p.tensor.view.shape, p.tensor.view.stride
+            )
+        })
+        .unwrap_or_default();
+    Err(Problem::new(format!(
+        "the tensors would take {total} bytes, more than the limit of {limit} bytes ({why}){detail}"
+    ))
+    .hint(
+        "a view that repeats storage elements (stride 0) claims more data than the file holds; \
+         if the size is intended, raise the limit with `--max-output-bytes`",
+    )
+    .into())
 }
 
 fn corrupt_error(report: &ScanReport) -> anyhow::Error {
@@ -268,12 +363,28 @@ fn convert_clean(
             },
             selection.tensors.len(),
             selection
-                .stripped
-                .as_ref()
+                .stripped_prefix()
                 .map(|p| format!(", prefix `{p}` stripped"))
                 .unwrap_or_default()
         ),
     );
+    if let Some(completion) = &selection.completed {
+        reporter.status(
+            "Completed",
+            format!(
+                "`{}` holds parameters only; took {} more tensor(s) from `{}`: {}",
+                selection.subtree,
+                completion.names.len(),
+                completion.from,
+                completion
+                    .names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
 
     // Aliases: same storage, offset, shape, stride and dtype -> one tensor, first name kept.
     let mut sorted: Vec<&Selected> = selection.tensors.iter().collect();
@@ -327,6 +438,8 @@ fn convert_clean(
         );
     }
 
+    check_output_size(checkpoint, &planned, opts.max_output_bytes)?;
+
     let mut metadata = BTreeMap::new();
     let (step, loss) = metadata_from_keys(object, opts, &mut metadata)?;
     for (removed, kept) in &aliases {
@@ -354,8 +467,7 @@ fn convert_clean(
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("failed to create `{}`", dir.display()))?;
+    crate::output::prepare_dir(&dir, "the output folder")?;
     if let (Ok(a), Ok(b)) = (opts.input.canonicalize(), opts.output.canonicalize()) {
         anyhow::ensure!(
             a != b,
@@ -513,7 +625,14 @@ fn convert_clean(
         input: opts.input.clone(),
         source_sha256,
         selected: selection.subtree.clone(),
-        stripped_prefix: selection.stripped.clone(),
+        stripped_prefix: selection.stripped_prefix(),
+        stripped_prefixes: selection.stripped.clone(),
+        completed_from: selection.completed.as_ref().map(|c| c.from.clone()),
+        completed: selection
+            .completed
+            .as_ref()
+            .map(|c| c.names.clone())
+            .unwrap_or_default(),
         outputs,
         tensors: entries,
         aliases,
