@@ -38,8 +38,9 @@ pub struct Limits {
     /// Memory the object tree may take regardless of the pickle's size.
     pub memory_floor: usize,
     /// Memory the object tree may take per pickle byte read (beyond the floor). A torch state
-    /// dict takes about 6 bytes of tree per pickle byte; a hostile pickle that needs more is
-    /// stopped as it grows, never after.
+    /// dict takes about 10 bytes of tree per pickle byte (ten small objects per tensor, every
+    /// one memoised), so with the floor every torch pickle up to about 8 MB (some 70,000
+    /// tensors) is read; a hostile pickle that needs more is stopped as it grows, never after.
     pub memory_per_byte: usize,
     /// Findings of one pickle before it stops being read.
     pub max_findings: usize,
@@ -62,8 +63,8 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
-            memory_floor: 32 << 20,
-            memory_per_byte: 8,
+            memory_floor: 48 << 20,
+            memory_per_byte: 4,
             max_findings: 1000,
             max_pickle_bytes: 100 << 20,
             max_stack: 50_000,
@@ -474,11 +475,13 @@ impl Key {
 impl Dict {
     /// Heap bytes of the items and the index (keys included).
     fn heap_bytes(&self) -> usize {
-        self.items.len() * Self::ENTRY_BYTES + self.key_bytes
+        self.items.len() * size_of::<(Value, Value)>()
+            + self.index.capacity() * Self::INDEX_SLOT_BYTES
+            + self.key_bytes
     }
 
-    /// Bytes of one item and its index entry.
-    const ENTRY_BYTES: usize = size_of::<(Value, Value)>() + size_of::<(Key, usize)>() + 1;
+    /// Bytes of one slot of the index (entry and control byte).
+    const INDEX_SLOT_BYTES: usize = size_of::<(Key, usize)>() + 1;
 }
 
 /// All objects of one pickle.
@@ -621,7 +624,7 @@ pub fn interpret(
         op_pos: 0,
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: HashMap::new(),
+        memo: Memo::default(),
         arena: Arena::default(),
         reported_opcodes: Vec::new(),
         string_bytes: 0,
@@ -665,7 +668,7 @@ struct Machine<'s, 'a, 'f> {
     op_pos: usize,
     stack: Vec<Value>,
     marks: Vec<usize>,
-    memo: HashMap<u32, Value>,
+    memo: Memo,
     arena: Arena,
     reported_opcodes: Vec<u8>,
     string_bytes: usize,
@@ -676,6 +679,52 @@ struct Machine<'s, 'a, 'f> {
     protocol: u8,
     /// What the first persistent id of each storage key declared: `(dtype, numel, offset)`.
     storages: HashMap<String, (Option<Dtype>, u64, u64)>,
+}
+
+/// The memo: a dense array for the indices picklers write (0, 1, 2, ...), a map for the rest.
+#[derive(Default)]
+struct Memo {
+    dense: Vec<Option<Value>>,
+    sparse: HashMap<u32, Value>,
+    /// Entries set.
+    count: usize,
+}
+
+impl Memo {
+    /// How far past the dense array's end an index may be and still extend it.
+    const DENSE_GAP: usize = 1024;
+
+    fn get(&self, index: u32) -> Option<Value> {
+        match self.dense.get(index as usize) {
+            Some(slot) => *slot,
+            None => self.sparse.get(&index).copied(),
+        }
+    }
+
+    /// Sets an entry; returns the bytes that took (new dense slots, or a map entry with the
+    /// map's growth slack).
+    fn put(&mut self, index: u32, value: Value) -> usize {
+        let i = index as usize;
+        if self.get(index).is_none() {
+            self.count += 1;
+        }
+        if i < self.dense.len() {
+            self.dense[i] = Some(value);
+            0
+        } else if i <= self.dense.len() + Self::DENSE_GAP && !self.sparse.contains_key(&index) {
+            let added = i + 1 - self.dense.len();
+            self.dense.resize(i + 1, None);
+            self.dense[i] = Some(value);
+            added * size_of::<Option<Value>>()
+        } else {
+            let fresh = self.sparse.insert(index, value).is_none();
+            if fresh {
+                3 * (size_of::<(u32, Value)>() + 1)
+            } else {
+                0
+            }
+        }
+    }
 }
 
 /// Most arguments any allowlisted callable takes (`_rebuild_tensor_v3` takes 8).
@@ -836,9 +885,12 @@ impl Machine<'_, '_, '_> {
                 FindingKind::Resource,
                 format!(
                     "reading the first {} bytes of the pickle would take more than {} MiB of \
-                     memory (shared or repeated structure; a checkpoint needs far less)",
+                     memory ({} MiB + {} per pickle byte): structure repeated or shared through \
+                     the memo, or more than about 70,000 tensors in one pickle",
                     self.pos,
-                    allowed >> 20
+                    allowed >> 20,
+                    self.limits.memory_floor >> 20,
+                    self.limits.memory_per_byte
                 ),
             );
         }
@@ -1045,21 +1097,18 @@ impl Machine<'_, '_, '_> {
     }
 
     fn memo_put(&mut self, index: u32, value: Value) -> Step {
-        if !self.memo.contains_key(&index) {
-            if self.memo.len() >= self.limits.max_memo {
-                return self.stop(
-                    FindingKind::Resource,
-                    format!("more than {} memo entries", self.limits.max_memo),
-                );
-            }
-            self.charge(size_of::<(u32, Value)>() + 1)?;
+        if self.memo.get(index).is_none() && self.memo.count >= self.limits.max_memo {
+            return self.stop(
+                FindingKind::Resource,
+                format!("more than {} memo entries", self.limits.max_memo),
+            );
         }
-        self.memo.insert(index, value);
-        Ok(())
+        let bytes = self.memo.put(index, value);
+        self.charge(bytes)
     }
 
     fn memo_get(&mut self, index: u32) -> Step {
-        let Some(value) = self.memo.get(&index).copied() else {
+        let Some(value) = self.memo.get(index) else {
             return self.corrupt(format!("memo entry {index} read before it was written"));
         };
         self.push(value)
@@ -1312,7 +1361,7 @@ impl Machine<'_, '_, '_> {
                     self.memo_put(i, v)?;
                 }
                 0x94 => {
-                    let i = u32::try_from(self.memo.len()).unwrap_or(u32::MAX);
+                    let i = u32::try_from(self.memo.count).unwrap_or(u32::MAX);
                     let v = self.top()?;
                     self.memo_put(i, v)?;
                 }
@@ -1649,6 +1698,7 @@ impl Machine<'_, '_, '_> {
             return Ok(());
         };
         let mut added = 0usize;
+        let capacity = dict.index.capacity();
         for (pair, key) in items.chunks_exact(2).zip(keys) {
             if let Some(&i) = dict.index.get(&key) {
                 dict.items[i].1 = pair[1];
@@ -1659,8 +1709,15 @@ impl Machine<'_, '_, '_> {
                 added += 1;
             }
         }
+        // A grown index is charged in full: while it is rebuilt the old one is still there.
+        let grown = dict.index.capacity();
+        let index_bytes = if grown > capacity {
+            grown * Dict::INDEX_SLOT_BYTES
+        } else {
+            0
+        };
         // Key strings were charged when they were copied (`key`).
-        self.charge(added * Dict::ENTRY_BYTES)
+        self.charge(added * size_of::<(Value, Value)>() + index_bytes)
     }
 
     /// The dict key of a value; a string key is a copy, charged before it is made.
@@ -2762,6 +2819,21 @@ mod tests {
         let (_, findings) = run(&keys.op(b"e").stop());
         let last = findings.last().expect("a finding");
         assert!(last.message.contains("MiB of memory"), "{}", last.message);
+    }
+
+    #[test]
+    fn far_memo_indices_do_not_size_the_memo() {
+        // LONG_BINPUT 0xfffffff0: a memo sized by its largest index would take 64 GB.
+        let data = P::new()
+            .op(b"Nr\xf0\xff\xff\xffj\xf0\xff\xff\xff\x86")
+            .op(b"K\x07q\x05h\x05\x86.")
+            .0;
+        let (parsed, findings) = run(&data);
+        assert!(findings.is_empty(), "{findings:?}");
+        let parsed = parsed.expect("parses");
+        assert!(
+            matches!(parsed.arena.get(1), Obj::Tuple(t) if t == &[Value::Int(7), Value::Int(7)])
+        );
     }
 
     #[test]
