@@ -31,17 +31,32 @@ const LEGACY_PROTOCOL: i128 = 1001;
 /// Deepest nesting of dicts and lists accepted in the object tree.
 pub const MAX_DEPTH: usize = 1000;
 
-/// Maps a file read-only.
+/// Maps a file read-only; with `range`, only `(offset, len)` of it, with its pages read in
+/// at once (for streaming through a file window by window).
 ///
 /// The crate denies `unsafe_code`; this is its one exception.
 #[allow(unsafe_code)]
-pub fn map_file(file: &File) -> std::io::Result<Mmap> {
+pub fn map_file_range(file: &File, range: Option<(u64, usize)>) -> std::io::Result<Mmap> {
     // SAFETY: the mapping is read-only and private to this process. Another process truncating
     // or rewriting the file while it is mapped could change or fault the bytes we read; every
     // read here is bounds-checked against the length taken at mapping time, so a change shows up
     // as different data (caught by the byte-for-byte verification), not as undefined behaviour
     // in our code beyond a SIGBUS on truncation, which is the documented risk of memmap2.
-    unsafe { Mmap::map(file) }
+    unsafe {
+        match range {
+            None => Mmap::map(file),
+            Some((offset, len)) => memmap2::MmapOptions::new()
+                .offset(offset)
+                .len(len)
+                .populate()
+                .map(file),
+        }
+    }
+}
+
+/// Maps a whole file read-only (see [`map_file_range`]).
+pub fn map_file(file: &File) -> std::io::Result<Mmap> {
+    map_file_range(file, None)
 }
 
 /// Where a storage's bytes are in the file.

@@ -770,6 +770,8 @@ fn write_shard(
             sha256: opts.tensor_sha256.then(|| hex(&Sha256::digest(bytes))),
         };
     }
+    // Durable now, while the input is still being hashed: sealing then rewrites only the header.
+    temp.as_file().sync_data()?;
     Ok((temp, stats))
 }
 
@@ -917,12 +919,33 @@ fn scalar(arena: &Arena, value: Value) -> Option<String> {
     }
 }
 
-/// Lowercase hex sha256 of a whole file, read in 1 MiB blocks with positioned reads.
+/// Lowercase hex sha256 of a whole file.
+///
+/// The file is hashed straight from the page cache through 1 MiB windows mapped one at a time
+/// (no copy into a buffer first); each window is unmapped before the next, so resident memory
+/// stays at one window, as with the 1 MiB read buffer this replaces. Files that
+/// cannot be mapped are read in 1 MiB blocks instead. Nothing moves the file's cursor.
 pub fn hash_file(file: &File) -> std::io::Result<String> {
+    const WINDOW: u64 = 1 << 20;
+    let len = file.metadata()?.len();
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
     let mut offset = 0u64;
-    // Positioned reads: the shared file cursor is never moved under the converting thread.
+    while offset < len {
+        let window = usize::try_from(WINDOW.min(len - offset)).unwrap_or(usize::MAX);
+        let Ok(map) = checkpoint::map_file_range(file, Some((offset, window))) else {
+            return hash_by_reading(file, hasher, offset);
+        };
+        hasher.update(&map[..]);
+        offset += map.len() as u64;
+    }
+    // A file that grew while hashed: the rest is read.
+    hash_by_reading(file, hasher, offset)
+}
+
+/// Continues `hasher` with the file's bytes from `offset`, read in 1 MiB blocks with positioned
+/// reads.
+fn hash_by_reading(file: &File, mut hasher: Sha256, mut offset: u64) -> std::io::Result<String> {
+    let mut buffer = vec![0u8; 1 << 20];
     loop {
         let n = file.read_at(&mut buffer, offset)?;
         if n == 0 {
