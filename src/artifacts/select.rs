@@ -111,18 +111,18 @@ pub fn select(
     choice: &WeightsChoice,
     strip_prefixes: &[String],
 ) -> anyhow::Result<Selection> {
+    let w = &Walker::new(arena);
     let (subtree, value, ema) = match choice {
         WeightsChoice::Auto => {
-            if let Some((key, value)) = find_ema(arena, root)? {
+            if let Some((key, value)) = find_ema(w, root)? {
                 (key, value, true)
             } else {
-                let (key, value) =
-                    find_model(arena, root)?.ok_or_else(|| nothing_found(arena, root))?;
+                let (key, value) = find_model(w, root)?.ok_or_else(|| nothing_found(w, root))?;
                 (key, value, false)
             }
         }
         WeightsChoice::Ema => {
-            let (key, value) = find_ema(arena, root)?.ok_or_else(|| {
+            let (key, value) = find_ema(w, root)?.ok_or_else(|| {
                 Problem::new(format!(
                     "the checkpoint has no EMA weights (looked for {} and names with `ema`)",
                     list(EMA_KEYS)
@@ -132,29 +132,28 @@ pub fn select(
             (key, value, true)
         }
         WeightsChoice::Model => {
-            let (key, value) =
-                find_model(arena, root)?.ok_or_else(|| nothing_found(arena, root))?;
+            let (key, value) = find_model(w, root)?.ok_or_else(|| nothing_found(w, root))?;
             (key, value, false)
         }
         WeightsChoice::Path(path) => {
             let value = resolve(arena, root, path).ok_or_else(|| {
                 Problem::new(format!("the checkpoint has no entry `{path}`"))
-                    .hint(candidates_hint(arena, root))
+                    .hint(candidates_hint(w, root))
             })?;
             (path.clone(), value, false)
         }
     };
-    let mut tensors = flatten(arena, value, &subtree)
+    let mut tensors = flatten(w, value, &subtree)
         .with_context(|| format!("failed to read the weights under `{}`", display(&subtree)))?;
     if tensors.is_empty() {
         return Err(
             Problem::new(format!("`{}` holds no tensors", display(&subtree)))
-                .hint(candidates_hint(arena, root))
+                .hint(candidates_hint(w, root))
                 .into(),
         );
     }
     let completed = if ema {
-        complete_ema(arena, root, &mut tensors)?
+        complete_ema(w, root, &mut tensors)?
     } else {
         None
     };
@@ -199,18 +198,18 @@ fn strip(tensors: &mut [Selected], prefixes: &[String]) -> Vec<String> {
 /// buffers), when every EMA name is one of the model's. Returns the model entry and the index
 /// of the first added tensor.
 fn complete_ema(
-    arena: &Arena,
+    w: &Walker<'_>,
     root: Value,
     tensors: &mut Vec<Selected>,
 ) -> anyhow::Result<Option<(String, usize)>> {
     // No model entry, or an ambiguous one: nothing to complete from.
-    let Ok(Some((model_key, model))) = find_model(arena, root) else {
+    let Ok(Some((model_key, model))) = find_model(w, root) else {
         return Ok(None);
     };
     if model_key.is_empty() {
         return Ok(None);
     }
-    let model_tensors = flatten(arena, model, &model_key)?;
+    let model_tensors = flatten(w, model, &model_key)?;
     let ema_names: HashSet<&str> = tensors.iter().map(|t| t.name.as_str()).collect();
     let model_names: HashSet<&str> = model_tensors.iter().map(|t| t.name.as_str()).collect();
     if !ema_names.is_subset(&model_names) || ema_names.len() == model_names.len() {
@@ -238,8 +237,8 @@ fn list(keys: &[&str]) -> String {
 }
 
 /// Tensors directly or indirectly under a value.
-fn tensor_count(arena: &Arena, value: Value, key: &str) -> anyhow::Result<usize> {
-    Ok(flatten(arena, value, key)
+fn tensor_count(w: &Walker<'_>, value: Value, key: &str) -> anyhow::Result<usize> {
+    Ok(flatten(w, value, key)
         .with_context(|| format!("failed to read the weights under `{}`", display(key)))?
         .len())
 }
@@ -281,11 +280,12 @@ fn top_level(arena: &Arena, root: Value) -> Vec<(&str, Value)> {
         .unwrap_or_default()
 }
 
-fn find_ema(arena: &Arena, root: Value) -> anyhow::Result<Option<(String, Value)>> {
+fn find_ema(w: &Walker<'_>, root: Value) -> anyhow::Result<Option<(String, Value)>> {
+    let arena = w.arena;
     for key in EMA_KEYS {
         if let Some(value) = arena.lookup(root, key)
             && arena.dict(value).is_some()
-            && tensor_count(arena, value, key)? > 0
+            && tensor_count(w, value, key)? > 0
         {
             return Ok(Some(((*key).to_owned(), value)));
         }
@@ -295,7 +295,7 @@ fn find_ema(arena: &Arena, root: Value) -> anyhow::Result<Option<(String, Value)
         if !EMA_KEYS.contains(&key)
             && says_ema(key)
             && arena.dict(value).is_some()
-            && tensor_count(arena, value, key)? > 0
+            && tensor_count(w, value, key)? > 0
         {
             found.push((key, value));
         }
@@ -303,28 +303,29 @@ fn find_ema(arena: &Arena, root: Value) -> anyhow::Result<Option<(String, Value)
     match found.as_slice() {
         [] => Ok(None),
         [(key, value)] => Ok(Some(((*key).to_owned(), *value))),
-        many => Err(ambiguous(arena, many, "EMA weights")),
+        many => Err(ambiguous(w, many, "EMA weights")),
     }
 }
 
-fn find_model(arena: &Arena, root: Value) -> anyhow::Result<Option<(String, Value)>> {
+fn find_model(w: &Walker<'_>, root: Value) -> anyhow::Result<Option<(String, Value)>> {
+    let arena = w.arena;
     let mut found: Vec<(&str, Value)> = Vec::new();
     for key in MODEL_KEYS {
         if let Some(value) = arena.lookup(root, key)
-            && tensor_count(arena, value, key)? > 0
+            && tensor_count(w, value, key)? > 0
         {
             found.push((key, value));
         }
     }
     for (key, value) in top_level(arena, root) {
-        if !MODEL_KEYS.contains(&key) && says_model(key) && tensor_count(arena, value, key)? > 0 {
+        if !MODEL_KEYS.contains(&key) && says_model(key) && tensor_count(w, value, key)? > 0 {
             found.push((key, value));
         }
     }
     match found.as_slice() {
         [] => {}
         [(key, value)] => return Ok(Some(((*key).to_owned(), *value))),
-        many => return Err(ambiguous(arena, many, "weights")),
+        many => return Err(ambiguous(w, many, "weights")),
     }
     // A flat state dict: tensors directly at the top level.
     let flat = arena
@@ -333,11 +334,11 @@ fn find_model(arena: &Arena, root: Value) -> anyhow::Result<Option<(String, Valu
     Ok(flat.then(|| (String::new(), root)))
 }
 
-fn ambiguous(arena: &Arena, many: &[(&str, Value)], what: &str) -> anyhow::Error {
+fn ambiguous(w: &Walker<'_>, many: &[(&str, Value)], what: &str) -> anyhow::Error {
     let listing = many
         .iter()
         .map(|(k, v)| {
-            let n = tensor_count(arena, *v, k).unwrap_or(0);
+            let n = tensor_count(w, *v, k).unwrap_or(0);
             format!("`{k}` ({n} tensors)")
         })
         .collect::<Vec<_>>()
@@ -354,19 +355,20 @@ fn ambiguous(arena: &Arena, many: &[(&str, Value)], what: &str) -> anyhow::Error
     .into()
 }
 
-fn nothing_found(arena: &Arena, root: Value) -> anyhow::Error {
+fn nothing_found(w: &Walker<'_>, root: Value) -> anyhow::Error {
     Problem::new(format!(
         "found no weights: no EMA entry ({}), no model entry ({}) and no tensors at the top level",
         list(EMA_KEYS),
         list(MODEL_KEYS)
     ))
-    .hint(candidates_hint(arena, root))
+    .hint(candidates_hint(w, root))
     .into()
 }
 
 /// "choose one with --weights PATH; dicts holding tensors: ..." for error hints. Looks four
 /// levels deep, each dict once, and lists at most 20 entries.
-fn candidates_hint(arena: &Arena, root: Value) -> String {
+fn candidates_hint(w: &Walker<'_>, root: Value) -> String {
+    let arena = w.arena;
     const MAX_LISTED: usize = 20;
     let mut found = Vec::new();
     let mut seen: HashSet<ObjId> = HashSet::new();
@@ -383,7 +385,7 @@ fn candidates_hint(arena: &Arena, root: Value) -> String {
             continue;
         }
         if !path.is_empty() && dict.items.iter().any(|(_, v)| arena.tensor(*v).is_some()) {
-            let count = tensor_count(arena, value, &path)
+            let count = tensor_count(w, value, &path)
                 .map_or_else(|_| "too many".to_owned(), |n| n.to_string());
             found.push(format!("`{path}` ({count} tensors)"));
             continue;
@@ -454,6 +456,41 @@ pub fn resolve(arena: &Arena, root: Value, path: &str) -> Option<Value> {
     Some(value)
 }
 
+/// The arena and what is left of the steps one selection may take through it. All walks of a
+/// selection (finding the EMA and model entries, counting, flattening, hints) share it: a tree
+/// walk visits each edge of the object graph once and a selection walks a few subtrees a few
+/// times, so eight times the graph's edges is plenty; memo-shared structure referenced over and
+/// over (one dict under a million keys, 2^60 paths through 60 dicts) runs out of it at once.
+struct Walker<'a> {
+    arena: &'a Arena,
+    left: std::cell::Cell<usize>,
+    total: usize,
+}
+
+impl<'a> Walker<'a> {
+    fn new(arena: &'a Arena) -> Self {
+        let total = 8 * (arena.edges() + arena.len()) + 1024;
+        Self {
+            arena,
+            left: std::cell::Cell::new(total),
+            total,
+        }
+    }
+
+    fn step(&self) -> anyhow::Result<()> {
+        let left = self.left.get();
+        anyhow::ensure!(
+            left > 0,
+            "the weights reference the same structure over and over (more than {} steps to walk \
+             them, for {} objects)",
+            self.total,
+            self.arena.len()
+        );
+        self.left.set(left - 1);
+        Ok(())
+    }
+}
+
 /// The key of a dict item as a name segment; `None` for keys that are neither str nor int.
 fn segment(arena: &Arena, key: Value) -> Option<std::borrow::Cow<'_, str>> {
     match arena.int(key) {
@@ -469,9 +506,8 @@ fn segment(arena: &Arena, key: Value) -> Option<std::borrow::Cow<'_, str>> {
 /// a walk longer than twice the object graph's edges (shared substructure referenced over and
 /// over), a name longer than [`MAX_NAME_BYTES`] or names longer than [`MAX_TOTAL_NAME_BYTES`]
 /// together.
-fn flatten(arena: &Arena, value: Value, base: &str) -> anyhow::Result<Vec<Selected>> {
-    let budget = 2 * (arena.edges() + arena.len()) + 1024;
-    let mut steps = 0usize;
+fn flatten(w: &Walker<'_>, value: Value, base: &str) -> anyhow::Result<Vec<Selected>> {
+    let arena = w.arena;
     let mut name_bytes = 0usize;
     let mut out = Vec::new();
     let mut name = String::new();
@@ -539,13 +575,7 @@ fn flatten(arena: &Arena, value: Value, base: &str) -> anyhow::Result<Vec<Select
             continue;
         };
         frame.1 += 1;
-        steps += 1;
-        anyhow::ensure!(
-            steps <= budget,
-            "the weights reference the same structure over and over (more than {budget} steps \
-             to walk them, for {} objects)",
-            arena.len()
-        );
+        w.step()?;
         // Keys that are neither str nor int name nothing (as before: such items are skipped).
         let Some(key) = key else { continue };
         let here = name.len();
@@ -787,6 +817,46 @@ mod tests {
         let started = std::time::Instant::now();
         let err = names(&parsed, "ema", &[]).expect_err("refused");
         assert!(started.elapsed().as_secs() < 2);
+        assert!(
+            format!("{err:#}").contains("same structure over and over"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn one_dict_under_many_names_is_not_walked_once_per_name() {
+        // D holds 10,000 references to one tensor; 10,000 top-level names that say model all
+        // refer to D: counting each would take 10^8 steps.
+        let mut p = vec![0x80, 2];
+        p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n((X\x07\x00\x00\x00storage");
+        p.extend_from_slice(b"ctorch\nFloatStorage\nX\x01\x00\x00\x000X\x03\x00\x00\x00cpuK\x01tQ");
+        p.extend_from_slice(b"K\x00(K\x01t(K\x01t\x89ccollections\nOrderedDict\n)RtRq\x01");
+        p.extend_from_slice(b"0}(");
+        for i in 0..10_000i32 {
+            p.push(b'J');
+            p.extend_from_slice(&i.to_le_bytes());
+            p.extend_from_slice(b"h\x01");
+        }
+        p.extend_from_slice(b"uq\x020}(");
+        for i in 0..10_000 {
+            let key = format!("model_{i}");
+            p.push(b'X');
+            p.extend_from_slice(&(key.len() as u32).to_le_bytes());
+            p.extend_from_slice(key.as_bytes());
+            p.extend_from_slice(b"h\x02");
+        }
+        p.extend_from_slice(b"u.");
+        let source = Source {
+            data: &p,
+            member: Member::Entry("archive/data.pkl".into()),
+            base: 0,
+            pids: PidFormat::Zip,
+        };
+        let mut findings = Vec::new();
+        let parsed = interpret(&source, &Limits::default(), &mut findings).expect("parses");
+        let started = std::time::Instant::now();
+        let err = names(&parsed, "auto", &[]).expect_err("refused");
+        assert!(started.elapsed().as_secs() < 2, "{:?}", started.elapsed());
         assert!(
             format!("{err:#}").contains("same structure over and over"),
             "{err:#}"
