@@ -368,8 +368,8 @@ fn nothing_found(w: &Walker<'_>, root: Value) -> anyhow::Error {
 /// "choose one with --weights PATH; dicts holding tensors: ..." for error hints. Looks four
 /// levels deep, each dict once, and lists at most 20 entries.
 fn candidates_hint(w: &Walker<'_>, root: Value) -> String {
-    let arena = w.arena;
     const MAX_LISTED: usize = 20;
+    let arena = w.arena;
     let mut found = Vec::new();
     let mut seen: HashSet<ObjId> = HashSet::new();
     let mut stack = vec![(root, String::new(), 0usize)];
