@@ -200,6 +200,10 @@ pub struct ConvertArgs {
     /// Also compute each tensor's sha256 for the report (one more pass over the bytes).
     #[arg(long)]
     pub tensor_sha256: bool,
+    /// Most bytes the written tensors may take together, e.g. `2GB`. Default: 4 x the
+    /// checkpoint's tensor data + 1 MiB (a view repeating elements, stride 0, can claim more).
+    #[arg(long, value_name = "SIZE")]
+    pub max_output_bytes: Option<String>,
     /// Print the conversion report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -221,8 +225,8 @@ pub enum DtypeArg {
 /// `scan`
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Checkpoint files to scan. Exit code 0: all clean; 1: something refused (dangerous or
-    /// unsupported); 2: a file is malformed or unreadable.
+    /// Checkpoint files to scan; every one is reported. Exit code: the worst of them, 0 all
+    /// clean, 1 something refused (dangerous or unsupported), 2 a file is malformed or unreadable.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Print findings as JSON on stdout.

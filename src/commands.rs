@@ -254,6 +254,12 @@ pub fn convert(args: ConvertArgs, reporter: &Reporter) -> anyhow::Result<Outcome
                 .hint("write a size like `5GB`, `500MB` or `2GiB`")
         })?);
     }
+    if let Some(size) = &args.max_output_bytes {
+        opts.max_output_bytes = Some(config::validate::parse_size(size).ok_or_else(|| {
+            error::Problem::new(format!("`--max-output-bytes` = `{size}` is not a size"))
+                .hint("write a size like `2GB`, `500MB` or `2GiB`")
+        })?);
+    }
     opts.tensor_sha256 = args.tensor_sha256;
     let outcome = artifacts::convert::convert(&opts, reporter)?;
     if args.json {
@@ -268,30 +274,65 @@ pub fn convert(args: ConvertArgs, reporter: &Reporter) -> anyhow::Result<Outcome
     })
 }
 
-/// `scan`: security-scan checkpoint files.
+/// `scan`: security-scan checkpoint files. Every file is scanned and reported, whatever happens
+/// to the others; the exit code is the worst result (an unreadable or malformed file is an
+/// error, then a refusal, then clean).
 pub fn scan(args: &ScanArgs, reporter: &Reporter) -> anyhow::Result<Outcome> {
+    use artifacts::scan::ScanReport;
     let mut reports = Vec::new();
     for file in &args.files {
         reporter.status("Scanning", file.display().to_string());
-        let report = artifacts::scan::scan_file(file)
-            .with_context(|| format!("failed to scan `{}`", file.display()))?;
-        if !args.json {
-            reporter.scan_result(&report);
-        }
+        let report = match artifacts::scan::scan_file(file)
+            .with_context(|| format!("failed to scan `{}`", file.display()))
+        {
+            Ok(report) => {
+                if !args.json {
+                    reporter.scan_result(&report);
+                }
+                report
+            }
+            Err(err) if args.files.len() == 1 => return Err(err),
+            Err(err) => {
+                reporter.error(&err);
+                ScanReport::failed(file, &err)
+            }
+        };
         reports.push(report);
     }
     if args.json {
         reporter.json(&reports)?;
     }
-    if reports.iter().any(artifacts::scan::ScanReport::is_refused) {
-        return Ok(Outcome::Refused);
+    let broken: Vec<&ScanReport> = reports
+        .iter()
+        .filter(|r| r.error.is_some() || (!r.is_clean() && !r.is_refused()))
+        .collect();
+    match broken.as_slice() {
+        [] => {}
+        [one] if reports.len() == 1 => {
+            return Err(error::Problem::new(format!(
+                "`{}` is not a valid checkpoint: {}",
+                one.file,
+                one.findings
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            ))
+            .into());
+        }
+        many => {
+            let names: Vec<String> = many.iter().map(|r| format!("`{}`", r.file)).collect();
+            return Err(error::Problem::new(format!(
+                "{} of {} files could not be scanned or are not valid checkpoints: {}",
+                many.len(),
+                reports.len(),
+                names.join(", ")
+            ))
+            .hint("every file was still scanned; the findings above are complete")
+            .into());
+        }
     }
-    if let Some(corrupt) = reports.iter().find(|r| !r.is_clean()) {
-        return Err(error::Problem::new(format!(
-            "`{}` is not a valid checkpoint: {}",
-            corrupt.file, corrupt.findings[0]
-        ))
-        .into());
+    if reports.iter().any(ScanReport::is_refused) {
+        return Ok(Outcome::Refused);
     }
     Ok(Outcome::Success)
 }
