@@ -600,7 +600,6 @@ fn scan(
 ) -> anyhow::Result<Outcome> {
     let files = expand_patterns(Path::new("."), &inputs.files)?;
     let mut reports: Vec<ScanReport> = Vec::new();
-    let mut errors = Vec::new();
     for file in &files {
         let shown = file.display().to_string();
         reporter.status("Scanning", &shown);
@@ -610,20 +609,17 @@ fn scan(
                 reports.push(report);
             }
             Err(error) => {
-                let message = error_chain(&error);
                 results.annotations.push(Annotation {
                     level: Level::Error,
                     at: Some((shown.clone(), 1, 1)),
                     title: "checkpoint could not be scanned".to_owned(),
-                    message: message.clone(),
+                    message: error_chain(&error),
                 });
-                errors.push(crate::sarif::ScanError {
-                    file: shown,
-                    message,
-                });
+                reports.push(ScanReport::failed(file, &error));
             }
         }
     }
+    let errors = reports.iter().filter(|r| r.error.is_some()).count();
     for report in &reports {
         for finding in &report.findings {
             results.annotations.push(Annotation {
@@ -639,7 +635,7 @@ fn scan(
         }
     }
     if let Some(path) = &inputs.sarif {
-        let log = crate::sarif::log(&reports, &errors);
+        let log = crate::sarif::log(&reports);
         let text = serde_json::to_vec_pretty(&log).expect("a JSON value serializes");
         crate::output::write_atomically(path, &text)?;
         reporter.status("Wrote", format!("`{}`", path.display()));
@@ -653,14 +649,14 @@ fn scan(
         results.summary,
         "## Checkpoint scan\n\n{} file(s): {} clean, {refused} refused, {} unreadable or corrupt.\n",
         files.len(),
-        files.len() - refused - corrupt - errors.len(),
-        corrupt + errors.len()
+        files.len() - refused - corrupt - errors,
+        corrupt + errors
     );
     results.output("scanned", files.len().to_string());
-    if !errors.is_empty() || corrupt > 0 {
+    if errors > 0 || corrupt > 0 {
         return Err(Problem::new(format!(
             "{} of {} checkpoint(s) could not be scanned or are corrupt",
-            errors.len() + corrupt,
+            errors + corrupt,
             files.len()
         ))
         .into());

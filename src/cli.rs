@@ -229,9 +229,24 @@ pub struct ScanArgs {
     /// clean, 1 something refused (dangerous or unsupported), 2 a file is malformed or unreadable.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Print findings as JSON on stdout.
-    #[arg(long)]
+    /// Print findings as JSON on stdout (the same as `--format json`).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Output format: `human`, `json`, or `sarif` (SARIF 2.1.0 for GitHub code scanning, e.g.
+    /// `scan --format sarif *.pt > checkpoints.sarif`).
+    #[arg(long, value_enum, default_value_t = ScanFormat::Human)]
+    pub format: ScanFormat,
+}
+
+/// `scan --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// One line per file and finding.
+    Human,
+    /// The scan reports as JSON.
+    Json,
+    /// A SARIF 2.1.0 log.
+    Sarif,
 }
 
 /// `smoke`

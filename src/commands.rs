@@ -278,7 +278,13 @@ pub fn convert(args: ConvertArgs, reporter: &Reporter) -> anyhow::Result<Outcome
 /// to the others; the exit code is the worst result (an unreadable or malformed file is an
 /// error, then a refusal, then clean).
 pub fn scan(args: &ScanArgs, reporter: &Reporter) -> anyhow::Result<Outcome> {
+    use crate::cli::ScanFormat;
     use artifacts::scan::ScanReport;
+    let format = if args.json {
+        ScanFormat::Json
+    } else {
+        args.format
+    };
     let mut reports = Vec::new();
     for file in &args.files {
         reporter.status("Scanning", file.display().to_string());
@@ -286,12 +292,12 @@ pub fn scan(args: &ScanArgs, reporter: &Reporter) -> anyhow::Result<Outcome> {
             .with_context(|| format!("failed to scan `{}`", file.display()))
         {
             Ok(report) => {
-                if !args.json {
+                if format == ScanFormat::Human {
                     reporter.scan_result(&report);
                 }
                 report
             }
-            Err(err) if args.files.len() == 1 => return Err(err),
+            Err(err) if args.files.len() == 1 && format == ScanFormat::Human => return Err(err),
             Err(err) => {
                 reporter.error(&err);
                 ScanReport::failed(file, &err)
@@ -299,8 +305,10 @@ pub fn scan(args: &ScanArgs, reporter: &Reporter) -> anyhow::Result<Outcome> {
         };
         reports.push(report);
     }
-    if args.json {
-        reporter.json(&reports)?;
+    match format {
+        ScanFormat::Human => {}
+        ScanFormat::Json => reporter.json(&reports)?,
+        ScanFormat::Sarif => reporter.json(&crate::sarif::log(&reports))?,
     }
     let broken: Vec<&ScanReport> = reports
         .iter()

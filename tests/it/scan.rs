@@ -276,3 +276,48 @@ fn a_pipe_a_folder_or_a_device_is_refused_before_it_is_opened() {
         .assert_status(2)
         .assert_stdout_contains("zip_basic.pt: clean");
 }
+
+/// `scan --format sarif`: every file, the worst exit code, and a log that validates against the
+/// SARIF 2.1.0 schema (what `github/codeql-action/upload-sarif` takes).
+#[test]
+fn sarif_output_validates_and_covers_every_file() {
+    let ctx = TestContext::new()
+        .fixture_file("checkpoints/tied.pt", "clean.pt")
+        .fixture_file("checkpoints/mal_posix_system.pt", "bad.pt");
+    let run = ctx.run([
+        "scan",
+        "--format",
+        "sarif",
+        "clean.pt",
+        "bad.pt",
+        "missing.pt",
+    ]);
+    run.assert_status(2);
+    let path = ctx.path().join("out.sarif");
+    std::fs::write(&path, &run.stdout).expect("write");
+    crate::common::validate_sarif(&path);
+    let log: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON");
+    let uris: Vec<&str> = log["runs"][0]["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .filter_map(|r| r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"].as_str())
+        .collect();
+    assert!(
+        uris.contains(&"bad.pt") && uris.contains(&"missing.pt"),
+        "{uris:?}"
+    );
+    assert!(!uris.contains(&"clean.pt"), "{uris:?}");
+}
+
+/// A file name that would be a workflow command in a CI log is printed escaped.
+#[test]
+fn file_names_cannot_become_workflow_commands() {
+    let ctx = TestContext::new().fixture_file("checkpoints/tied.pt", "::error::forged.pt");
+    let run = ctx.run(["scan", "::error::forged.pt"]);
+    run.assert_status(0);
+    for line in run.stdout.lines().chain(run.stderr.lines()) {
+        assert!(!line.trim_start().starts_with("::"), "{line:?}");
+    }
+    run.assert_stdout_contains("\\::error::forged.pt: clean");
+}
