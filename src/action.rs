@@ -849,13 +849,9 @@ fn repo_relative(path: &Path, workspace: Option<&Path>) -> String {
     shown.strip_prefix("./").unwrap_or(&shown).to_owned()
 }
 
-/// Untrusted text inside the step summary's Markdown: one line, no HTML, no table breaks.
+/// Untrusted text inside the step summary's Markdown.
 fn markdown_text(text: &str) -> String {
-    crate::report::escape(text)
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('|', "\\|")
+    crate::report::check_summary::escape(text)
 }
 
 #[cfg(test)]
