@@ -22,8 +22,9 @@ example: setup
 	ORT_DYLIB_PATH="$(ORT_LIB)" cargo run --locked --release -- check \
 		--config examples/tinydit/release.toml --out target/example
 
-# The whole test suite: the tool and the emulators (whose judge runs the venv's huggingface_hub).
-test: setup
+# The whole test suite: the tool and the emulators (whose judge runs the venv's huggingface_hub);
+# the linters are installed too, since a test lints the README's example workflows.
+test: setup $(VENV)/.lint-ready
 	ORT_DYLIB_PATH="$(ORT_LIB)" TINYDIT_RELEASE_PYTHON="$(CURDIR)/$(VENV)/bin/python" \
 		cargo test --locked --workspace
 
@@ -36,7 +37,8 @@ $(VENV)/.lint-ready: scripts/requirements-lint.txt $(VENV)/.ready
 lint: $(VENV)/.lint-ready
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/zizmor --offline .
-	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/hadolint Dockerfile Dockerfile.cuda
+	scripts/base-images.sh list > /dev/null
 	cargo build --locked --quiet
 	PYTHON=$(VENV)/bin/python scripts/dockerfile-steps.sh
 

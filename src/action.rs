@@ -31,7 +31,7 @@ use crate::artifacts::scan::ScanReport;
 use crate::check::CheckReport;
 use crate::cli::{CheckArgs, ConfigArg};
 use crate::config::ConfigError;
-use crate::error::{Problem, not_built_yet};
+use crate::error::Problem;
 use crate::report::Reporter;
 use crate::secrets::Token;
 use crate::smoke::runtime::OrtSearch;
@@ -389,9 +389,24 @@ fn run_command(
             };
             let report = commands::check(args, env_snapshot, ort, reporter)?;
             check_results(&report, inputs, env_snapshot, event, results);
+            // What would change against the latest release, for the pull request's summary; a
+            // plan that cannot be made (no version yet, no network) does not fail the check.
+            match plan(inputs, env_snapshot, reporter, results) {
+                Ok(()) => {}
+                Err(error) => {
+                    let _ = writeln!(
+                        results.summary,
+                        "\n_No release plan: {}_",
+                        markdown_text(&error_chain(&error))
+                    );
+                }
+            }
             Ok(commands::check_outcome(&report))
         }
-        ActionCommand::Plan => Err(not_built_yet("plan")),
+        ActionCommand::Plan => {
+            plan(inputs, env_snapshot, reporter, results)?;
+            Ok(Outcome::Success)
+        }
         ActionCommand::Publish => {
             if event.is_pull_request() {
                 return Err(Problem::new(format!(
@@ -404,10 +419,101 @@ fn run_command(
                 )
                 .into());
             }
-            Err(not_built_yet("publish"))
+            let args = crate::cli::PublishArgs {
+                config: ConfigArg {
+                    config: inputs.config.clone(),
+                },
+                version: inputs.version.clone(),
+                bundle: inputs.bundle.clone(),
+                out: inputs.out.clone(),
+                baseline: None,
+                dry_run: inputs.dry_run,
+                allow_dirty: false,
+                json: false,
+            };
+            match commands::publish(&args, env_snapshot, ort, reporter)? {
+                commands::PublishResult::Refused(report) => {
+                    check_results(&report, inputs, env_snapshot, event, results);
+                    Ok(Outcome::Refused)
+                }
+                commands::PublishResult::Done(receipt) => {
+                    publish_results(&receipt, results);
+                    Ok(Outcome::Success)
+                }
+            }
         }
         ActionCommand::Scan => scan(inputs, reporter, results),
     }
+}
+
+/// `plan` from the folder `check` wrote: the `plan_json` output and the Markdown in the summary.
+fn plan(
+    inputs: &ActionInputs,
+    env_snapshot: &EnvSnapshot,
+    reporter: &Reporter,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let args = crate::cli::PlanArgs {
+        config: ConfigArg {
+            config: inputs.config.clone(),
+        },
+        version: inputs.version.clone(),
+        bundle: inputs.bundle.clone().unwrap_or_else(|| inputs.out.clone()),
+        json: false,
+    };
+    let report = commands::plan(&args, env_snapshot, reporter)?;
+    results.output(
+        "plan_json",
+        serde_json::to_string_pretty(&report.json).expect("a JSON value serializes"),
+    );
+    let _ = write!(results.summary, "\n{}\n", report.markdown.trim_end());
+    Ok(())
+}
+
+/// Outputs and summary of a finished `publish`.
+fn publish_results(receipt: &crate::publish::PublishReceipt, results: &mut Results) {
+    results.output("version", receipt.version.clone());
+    results.output("gates_passed", "true");
+    results.output("hf_commit", receipt.hub_commit.clone().unwrap_or_default());
+    results.output(
+        "hf_url",
+        receipt
+            .hub_commit_url
+            .clone()
+            .or_else(|| receipt.hub_url.clone())
+            .unwrap_or_default(),
+    );
+    results.output(
+        "release_url",
+        receipt.github_release_url.clone().unwrap_or_default(),
+    );
+    results.output(
+        "plan_json",
+        serde_json::to_string_pretty(&receipt.plan).expect("plans serialize to JSON"),
+    );
+    let what = if receipt.dry_run {
+        "dry run: nothing was written"
+    } else if receipt.already_released {
+        "already released: nothing to do"
+    } else {
+        "released"
+    };
+    let _ = writeln!(results.summary, "## `{}` — {what}\n", receipt.tag);
+    if let Some(url) = &receipt.hub_commit_url {
+        let _ = writeln!(results.summary, "- Hub: {url}");
+    }
+    if let Some(url) = &receipt.github_release_url {
+        let _ = writeln!(results.summary, "- GitHub release: {url}");
+    }
+    let _ = writeln!(
+        results.summary,
+        "- uploaded {} file(s) to the Hub and {} asset(s) to GitHub in this run\n",
+        receipt.uploaded_files.len(),
+        receipt.uploaded_assets.len()
+    );
+    results
+        .summary
+        .push_str(&crate::report::plan_markdown::markdown(&receipt.plan));
 }
 
 /// Outputs, annotations and the summary of a `check`.
@@ -494,7 +600,6 @@ fn scan(
 ) -> anyhow::Result<Outcome> {
     let files = expand_patterns(Path::new("."), &inputs.files)?;
     let mut reports: Vec<ScanReport> = Vec::new();
-    let mut errors = Vec::new();
     for file in &files {
         let shown = file.display().to_string();
         reporter.status("Scanning", &shown);
@@ -504,20 +609,17 @@ fn scan(
                 reports.push(report);
             }
             Err(error) => {
-                let message = error_chain(&error);
                 results.annotations.push(Annotation {
                     level: Level::Error,
                     at: Some((shown.clone(), 1, 1)),
                     title: "checkpoint could not be scanned".to_owned(),
-                    message: message.clone(),
+                    message: error_chain(&error),
                 });
-                errors.push(crate::sarif::ScanError {
-                    file: shown,
-                    message,
-                });
+                reports.push(ScanReport::failed(file, &error));
             }
         }
     }
+    let errors = reports.iter().filter(|r| r.error.is_some()).count();
     for report in &reports {
         for finding in &report.findings {
             results.annotations.push(Annotation {
@@ -533,7 +635,7 @@ fn scan(
         }
     }
     if let Some(path) = &inputs.sarif {
-        let log = crate::sarif::log(&reports, &errors);
+        let log = crate::sarif::log(&reports);
         let text = serde_json::to_vec_pretty(&log).expect("a JSON value serializes");
         crate::output::write_atomically(path, &text)?;
         reporter.status("Wrote", format!("`{}`", path.display()));
@@ -547,14 +649,14 @@ fn scan(
         results.summary,
         "## Checkpoint scan\n\n{} file(s): {} clean, {refused} refused, {} unreadable or corrupt.\n",
         files.len(),
-        files.len() - refused - corrupt - errors.len(),
-        corrupt + errors.len()
+        files.len() - refused - corrupt - errors,
+        corrupt + errors
     );
     results.output("scanned", files.len().to_string());
-    if !errors.is_empty() || corrupt > 0 {
+    if errors > 0 || corrupt > 0 {
         return Err(Problem::new(format!(
             "{} of {} checkpoint(s) could not be scanned or are corrupt",
-            errors.len() + corrupt,
+            errors + corrupt,
             files.len()
         ))
         .into());
@@ -747,13 +849,9 @@ fn repo_relative(path: &Path, workspace: Option<&Path>) -> String {
     shown.strip_prefix("./").unwrap_or(&shown).to_owned()
 }
 
-/// Untrusted text inside the step summary's Markdown: one line, no HTML, no table breaks.
+/// Untrusted text inside the step summary's Markdown.
 fn markdown_text(text: &str) -> String {
-    crate::report::escape(text)
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('|', "\\|")
+    crate::report::check_summary::escape(text)
 }
 
 #[cfg(test)]

@@ -375,6 +375,7 @@ fn convert_checkpoints(
             max_shard_size: checkpoint.max_shard_size,
             metadata: checkpoint.metadata.clone(),
             tensor_sha256: false,
+            max_output_bytes: None,
         };
         let outcome = convert::convert(&options, reporter)
             .with_context(|| format!("failed to convert `{}`", checkpoint.path.configured))?;

@@ -201,6 +201,10 @@ pub struct ConvertArgs {
     /// Also compute each tensor's sha256 for the report (one more pass over the bytes).
     #[arg(long)]
     pub tensor_sha256: bool,
+    /// Most bytes the written tensors may take together, e.g. `2GB`. Default: 4 x the
+    /// checkpoint's tensor data + 1 MiB (a view repeating elements, stride 0, can claim more).
+    #[arg(long, value_name = "SIZE")]
+    pub max_output_bytes: Option<String>,
     /// Print the conversion report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -222,13 +226,28 @@ pub enum DtypeArg {
 /// `scan`
 #[derive(Debug, Args)]
 pub struct ScanArgs {
-    /// Checkpoint files to scan. Exit code 0: all clean; 1: something refused (dangerous or
-    /// unsupported); 2: a file is malformed or unreadable.
+    /// Checkpoint files to scan; every one is reported. Exit code: the worst of them, 0 all
+    /// clean, 1 something refused (dangerous or unsupported), 2 a file is malformed or unreadable.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
-    /// Print findings as JSON on stdout.
-    #[arg(long)]
+    /// Print findings as JSON on stdout (the same as `--format json`).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// Output format: `human`, `json`, or `sarif` (SARIF 2.1.0 for GitHub code scanning, e.g.
+    /// `scan --format sarif *.pt > checkpoints.sarif`).
+    #[arg(long, value_enum, default_value_t = ScanFormat::Human)]
+    pub format: ScanFormat,
+}
+
+/// `scan --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScanFormat {
+    /// One line per file and finding.
+    Human,
+    /// The scan reports as JSON.
+    Json,
+    /// A SARIF 2.1.0 log.
+    Sarif,
 }
 
 /// `smoke`
@@ -243,6 +262,14 @@ pub struct SmokeArgs {
     /// Print the smoke report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Execution providers to try, in order, instead of `smoke.providers` (e.g. `--providers
+    /// cuda` on a GPU runner).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "PROVIDER")]
+    pub providers: Vec<crate::config::Provider>,
+    /// Fail unless the first provider runs, as `smoke.require-provider = true`: a GPU job whose
+    /// CUDA provider cannot run fails instead of passing on the CPU.
+    #[arg(long)]
+    pub require_provider: bool,
 }
 
 /// `sample`

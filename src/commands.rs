@@ -92,7 +92,13 @@ pub fn smoke(
     ort_search: &OrtSearch,
     reporter: &Reporter,
 ) -> anyhow::Result<Outcome> {
-    let config = config::load(&args.config.config, &env.overrides(None))?;
+    let mut config = config::load(&args.config.config, &env.overrides(None))?;
+    if let Some(smoke) = config.smoke.as_mut() {
+        if !args.providers.is_empty() {
+            smoke.providers.clone_from(&args.providers);
+        }
+        smoke.require_provider |= args.require_provider;
+    }
     let out = args.out.unwrap_or_else(|| PathBuf::from("dist/smoke"));
     crate::output::check_dir(&out, "--out")?;
     let report = smoke::run(&config, ort_search, &out, reporter)?;
@@ -258,6 +264,12 @@ pub fn convert(args: ConvertArgs, reporter: &Reporter) -> anyhow::Result<Outcome
                 .hint("write a size like `5GB`, `500MB` or `2GiB`")
         })?);
     }
+    if let Some(size) = &args.max_output_bytes {
+        opts.max_output_bytes = Some(config::validate::parse_size(size).ok_or_else(|| {
+            error::Problem::new(format!("`--max-output-bytes` = `{size}` is not a size"))
+                .hint("write a size like `2GB`, `500MB` or `2GiB`")
+        })?);
+    }
     opts.tensor_sha256 = args.tensor_sha256;
     let outcome = artifacts::convert::convert(&opts, reporter)?;
     if args.json {
@@ -272,30 +284,73 @@ pub fn convert(args: ConvertArgs, reporter: &Reporter) -> anyhow::Result<Outcome
     })
 }
 
-/// `scan`: security-scan checkpoint files.
+/// `scan`: security-scan checkpoint files. Every file is scanned and reported, whatever happens
+/// to the others; the exit code is the worst result (an unreadable or malformed file is an
+/// error, then a refusal, then clean).
 pub fn scan(args: &ScanArgs, reporter: &Reporter) -> anyhow::Result<Outcome> {
+    use crate::cli::ScanFormat;
+    use artifacts::scan::ScanReport;
+    let format = if args.json {
+        ScanFormat::Json
+    } else {
+        args.format
+    };
     let mut reports = Vec::new();
     for file in &args.files {
         reporter.status("Scanning", file.display().to_string());
-        let report = artifacts::scan::scan_file(file)
-            .with_context(|| format!("failed to scan `{}`", file.display()))?;
-        if !args.json {
-            reporter.scan_result(&report);
-        }
+        let report = match artifacts::scan::scan_file(file)
+            .with_context(|| format!("failed to scan `{}`", file.display()))
+        {
+            Ok(report) => {
+                if format == ScanFormat::Human {
+                    reporter.scan_result(&report);
+                }
+                report
+            }
+            Err(err) if args.files.len() == 1 && format == ScanFormat::Human => return Err(err),
+            Err(err) => {
+                reporter.error(&err);
+                ScanReport::failed(file, &err)
+            }
+        };
         reports.push(report);
     }
-    if args.json {
-        reporter.json(&reports)?;
+    match format {
+        ScanFormat::Human => {}
+        ScanFormat::Json => reporter.json(&reports)?,
+        ScanFormat::Sarif => reporter.json(&crate::sarif::log(&reports))?,
     }
-    if reports.iter().any(artifacts::scan::ScanReport::is_refused) {
+    let broken: Vec<&ScanReport> = reports
+        .iter()
+        .filter(|r| r.error.is_some() || (!r.is_clean() && !r.is_refused()))
+        .collect();
+    match broken.as_slice() {
+        [] => {}
+        [one] if reports.len() == 1 => {
+            return Err(error::Problem::new(format!(
+                "`{}` is not a valid checkpoint: {}",
+                one.file,
+                one.findings
+                    .first()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            ))
+            .into());
+        }
+        many => {
+            let names: Vec<String> = many.iter().map(|r| format!("`{}`", r.file)).collect();
+            return Err(error::Problem::new(format!(
+                "{} of {} files could not be scanned or are not valid checkpoints: {}",
+                many.len(),
+                reports.len(),
+                names.join(", ")
+            ))
+            .hint("every file was still scanned; the findings above are complete")
+            .into());
+        }
+    }
+    if reports.iter().any(ScanReport::is_refused) {
         return Ok(Outcome::Refused);
-    }
-    if let Some(corrupt) = reports.iter().find(|r| !r.is_clean()) {
-        return Err(error::Problem::new(format!(
-            "`{}` is not a valid checkpoint: {}",
-            corrupt.file, corrupt.findings[0]
-        ))
-        .into());
     }
     Ok(Outcome::Success)
 }
@@ -354,8 +409,6 @@ pub fn plan(
 
 /// What `publish` ended with.
 #[derive(Debug, Clone)]
-// The payloads are for the action's outputs (wired by `action.rs`); the CLI only needs the outcome.
-#[allow(dead_code)]
 pub enum PublishResult {
     /// `check` refused the release; nothing was published.
     Refused(Box<check::CheckReport>),

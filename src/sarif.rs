@@ -24,17 +24,8 @@ use crate::artifacts::scan::ScanReport;
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 const INFORMATION_URI: &str = "https://github.com/d-oit/tinydit-release";
 
-/// A file `scan` could not read as a checkpoint at all (I/O error, not a file).
-#[derive(Debug, Clone)]
-pub struct ScanError {
-    /// The file as given on the command line.
-    pub file: String,
-    /// The error, one line.
-    pub message: String,
-}
-
 /// The SARIF log for a scan of several files.
-pub fn log(reports: &[ScanReport], errors: &[ScanError]) -> Value {
+pub fn log(reports: &[ScanReport]) -> Value {
     let mut rules: BTreeMap<String, Value> = BTreeMap::new();
     let mut results = Vec::new();
     for report in reports {
@@ -46,7 +37,10 @@ pub fn log(reports: &[ScanReport], errors: &[ScanError]) -> Value {
             results.push(result(&report.file, &id, finding));
         }
     }
-    for error in errors {
+    for (file, error) in reports
+        .iter()
+        .filter_map(|r| r.error.as_ref().map(|e| (&r.file, e)))
+    {
         let id = rule_id(Severity::Corrupt, FindingKind::Container);
         rules
             .entry(id.clone())
@@ -54,9 +48,9 @@ pub fn log(reports: &[ScanReport], errors: &[ScanError]) -> Value {
         results.push(json!({
             "ruleId": id,
             "level": "error",
-            "message": { "text": format!("the file could not be scanned: {}", error.message) },
-            "locations": [location(&error.file)],
-            "partialFingerprints": { "tinydit-release/v1": fingerprint(&[&error.file, &id]) },
+            "message": { "text": format!("the file could not be scanned: {error}") },
+            "locations": [location(file)],
+            "partialFingerprints": { "tinydit-release/v1": fingerprint(&[file, &id]) },
         }));
     }
     let rule_index: Vec<&String> = rules.keys().collect();
@@ -241,6 +235,7 @@ mod tests {
         let report = ScanReport {
             file: "weights/my model.pt".to_owned(),
             format: Some("zip"),
+            error: None,
             findings: vec![
                 Finding::new(
                     Severity::Dangerous,
@@ -256,13 +251,13 @@ mod tests {
                 ),
             ],
         };
-        let log = log(
-            &[report],
-            &[ScanError {
-                file: "gone.pt".into(),
-                message: "no such file".into(),
-            }],
-        );
+        let gone = ScanReport {
+            file: "gone.pt".to_owned(),
+            format: None,
+            findings: Vec::new(),
+            error: Some("no such file".to_owned()),
+        };
+        let log = log(&[report, gone]);
         let run = &log["runs"][0];
         let rules = run["tool"]["driver"]["rules"].as_array().expect("rules");
         assert_eq!(rules.len(), 2, "{rules:?}");

@@ -31,17 +31,32 @@ const LEGACY_PROTOCOL: i128 = 1001;
 /// Deepest nesting of dicts and lists accepted in the object tree.
 pub const MAX_DEPTH: usize = 1000;
 
-/// Maps a file read-only.
+/// Maps a file read-only; with `range`, only `(offset, len)` of it, with its pages read in
+/// at once (for streaming through a file window by window).
 ///
 /// The crate denies `unsafe_code`; this is its one exception.
 #[allow(unsafe_code)]
-pub fn map_file(file: &File) -> std::io::Result<Mmap> {
+pub fn map_file_range(file: &File, range: Option<(u64, usize)>) -> std::io::Result<Mmap> {
     // SAFETY: the mapping is read-only and private to this process. Another process truncating
     // or rewriting the file while it is mapped could change or fault the bytes we read; every
     // read here is bounds-checked against the length taken at mapping time, so a change shows up
     // as different data (caught by the byte-for-byte verification), not as undefined behaviour
     // in our code beyond a SIGBUS on truncation, which is the documented risk of memmap2.
-    unsafe { Mmap::map(file) }
+    unsafe {
+        match range {
+            None => Mmap::map(file),
+            Some((offset, len)) => memmap2::MmapOptions::new()
+                .offset(offset)
+                .len(len)
+                .populate()
+                .map(file),
+        }
+    }
+}
+
+/// Maps a whole file read-only (see [`map_file_range`]).
+pub fn map_file(file: &File) -> std::io::Result<Mmap> {
+    map_file_range(file, None)
 }
 
 /// Where a storage's bytes are in the file.
@@ -77,8 +92,18 @@ impl Checkpoint {
     /// Opens and scans a checkpoint. Only I/O failures are errors; everything wrong with the
     /// content is a finding.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        // A FIFO would block the open itself, a device could be endless, a folder cannot be
+        // mapped: only regular files are checkpoints, and that is checked before opening.
+        let meta = std::fs::metadata(path)
+            .with_context(|| format!("failed to open `{}`", path.display()))?;
+        refuse_non_file(path, &meta)?;
         let file =
             File::open(path).with_context(|| format!("failed to open `{}`", path.display()))?;
+        // The same check on what was opened, in case the path changed in between.
+        let meta = file
+            .metadata()
+            .with_context(|| format!("failed to open `{}`", path.display()))?;
+        refuse_non_file(path, &meta)?;
         let map = map_file(&file).with_context(|| format!("failed to map `{}`", path.display()))?;
         // Only headers and pickles are read through the map, scattered across the file. Without
         // this hint the kernel maps whole large folios around every touched page, and resident
@@ -161,6 +186,13 @@ impl Checkpoint {
         Ok(())
     }
 
+    /// Bytes of all storage records together: the tensor data the file really holds.
+    pub fn storage_bytes(&self) -> u64 {
+        self.records
+            .values()
+            .fold(0u64, |sum, r| sum.saturating_add(r.len))
+    }
+
     /// The mapped file (for hashing and tests).
     pub fn bytes(&self) -> &[u8] {
         &self.map
@@ -170,6 +202,31 @@ impl Checkpoint {
     pub fn file(&self) -> &File {
         &self.file
     }
+}
+
+/// A plain error for a path that is not a regular file.
+fn refuse_non_file(path: &Path, meta: &std::fs::Metadata) -> anyhow::Result<()> {
+    use std::os::unix::fs::FileTypeExt as _;
+    let kind = meta.file_type();
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_dir() {
+        "a folder"
+    } else if kind.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_block_device() || kind.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    };
+    Err(crate::error::Problem::new(format!(
+        "`{}` is {what}, not a checkpoint file",
+        path.display()
+    ))
+    .hint("name the `.pt` / `.pth` / `.ckpt` file itself")
+    .into())
 }
 
 /// What scanning a file's bytes found.
@@ -362,10 +419,10 @@ impl Scanner {
                 return;
             };
             let problem = match index {
-                0 if pickle.root != Value::Int(LEGACY_MAGIC) => {
+                0 if pickle.arena.int(pickle.root) != Some(LEGACY_MAGIC) => {
                     Some("not a PyTorch checkpoint: the legacy magic number is missing".to_owned())
                 }
-                1 if pickle.root != Value::Int(LEGACY_PROTOCOL) => Some(format!(
+                1 if pickle.arena.int(pickle.root) != Some(LEGACY_PROTOCOL) => Some(format!(
                     "unsupported legacy protocol version {:?}",
                     pickle.root
                 )),
@@ -480,17 +537,23 @@ impl Scanner {
     /// Walks a pickle's object tree once: gives findings inside refused values their dict path
     /// and, for the object pickle, checks that every storage a tensor uses has a record of
     /// exactly the declared size.
+    ///
+    /// Each object is expanded once (by identity), so memo-shared structure costs nothing extra;
+    /// the walk uses an explicit stack; and paths are not built while walking (a long key under
+    /// a wide dict would otherwise be copied into every child's path) but only for the findings
+    /// that get one, by following parent links.
     fn walk(&mut self, parsed: &Parsed, check_records: bool) {
         let arena = &parsed.arena;
-        // (value, path, depth, transparent): tuples and lists inside a refused value (its
-        // arguments) keep the path of the value rather than adding indices.
-        let mut stack: Vec<(Value, String, usize, bool)> =
-            vec![(parsed.root, String::new(), 0, false)];
+        // Parent links: (parent node, the key or index leading here).
+        let mut nodes: Vec<(usize, Segment)> = Vec::new();
+        // (value, node of its path, depth, transparent): tuples and lists inside a refused value
+        // (its arguments) keep the path of the value rather than adding indices.
+        let mut stack: Vec<(Value, usize, usize, bool)> = vec![(parsed.root, ROOT, 0, false)];
         let mut expanded: HashSet<ObjId> = HashSet::new();
-        let mut checked: HashSet<String> = HashSet::new();
+        let mut checked: HashSet<&str> = HashSet::new();
         let mut new_findings = Vec::new();
-        let mut paths: Vec<(usize, String)> = Vec::new();
-        while let Some((value, path, depth, transparent)) = stack.pop() {
+        let mut paths: Vec<(usize, usize)> = Vec::new();
+        while let Some((value, node, depth, transparent)) = stack.pop() {
             let Value::Obj(id) = value else { continue };
             if depth > MAX_DEPTH {
                 new_findings.push(Finding::corrupt(
@@ -503,46 +566,49 @@ impl Scanner {
                 Obj::Tensor(t) => {
                     if check_records
                         && let Obj::Storage(s) = arena.get(t.storage)
-                        && checked.insert(s.key.clone())
-                        && let Some(f) = self.check_record(s, &path)
+                        && checked.insert(s.key.as_str())
                     {
-                        new_findings.push(f);
+                        let path = spell_path(arena, &nodes, node);
+                        if let Some(f) = self.check_record(s, &path) {
+                            new_findings.push(f);
+                        }
                     }
                 }
                 obj => {
                     if !expanded.insert(id) {
                         continue;
                     }
-                    let child = |key: &str| {
+                    let mut child = |segment: Segment| {
                         if transparent {
-                            path.clone()
-                        } else if path.is_empty() {
-                            key.to_owned()
+                            node
                         } else {
-                            format!("{path}.{key}")
+                            nodes.push((node, segment));
+                            nodes.len() - 1
                         }
                     };
                     match obj {
                         Obj::Dict(d) => {
                             for (k, v) in d.items.iter().rev() {
-                                let key = match k {
-                                    Value::Int(i) => i.to_string(),
-                                    k => arena.str(*k).unwrap_or("?").to_owned(),
-                                };
-                                stack.push((*v, child(&key), depth + 1, false));
+                                if matches!(v, Value::Obj(_)) {
+                                    let c = child(Segment::Key(*k));
+                                    stack.push((*v, c, depth + 1, false));
+                                }
                             }
                         }
                         Obj::List(items) | Obj::Tuple(items) => {
                             for (i, v) in items.iter().enumerate().rev() {
-                                stack.push((*v, child(&i.to_string()), depth + 1, transparent));
+                                if matches!(v, Value::Obj(_)) {
+                                    let c = child(Segment::Index(i));
+                                    stack.push((*v, c, depth + 1, transparent));
+                                }
                             }
                         }
                         Obj::Opaque(o) => {
                             for &f in &o.findings {
-                                paths.push((f, path.clone()));
+                                paths.push((f, node));
                             }
                             for v in o.children.iter().rev() {
-                                stack.push((*v, path.clone(), depth + 1, true));
+                                stack.push((*v, node, depth + 1, true));
                             }
                         }
                         _ => {}
@@ -550,10 +616,9 @@ impl Scanner {
                 }
             }
         }
-        for (index, path) in paths {
-            let finding = &mut self.findings[index];
-            if finding.path.is_none() && !path.is_empty() {
-                finding.path = Some(path);
+        for (index, node) in paths {
+            if self.findings[index].path.is_none() && node != ROOT {
+                self.findings[index].path = Some(spell_path(arena, &nodes, node));
             }
         }
         self.findings.extend(new_findings);
@@ -594,8 +659,105 @@ impl Scanner {
     }
 }
 
+/// The path node of the top-level object.
+const ROOT: usize = usize::MAX;
+
+/// Longest path spelled out in a finding; longer ones keep their start.
+const MAX_PATH_BYTES: usize = 1024;
+
+/// One step of a path: a dict key or a list index.
+#[derive(Debug, Clone, Copy)]
+enum Segment {
+    Key(Value),
+    Index(usize),
+}
+
+/// The dotted path of a node (`model._hook`), following parent links to the top.
+fn spell_path(arena: &pickle::Arena, nodes: &[(usize, Segment)], mut node: usize) -> String {
+    let mut segments = Vec::new();
+    while node != ROOT {
+        let (parent, segment) = nodes[node];
+        segments.push(segment);
+        node = parent;
+    }
+    let mut path = String::new();
+    for segment in segments.iter().rev() {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        match *segment {
+            Segment::Index(i) => path.push_str(&i.to_string()),
+            Segment::Key(k) => match arena.int(k) {
+                Some(i) => path.push_str(&i.to_string()),
+                None => path.push_str(arena.str(k).unwrap_or("?")),
+            },
+        }
+        if path.len() > MAX_PATH_BYTES {
+            let mut end = MAX_PATH_BYTES;
+            while !path.is_char_boundary(end) {
+                end -= 1;
+            }
+            path.truncate(end);
+            path.push_str("...");
+            break;
+        }
+    }
+    path
+}
+
 fn slice(data: &[u8], start: u64, len: u64) -> Option<&[u8]> {
     let start = usize::try_from(start).ok()?;
     let end = start.checked_add(usize::try_from(len).ok()?)?;
     data.get(start..end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(data: &[u8]) -> Parsed {
+        let source = Source {
+            data,
+            member: Member::Entry("archive/data.pkl".into()),
+            base: 0,
+            pids: PidFormat::Zip,
+        };
+        let mut findings = Vec::new();
+        let parsed = pickle::interpret(&source, &Limits::default(), &mut findings);
+        assert!(findings.is_empty(), "{findings:?}");
+        parsed.expect("parses")
+    }
+
+    #[test]
+    fn paths_are_spelled_only_for_findings_never_copied_per_child() {
+        // A 1 MiB key over a list of 200,000 objects: copying the path into every child's stack
+        // entry took 200 GB.
+        let key = "k".repeat(1 << 20);
+        let mut data = vec![0x80, 2, b'}', b'X'];
+        data.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        data.extend_from_slice(key.as_bytes());
+        data.push(b']');
+        for _ in 0..200 {
+            data.push(b'(');
+            data.extend(std::iter::repeat_n(b')', 1000));
+            data.push(b'e');
+        }
+        data.extend_from_slice(b"s.");
+        let parsed = parse(&data);
+        let mut scanner = Scanner::default();
+        scanner.walk(&parsed, true);
+        assert!(scanner.findings.is_empty(), "{:?}", scanner.findings);
+    }
+
+    #[test]
+    fn long_paths_are_cut_in_findings() {
+        let nodes: Vec<(usize, Segment)> = (0..2000)
+            .map(|i| (if i == 0 { ROOT } else { i - 1 }, Segment::Index(i)))
+            .collect();
+        let arena = parse(b"\x80\x02N.").arena;
+        let path = spell_path(&arena, &nodes, 1999);
+        assert!(path.starts_with("0.1.2.3."));
+        assert!(path.ends_with("..."));
+        assert!(path.len() <= MAX_PATH_BYTES + 3);
+    }
 }

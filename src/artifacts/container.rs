@@ -252,6 +252,17 @@ pub fn read_zip(data: &[u8], read_at: ReadAt<'_>) -> Result<Zip, Finding> {
                 "entry {index} has a name that is not UTF-8"
             )));
         };
+        // A NUL or other control character: C readers (miniz, libzip users) end the name at the
+        // NUL, so `archive/data.pkl\0x` is a second `archive/data.pkl` to them and not to us.
+        if let Some(c) = name.chars().find(|c| c.is_control()) {
+            return Err(corrupt(format!(
+                "entry {index} is named `{}`, with the control character {c:?}; readers disagree \
+                 on where such a name ends",
+                name.escape_debug()
+            ))
+            .member(Member::Entry(name.to_owned()))
+            .at_file(p));
+        }
         let name = name.to_owned();
         let extra = bytes_at(data, p + 46 + name_len, extra_len).ok_or_else(truncated)?;
         let mut fields = [&mut usize_, &mut csize, &mut local];
@@ -489,6 +500,23 @@ mod tests {
         for (data, needle) in cases {
             let err = read_zip(data, &slice_reader(data)).expect_err(needle);
             assert!(err.message.contains(needle), "{}", err.message);
+        }
+        for name in [
+            "archive/data.pkl\0",
+            "archive/data.pkl\0x",
+            "archive/da\nta.pkl",
+        ] {
+            let data = zip(
+                &[("archive/data.pkl", b"\x80\x02}."), (name, b"x")],
+                b"",
+                b"",
+            );
+            let err = read_zip(&data, &slice_reader(&data)).expect_err(name);
+            assert!(
+                err.message.contains("control character"),
+                "{name:?}: {}",
+                err.message
+            );
         }
         let polyglot = zip(&[("a/x", b"1")], b"\x80\x02K\x01.", b"");
         let err = detect(&polyglot).expect_err("polyglot");

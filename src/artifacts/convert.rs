@@ -67,6 +67,9 @@ pub struct ConvertOptions {
     pub metadata: BTreeMap<String, String>,
     /// Also report each tensor's sha256 (one more pass over the output bytes).
     pub tensor_sha256: bool,
+    /// Most bytes the written tensors may take together; `None`: [`default_output_limit`] of
+    /// the checkpoint's storage bytes.
+    pub max_output_bytes: Option<u64>,
 }
 
 impl ConvertOptions {
@@ -84,6 +87,7 @@ impl ConvertOptions {
             max_shard_size: None,
             metadata: BTreeMap::new(),
             tensor_sha256: false,
+            max_output_bytes: None,
         }
     }
 }
@@ -188,8 +192,16 @@ pub struct ConversionReport {
     pub source_sha256: String,
     /// Dotted path of the converted subtree (empty: the top level).
     pub selected: String,
-    /// Prefix stripped from every name.
+    /// Prefix stripped from every name (all stripped prefixes together, e.g. `module._orig_mod.`).
     pub stripped_prefix: Option<String>,
+    /// The prefixes stripped, in the order they were removed.
+    pub stripped_prefixes: Vec<String>,
+    /// The model entry that completed a parameters-only EMA entry (its buffers).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completed_from: Option<String>,
+    /// Names taken from `completed_from`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub completed: Vec<String>,
     /// Files written (shards, then the index when sharding).
     pub outputs: Vec<OutputFile>,
     /// Tensors written, in name order.
@@ -218,6 +230,7 @@ struct Planned<'a> {
 /// Converts a checkpoint. Refusals are values; errors are bad input or I/O.
 pub fn convert(opts: &ConvertOptions, reporter: &Reporter) -> anyhow::Result<ConvertOutcome> {
     let input = &opts.input;
+    check_output_path(&opts.output)?;
     reporter.status("Scanning", input.display().to_string());
     let checkpoint = Checkpoint::open(input)?;
     if !checkpoint.is_clean() {
@@ -239,6 +252,88 @@ pub fn convert(opts: &ConvertOptions, reporter: &Reporter) -> anyhow::Result<Con
         result.map(|report| ConvertOutcome::Converted(Box::new(report)))
     })
     .with_context(|| format!("failed to convert `{}`", input.display()))
+}
+
+/// Refuses, before any work, an output that is a folder or a symlink, or whose folder is a
+/// symlink or not a folder.
+fn check_output_path(output: &Path) -> anyhow::Result<()> {
+    if std::fs::symlink_metadata(output).is_ok_and(|m| m.is_dir()) {
+        return Err(Problem::new(format!(
+            "the output `{}` is a folder; `-o` names the safetensors file to write",
+            output.display()
+        ))
+        .hint(format!(
+            "write into it with `-o {}`",
+            output.join("model.safetensors").display()
+        ))
+        .into());
+    }
+    crate::output::refuse_symlink(output, "the output")?;
+    let dir = crate::output::parent_of(output);
+    crate::output::refuse_symlink(&dir, "the output folder")?;
+    if std::fs::metadata(&dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(Problem::new(format!(
+            "the output folder `{}` exists and is not a folder",
+            dir.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The default cap on the bytes written: four times the checkpoint's storage bytes (views may
+/// overlap, e.g. a weight and its transpose, and `--dtype f32` doubles 16-bit tensors) plus
+/// 1 MiB. A view repeating storage elements (stride 0, as `expand` makes) can claim any number
+/// of elements; this keeps the output tied to the bytes that are really there.
+pub fn default_output_limit(storage_bytes: u64) -> u64 {
+    storage_bytes.saturating_mul(4).saturating_add(1 << 20)
+}
+
+/// Refuses a selection whose tensors would take more than the limit, before anything is
+/// allocated or written.
+fn check_output_size(
+    checkpoint: &Checkpoint,
+    planned: &[Planned<'_>],
+    limit: Option<u64>,
+) -> anyhow::Result<()> {
+    let storage_bytes = checkpoint.storage_bytes();
+    let (limit, why) = match limit {
+        Some(limit) => (limit, "`--max-output-bytes`".to_owned()),
+        None => (
+            default_output_limit(storage_bytes),
+            format!("4 x the checkpoint's {storage_bytes} bytes of tensor data + 1 MiB"),
+        ),
+    };
+    let mut total = 0u64;
+    let mut largest: Option<(&Planned<'_>, u64)> = None;
+    for p in planned {
+        let bytes = p.tensor.view.numel().saturating_mul(element_size(p.target));
+        total = total.saturating_add(bytes);
+        if largest.is_none_or(|(_, b)| bytes > b) {
+            largest = Some((p, bytes));
+        }
+    }
+    if total <= limit {
+        return Ok(());
+    }
+    let detail = largest
+        .map(|(p, bytes)| {
+            let (_, extent) = p.tensor.view.byte_extent();
+            format!(
+                "; the largest is `{}`: {bytes} bytes (shape {:?}, stride {:?}) read from {extent} \
+                 bytes of its storage",
+                p.selected.name, p.tensor.view.shape, p.tensor.view.stride
+            )
+        })
+        .unwrap_or_default();
+    Err(Problem::new(format!(
+        "the tensors would take {total} bytes, more than the limit of {limit} bytes ({why}){detail}"
+    ))
+    .hint(
+        "a view that repeats storage elements (stride 0) claims more data than the file holds; \
+         if the size is intended, raise the limit with `--max-output-bytes`",
+    )
+    .into())
 }
 
 fn corrupt_error(report: &ScanReport) -> anyhow::Error {
@@ -278,12 +373,28 @@ fn convert_clean(
             },
             selection.tensors.len(),
             selection
-                .stripped
-                .as_ref()
+                .stripped_prefix()
                 .map(|p| format!(", prefix `{p}` stripped"))
                 .unwrap_or_default()
         ),
     );
+    if let Some(completion) = &selection.completed {
+        reporter.status(
+            "Completed",
+            format!(
+                "`{}` holds parameters only; took {} more tensor(s) from `{}`: {}",
+                selection.subtree,
+                completion.names.len(),
+                completion.from,
+                completion
+                    .names
+                    .iter()
+                    .map(|n| format!("`{n}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
 
     // Aliases: same storage, offset, shape, stride and dtype -> one tensor, first name kept.
     let mut sorted: Vec<&Selected> = selection.tensors.iter().collect();
@@ -337,6 +448,8 @@ fn convert_clean(
         );
     }
 
+    check_output_size(checkpoint, &planned, opts.max_output_bytes)?;
+
     let mut metadata = BTreeMap::new();
     let (step, loss) = metadata_from_keys(object, opts, &mut metadata)?;
     for (removed, kept) in &aliases {
@@ -364,8 +477,7 @@ fn convert_clean(
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("failed to create `{}`", dir.display()))?;
+    crate::output::prepare_dir(&dir, "the output folder")?;
     if let (Ok(a), Ok(b)) = (opts.input.canonicalize(), opts.output.canonicalize()) {
         anyhow::ensure!(
             a != b,
@@ -523,7 +635,14 @@ fn convert_clean(
         input: opts.input.clone(),
         source_sha256,
         selected: selection.subtree.clone(),
-        stripped_prefix: selection.stripped.clone(),
+        stripped_prefix: selection.stripped_prefix(),
+        stripped_prefixes: selection.stripped.clone(),
+        completed_from: selection.completed.as_ref().map(|c| c.from.clone()),
+        completed: selection
+            .completed
+            .as_ref()
+            .map(|c| c.names.clone())
+            .unwrap_or_default(),
         outputs,
         tensors: entries,
         aliases,
@@ -543,7 +662,7 @@ fn config_dict(arena: &Arena, root: Value) -> BTreeMap<String, serde_json::Value
         .filter_map(|(key, value)| {
             let key = arena.str(*key)?.to_owned();
             let value = match *value {
-                Value::Int(i) => serde_json::Value::from(i64::try_from(i).ok()?),
+                Value::Int(i) => serde_json::Value::from(i),
                 Value::Float(f) => {
                     serde_json::Number::from_f64(f).map(serde_json::Value::Number)?
                 }
@@ -661,6 +780,8 @@ fn write_shard(
             sha256: opts.tensor_sha256.then(|| hex(&Sha256::digest(bytes))),
         };
     }
+    // Durable now, while the input is still being hashed: sealing then rewrites only the header.
+    temp.as_file().sync_data()?;
     Ok((temp, stats))
 }
 
@@ -779,7 +900,7 @@ fn metadata_from_keys(
         };
         if name == "training_steps" {
             step = match value {
-                Some(Value::Int(i)) => i64::try_from(i).ok(),
+                Some(Value::Int(i)) => Some(i),
                 _ => None,
             };
         }
@@ -801,16 +922,40 @@ fn scalar(arena: &Arena, value: Value) -> Option<String> {
         Value::Float(f) => Some(f.to_string()),
         Value::Bool(b) => Some(b.to_string()),
         Value::None => None,
-        Value::Obj(_) => arena.str(value).map(str::to_owned),
+        Value::Obj(_) => arena
+            .str(value)
+            .map(str::to_owned)
+            .or_else(|| arena.int(value).map(|i| i.to_string())),
     }
 }
 
-/// Lowercase hex sha256 of a whole file, read in 1 MiB blocks with positioned reads.
+/// Lowercase hex sha256 of a whole file.
+///
+/// The file is hashed straight from the page cache through 1 MiB windows mapped one at a time
+/// (no copy into a buffer first); each window is unmapped before the next, so resident memory
+/// stays at one window, as with the 1 MiB read buffer this replaces. Files that
+/// cannot be mapped are read in 1 MiB blocks instead. Nothing moves the file's cursor.
 pub fn hash_file(file: &File) -> std::io::Result<String> {
+    const WINDOW: u64 = 1 << 20;
+    let len = file.metadata()?.len();
     let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
     let mut offset = 0u64;
-    // Positioned reads: the shared file cursor is never moved under the converting thread.
+    while offset < len {
+        let window = usize::try_from(WINDOW.min(len - offset)).unwrap_or(usize::MAX);
+        let Ok(map) = checkpoint::map_file_range(file, Some((offset, window))) else {
+            return hash_by_reading(file, hasher, offset);
+        };
+        hasher.update(&map[..]);
+        offset += map.len() as u64;
+    }
+    // A file that grew while hashed: the rest is read.
+    hash_by_reading(file, hasher, offset)
+}
+
+/// Continues `hasher` with the file's bytes from `offset`, read in 1 MiB blocks with positioned
+/// reads.
+fn hash_by_reading(file: &File, mut hasher: Sha256, mut offset: u64) -> std::io::Result<String> {
+    let mut buffer = vec![0u8; 1 << 20];
     loop {
         let n = file.read_at(&mut buffer, offset)?;
         if n == 0 {

@@ -15,6 +15,13 @@
 //! underflow, a resource cap ([`Limits`]). Objects live in an arena and refer to each other by
 //! index, so memo references are shared (never deep-copied), cycles cost nothing, and dropping a
 //! deeply nested value cannot overflow the stack.
+//!
+//! Hostile structure is bounded everywhere: nothing here recurses on the pickle's structure (the
+//! few walks over values use explicit stacks and visit each object once), every opcode does work
+//! bounded by what it adds to the tree (a call checks its argument count before looking at the
+//! arguments), and the memory the tree takes is accounted in bytes as it grows and capped in
+//! proportion to the pickle bytes read so far ([`Limits::memory_floor`],
+//! [`Limits::memory_per_byte`]), so no pickle can make the reader take many times its own size.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -28,6 +35,15 @@ use super::tensor::{self, StorageClass, View};
 /// Resource caps. Every one of them is far above what a real checkpoint needs.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// Memory the object tree may take regardless of the pickle's size.
+    pub memory_floor: usize,
+    /// Memory the object tree may take per pickle byte read (beyond the floor). A torch state
+    /// dict takes about 10 bytes of tree per pickle byte (ten small objects per tensor, every
+    /// one memoised), so with the floor every torch pickle up to about 8 MB (some 70,000
+    /// tensors) is read; a hostile pickle that needs more is stopped as it grows, never after.
+    pub memory_per_byte: usize,
+    /// Findings of one pickle before it stops being read.
+    pub max_findings: usize,
     /// Bytes of one pickle (pytorch-reader uses the same 100 MiB cap for `data.pkl`).
     pub max_pickle_bytes: usize,
     /// Values on the stack at once (torch batches `SETITEMS` by 1000 pairs).
@@ -47,6 +63,9 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Self {
+            memory_floor: 48 << 20,
+            memory_per_byte: 4,
+            max_findings: 1000,
             max_pickle_bytes: 100 << 20,
             max_stack: 50_000,
             max_memo: 10_000_000,
@@ -68,8 +87,9 @@ pub enum Value {
     None,
     /// `True` / `False`.
     Bool(bool),
-    /// An integer; `LONG1` values beyond i128 are refused by [`Limits::max_long_bytes`].
-    Int(i128),
+    /// An integer that fits 64 bits; larger ones are [`Obj::BigInt`] objects (values beyond i128
+    /// are refused by [`Limits::max_long_bytes`]).
+    Int(i64),
     /// A float.
     Float(f64),
     /// Any other object.
@@ -375,31 +395,53 @@ pub struct Opaque {
     pub children: Vec<Value>,
 }
 
-/// Any non-scalar object.
+/// Any non-scalar object. The large variants are boxed so that the common small objects
+/// (strings, tuples, lists) take 32 bytes each.
 #[derive(Debug, Clone)]
 pub enum Obj {
     /// `str`.
-    Str(String),
+    Str(Box<str>),
     /// `bytes` / `bytearray`.
-    Bytes(Vec<u8>),
+    Bytes(Box<[u8]>),
+    /// An integer beyond 64 bits (the legacy format's magic number is one).
+    BigInt(i128),
     /// `tuple` (also `torch.Size`).
     Tuple(Vec<Value>),
     /// `list`.
     List(Vec<Value>),
     /// `dict`, `OrderedDict` or `Counter`, in insertion order.
-    Dict(Dict),
+    Dict(Box<Dict>),
     /// `set` / `frozenset`.
     Set(Vec<Value>),
     /// `complex`.
     Complex(f64, f64),
     /// A global reference.
-    Global(Global),
+    Global(Box<Global>),
     /// A storage from a persistent id.
-    Storage(Storage),
+    Storage(Box<Storage>),
     /// A tensor.
-    Tensor(Tensor),
+    Tensor(Box<Tensor>),
     /// The result of something refused.
-    Opaque(Opaque),
+    Opaque(Box<Opaque>),
+}
+
+impl Obj {
+    /// Bytes this object takes on the heap beyond its slot in the arena. Lengths, not
+    /// capacities: the slack of a growing vector is never written, so it is never resident.
+    fn heap_bytes(&self) -> usize {
+        let values = |v: &Vec<Value>| v.len() * size_of::<Value>();
+        match self {
+            Self::Str(s) => s.len(),
+            Self::Bytes(b) => b.len(),
+            Self::Tuple(v) | Self::List(v) | Self::Set(v) => values(v),
+            Self::Dict(d) => size_of::<Dict>() + d.heap_bytes(),
+            Self::Global(g) => size_of::<Global>() + g.module.len() + g.name.len(),
+            Self::Storage(s) => size_of::<Storage>() + s.key.len(),
+            Self::Tensor(t) => size_of::<Tensor>() + (t.view.shape.len() + t.view.stride.len()) * 8,
+            Self::Opaque(o) => size_of::<Opaque>() + values(&o.children) + o.findings.len() * 8,
+            Self::BigInt(_) | Self::Complex(..) => 0,
+        }
+    }
 }
 
 /// An insertion-ordered dict with Python's replace-on-duplicate-key semantics.
@@ -408,15 +450,38 @@ pub struct Dict {
     /// Key-value pairs in insertion order.
     pub items: Vec<(Value, Value)>,
     index: HashMap<Key, usize>,
+    /// Bytes of the string keys held by the index.
+    key_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
-    Str(String),
+    Str(Box<str>),
     Int(i128),
     Bool(bool),
     None,
     Obj(ObjId),
+}
+
+impl Key {
+    fn heap_bytes(&self) -> usize {
+        match self {
+            Self::Str(s) => s.len(),
+            _ => 0,
+        }
+    }
+}
+
+impl Dict {
+    /// Heap bytes of the items and the index (keys included).
+    fn heap_bytes(&self) -> usize {
+        self.items.len() * size_of::<(Value, Value)>()
+            + self.index.capacity() * Self::INDEX_SLOT_BYTES
+            + self.key_bytes
+    }
+
+    /// Bytes of one slot of the index (entry and control byte).
+    const INDEX_SLOT_BYTES: usize = size_of::<(Key, usize)>() + 1;
 }
 
 /// All objects of one pickle.
@@ -464,12 +529,38 @@ impl Arena {
         }
     }
 
+    /// The integer behind a value, small or big.
+    pub fn int(&self, value: Value) -> Option<i128> {
+        match value {
+            Value::Int(i) => Some(i128::from(i)),
+            Value::Obj(id) => match self.get(id) {
+                Obj::BigInt(i) => Some(*i),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
     /// Looks a string key up in a dict value.
     pub fn lookup(&self, dict: Value, key: &str) -> Option<Value> {
         let dict = self.dict(dict)?;
         dict.index
-            .get(&Key::Str(key.to_owned()))
+            .get(&Key::Str(key.into()))
             .map(|&i| dict.items[i].1)
+    }
+
+    /// Items held by all containers together (list, tuple and set items, dict pairs, children
+    /// of refused values): the number of edges of the object graph.
+    pub fn edges(&self) -> usize {
+        self.objects
+            .iter()
+            .map(|o| match o {
+                Obj::Tuple(v) | Obj::List(v) | Obj::Set(v) => v.len(),
+                Obj::Dict(d) => d.items.len(),
+                Obj::Opaque(o) => o.children.len(),
+                _ => 0,
+            })
+            .sum()
     }
 
     /// Number of objects.
@@ -533,11 +624,14 @@ pub fn interpret(
         op_pos: 0,
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: HashMap::new(),
+        memo: Memo::default(),
         arena: Arena::default(),
         reported_opcodes: Vec::new(),
         string_bytes: 0,
         items: 0,
+        memory: 0,
+        protocol: 0,
+        storages: HashMap::new(),
     };
     machine.first_finding = machine.findings.len();
     match machine.run() {
@@ -574,11 +668,85 @@ struct Machine<'s, 'a, 'f> {
     op_pos: usize,
     stack: Vec<Value>,
     marks: Vec<usize>,
-    memo: HashMap<u32, Value>,
+    memo: Memo,
     arena: Arena,
     reported_opcodes: Vec<u8>,
     string_bytes: usize,
     items: usize,
+    /// Bytes the object tree, memo and dict indices take (see [`Limits::memory_per_byte`]).
+    memory: usize,
+    /// The `PROTO` version (0 when absent, as in Python).
+    protocol: u8,
+    /// What the first persistent id of each storage key declared: `(dtype, numel, offset)`.
+    storages: HashMap<String, (Option<Dtype>, u64, u64)>,
+}
+
+/// The memo: a dense array for the indices picklers write (0, 1, 2, ...), a map for the rest.
+#[derive(Default)]
+struct Memo {
+    dense: Vec<Option<Value>>,
+    sparse: HashMap<u32, Value>,
+    /// Entries set.
+    count: usize,
+}
+
+impl Memo {
+    /// How far past the dense array's end an index may be and still extend it.
+    const DENSE_GAP: usize = 1024;
+
+    fn get(&self, index: u32) -> Option<Value> {
+        match self.dense.get(index as usize) {
+            Some(slot) => *slot,
+            None => self.sparse.get(&index).copied(),
+        }
+    }
+
+    /// Sets an entry; returns the bytes that took (new dense slots, or a map entry with the
+    /// map's growth slack).
+    fn put(&mut self, index: u32, value: Value) -> usize {
+        let i = index as usize;
+        if self.get(index).is_none() {
+            self.count += 1;
+        }
+        if i < self.dense.len() {
+            self.dense[i] = Some(value);
+            0
+        } else if i <= self.dense.len() + Self::DENSE_GAP && !self.sparse.contains_key(&index) {
+            let added = i + 1 - self.dense.len();
+            self.dense.resize(i + 1, None);
+            self.dense[i] = Some(value);
+            added * size_of::<Option<Value>>()
+        } else {
+            let fresh = self.sparse.insert(index, value).is_none();
+            if fresh {
+                3 * (size_of::<(u32, Value)>() + 1)
+            } else {
+                0
+            }
+        }
+    }
+}
+
+/// Most arguments any allowlisted callable takes (`_rebuild_tensor_v3` takes 8).
+const MAX_CALL_ARGS: usize = 8;
+
+/// Longest storage key accepted (torch writes small integers, legacy files heap addresses).
+const MAX_KEY_BYTES: usize = 1024;
+
+/// Longest module or name of a global (the text opcodes stop at 4096 bytes per line too).
+const MAX_GLOBAL_NAME_BYTES: usize = 4096;
+
+/// Untrusted text in a message, cut to a readable length.
+fn clip(text: &str) -> std::borrow::Cow<'_, str> {
+    const MAX: usize = 200;
+    if text.len() <= MAX {
+        return text.into();
+    }
+    let mut end = MAX;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &text[..end], text.len()).into()
 }
 
 /// Opcodes of torch's weights-only unpickler.
@@ -687,6 +855,46 @@ impl Machine<'_, '_, '_> {
         }
         self.findings.push(finding);
         self.findings.len() - 1
+    }
+
+    /// Stops once a pickle has produced [`Limits::max_findings`] findings: the file is refused
+    /// anyway, and a pickle made of nothing but findings must not cost more than that.
+    fn check_findings(&self) -> Step {
+        if self.findings.len() - self.first_finding >= self.limits.max_findings {
+            return self.stop(
+                FindingKind::Resource,
+                format!(
+                    "more than {} findings in one pickle; the rest was not read",
+                    self.limits.max_findings
+                ),
+            );
+        }
+        Ok(())
+    }
+
+    /// Accounts `bytes` of memory taken by the object tree; stops when the tree would take more
+    /// than the floor plus [`Limits::memory_per_byte`] per pickle byte read so far.
+    fn charge(&mut self, bytes: usize) -> Step {
+        self.memory = self.memory.saturating_add(bytes);
+        let allowed = self
+            .limits
+            .memory_floor
+            .saturating_add(self.pos.saturating_mul(self.limits.memory_per_byte));
+        if self.memory > allowed {
+            return self.stop(
+                FindingKind::Resource,
+                format!(
+                    "reading the first {} bytes of the pickle would take more than {} MiB of \
+                     memory ({} MiB + {} per pickle byte): structure repeated or shared through \
+                     the memo, or more than about 70,000 tensors in one pickle",
+                    self.pos,
+                    allowed >> 20,
+                    self.limits.memory_floor >> 20,
+                    self.limits.memory_per_byte
+                ),
+            );
+        }
+        Ok(())
     }
 
     fn consumed(&mut self, finding: usize, opcode: &str) {
@@ -823,6 +1031,7 @@ impl Machine<'_, '_, '_> {
     }
 
     fn alloc(&mut self, obj: Obj) -> Step<Value> {
+        self.charge(size_of::<Obj>() + obj.heap_bytes())?;
         if self.arena.objects.len() >= self.limits.max_objects {
             return self.stop(
                 FindingKind::Resource,
@@ -888,18 +1097,18 @@ impl Machine<'_, '_, '_> {
     }
 
     fn memo_put(&mut self, index: u32, value: Value) -> Step {
-        if self.memo.len() >= self.limits.max_memo && !self.memo.contains_key(&index) {
+        if self.memo.get(index).is_none() && self.memo.count >= self.limits.max_memo {
             return self.stop(
                 FindingKind::Resource,
                 format!("more than {} memo entries", self.limits.max_memo),
             );
         }
-        self.memo.insert(index, value);
-        Ok(())
+        let bytes = self.memo.put(index, value);
+        self.charge(bytes)
     }
 
     fn memo_get(&mut self, index: u32) -> Step {
-        let Some(value) = self.memo.get(&index).copied() else {
+        let Some(value) = self.memo.get(index) else {
             return self.corrupt(format!("memo entry {index} read before it was written"));
         };
         self.push(value)
@@ -914,6 +1123,7 @@ impl Machine<'_, '_, '_> {
             Value::Obj(id) => match self.arena.get(id) {
                 Obj::Str(_) => "str",
                 Obj::Bytes(_) => "bytes",
+                Obj::BigInt(_) => "int",
                 Obj::Tuple(_) => "tuple",
                 Obj::List(_) => "list",
                 Obj::Dict(_) => "dict",
@@ -938,6 +1148,7 @@ impl Machine<'_, '_, '_> {
                     self.pos
                 ));
             }
+            self.check_findings()?;
             let op = self.u8()?;
             if !TORCH_OPCODES.contains(&op) && opcode_name(op) != "?" {
                 self.report_opcode(op);
@@ -952,6 +1163,7 @@ impl Machine<'_, '_, '_> {
                     if proto > 5 {
                         return self.corrupt(format!("unknown pickle protocol {proto}"));
                     }
+                    self.protocol = proto;
                 }
                 0x95 => {
                     // FRAME: only a read-ahead hint; the bytes are read opcode by opcode anyway.
@@ -968,15 +1180,15 @@ impl Machine<'_, '_, '_> {
                 0x89 => self.push(Value::Bool(false))?,
                 b'J' => {
                     let v = self.u32()? as i32;
-                    self.push(Value::Int(i128::from(v)))?;
+                    self.push(Value::Int(i64::from(v)))?;
                 }
                 b'K' => {
                     let v = self.u8()?;
-                    self.push(Value::Int(i128::from(v)))?;
+                    self.push(Value::Int(i64::from(v)))?;
                 }
                 b'M' => {
                     let v = self.u16()?;
-                    self.push(Value::Int(i128::from(v)))?;
+                    self.push(Value::Int(i64::from(v)))?;
                 }
                 0x8a => {
                     let n = usize::from(self.u8()?);
@@ -989,26 +1201,27 @@ impl Machine<'_, '_, '_> {
                 }
                 b'G' => {
                     let b = self.take(8)?;
-                    let v = f64::from_be_bytes(b.try_into().expect("8 bytes"));
+                    let v = f64::from_be_bytes(b.try_into().expect("take returns 8 bytes"));
                     self.push(Value::Float(v))?;
                 }
                 b'I' | b'L' => {
                     let text = self.line()?;
                     let text = text.trim_end_matches('L');
-                    let value = match text {
-                        "00" => Value::Bool(false),
-                        "01" => Value::Bool(true),
+                    match text {
+                        "00" => self.push(Value::Bool(false))?,
+                        "01" => self.push(Value::Bool(true))?,
                         t => match t.parse::<i128>() {
-                            Ok(v) => Value::Int(v),
-                            Err(_) => return self.corrupt(format!("bad integer literal `{t}`")),
+                            Ok(v) => self.push_int(v)?,
+                            Err(_) => {
+                                return self.corrupt(format!("bad integer literal `{}`", clip(t)));
+                            }
                         },
-                    };
-                    self.push(value)?;
+                    }
                 }
                 b'F' => {
                     let text = self.line()?;
                     let Ok(v) = text.parse::<f64>() else {
-                        return self.corrupt(format!("bad float literal `{text}`"));
+                        return self.corrupt(format!("bad float literal `{}`", clip(&text)));
                     };
                     self.push(Value::Float(v))?;
                 }
@@ -1034,8 +1247,8 @@ impl Machine<'_, '_, '_> {
                 }
                 b'S' | b'V' => {
                     let text = self.line()?;
-                    let text = text.trim_matches(|c| c == '\'' || c == '"').to_owned();
-                    let v = self.alloc(Obj::Str(text))?;
+                    let text = text.trim_matches(|c| c == '\'' || c == '"');
+                    let v = self.alloc(Obj::Str(text.into()))?;
                     self.push(v)?;
                 }
                 b'B' => {
@@ -1066,7 +1279,7 @@ impl Machine<'_, '_, '_> {
                     self.push(v)?;
                 }
                 b'}' => {
-                    let v = self.alloc(Obj::Dict(Dict::default()))?;
+                    let v = self.alloc(Obj::Dict(Box::default()))?;
                     self.push(v)?;
                 }
                 0x8f => {
@@ -1095,7 +1308,7 @@ impl Machine<'_, '_, '_> {
                 }
                 b'd' => {
                     let items = self.pop_mark()?;
-                    let v = self.alloc(Obj::Dict(Dict::default()))?;
+                    let v = self.alloc(Obj::Dict(Box::default()))?;
                     self.set_items(v, &items)?;
                     self.push(v)?;
                 }
@@ -1125,7 +1338,7 @@ impl Machine<'_, '_, '_> {
                 b'g' => {
                     let text = self.line()?;
                     let Ok(i) = text.parse::<u32>() else {
-                        return self.corrupt(format!("bad memo index `{text}`"));
+                        return self.corrupt(format!("bad memo index `{}`", clip(&text)));
                     };
                     self.memo_get(i)?;
                 }
@@ -1142,13 +1355,13 @@ impl Machine<'_, '_, '_> {
                 b'p' => {
                     let text = self.line()?;
                     let Ok(i) = text.parse::<u32>() else {
-                        return self.corrupt(format!("bad memo index `{text}`"));
+                        return self.corrupt(format!("bad memo index `{}`", clip(&text)));
                     };
                     let v = self.top()?;
                     self.memo_put(i, v)?;
                 }
                 0x94 => {
-                    let i = u32::try_from(self.memo.len()).unwrap_or(u32::MAX);
+                    let i = u32::try_from(self.memo.count).unwrap_or(u32::MAX);
                     let v = self.top()?;
                     self.memo_put(i, v)?;
                 }
@@ -1182,12 +1395,16 @@ impl Machine<'_, '_, '_> {
                 0x93 => {
                     let name = self.pop()?;
                     let module = self.pop()?;
-                    let (Some(module), Some(name)) = (
-                        self.arena.str(module).map(str::to_owned),
-                        self.arena.str(name).map(str::to_owned),
-                    ) else {
+                    let (Some(module), Some(name)) = (self.arena.str(module), self.arena.str(name))
+                    else {
                         return self.corrupt("STACK_GLOBAL needs two strings");
                     };
+                    if module.len() > MAX_GLOBAL_NAME_BYTES || name.len() > MAX_GLOBAL_NAME_BYTES {
+                        return self.corrupt(format!(
+                            "STACK_GLOBAL of a name longer than {MAX_GLOBAL_NAME_BYTES} bytes"
+                        ));
+                    }
+                    let (module, name) = (module.to_owned(), name.to_owned());
                     let v = self.global(&module, &name, "STACK_GLOBAL")?;
                     self.push(v)?;
                 }
@@ -1227,13 +1444,13 @@ impl Machine<'_, '_, '_> {
                     let args = self.pop()?;
                     let class = self.pop()?;
                     let v = self.call(class, args, "NEWOBJ_EX")?;
-                    self.adopt(v, &[kwargs]);
+                    self.adopt(v, &[kwargs])?;
                     self.push(v)?;
                 }
                 b'b' => {
                     let state = self.pop()?;
                     let target = self.top()?;
-                    self.build(target, state);
+                    self.build(target, state)?;
                 }
                 b'Q' => {
                     let pid = self.pop()?;
@@ -1245,7 +1462,10 @@ impl Machine<'_, '_, '_> {
                     let finding = self.finding(
                         Severity::Unsupported,
                         FindingKind::Opcode,
-                        format!("text persistent id `{text}` (torch writes BINPERSID tuples)"),
+                        format!(
+                            "text persistent id `{}` (torch writes BINPERSID tuples)",
+                            clip(&text)
+                        ),
                     );
                     let v = self.opaque(finding, Vec::new())?;
                     self.push(v)?;
@@ -1316,7 +1536,16 @@ impl Machine<'_, '_, '_> {
         if n > 0 && n < 16 && bytes[n - 1] & 0x80 != 0 {
             value -= 1i128 << (8 * n);
         }
-        self.push(Value::Int(value))
+        self.push_int(value)
+    }
+
+    /// Pushes an integer: inline when it fits 64 bits, else as a [`Obj::BigInt`].
+    fn push_int(&mut self, value: i128) -> Step {
+        let value = match i64::try_from(value) {
+            Ok(small) => Value::Int(small),
+            Err(_) => self.alloc(Obj::BigInt(value))?,
+        };
+        self.push(value)
     }
 
     fn unicode(&mut self, n: u64) -> Step {
@@ -1325,7 +1554,7 @@ impl Machine<'_, '_, '_> {
         let Ok(text) = std::str::from_utf8(bytes) else {
             return self.corrupt("string is not valid UTF-8");
         };
-        let text = text.to_owned();
+        let text: Box<str> = text.into();
         let v = self.alloc(Obj::Str(text))?;
         self.push(v)
     }
@@ -1334,33 +1563,51 @@ impl Machine<'_, '_, '_> {
         // Protocol-2 byte strings decode as latin-1 text in Python 3 (`encoding='latin1'`).
         let n = self.length(n)?;
         let text: String = self.take(n)?.iter().map(|&b| char::from(b)).collect();
-        let v = self.alloc(Obj::Str(text))?;
+        let v = self.alloc(Obj::Str(text.into_boxed_str()))?;
         self.push(v)
     }
 
     fn bytes(&mut self, n: u64) -> Step {
         let n = self.length(n)?;
-        let bytes = self.take(n)?.to_vec();
+        let bytes: Box<[u8]> = self.take(n)?.into();
         let v = self.alloc(Obj::Bytes(bytes))?;
         self.push(v)
     }
 
     fn opaque(&mut self, finding: usize, children: Vec<Value>) -> Step<Value> {
-        self.alloc(Obj::Opaque(Opaque {
+        self.alloc(Obj::Opaque(Box::new(Opaque {
             findings: vec![finding],
             children,
-        }))
+        })))
+    }
+
+    /// A refused value standing for the result of something whose own finding is already
+    /// reported (or that holds one).
+    fn opaque_of(&mut self, children: Vec<Value>) -> Step<Value> {
+        self.alloc(Obj::Opaque(Box::new(Opaque {
+            findings: Vec::new(),
+            children,
+        })))
     }
 
     /// Adds values to an opaque object's children (so nested findings get a path); no-op otherwise.
-    fn adopt(&mut self, target: Value, values: &[Value]) {
+    fn adopt(&mut self, target: Value, values: &[Value]) -> Step {
         if let Some(Obj::Opaque(o)) = self.obj_mut(target) {
             o.children.extend_from_slice(values);
+            self.charge(size_of_val(values))?;
         }
+        Ok(())
     }
 
     fn global(&mut self, raw_module: &str, raw_name: &str, opcode: &str) -> Step<Value> {
-        let (module, name) = map_py2(raw_module, raw_name);
+        // Python applies its Python 2 name mapping only to protocol 0-2 pickles
+        // (`Unpickler.find_class`: `if self.proto < 3 and self.fix_imports`); a protocol 3+ pickle
+        // naming `__builtin__` or `copy_reg` names modules that do not exist in Python 3.
+        let (module, name) = if self.protocol < 3 {
+            map_py2(raw_module, raw_name)
+        } else {
+            (raw_module.to_owned(), raw_name.to_owned())
+        };
         let kind = classify(&module, &name);
         let finding = if kind == GlobalKind::Refused {
             // INST calls what it imports in the same step, so whatever it names is dangerous.
@@ -1392,17 +1639,18 @@ impl Machine<'_, '_, '_> {
         } else {
             None
         };
-        self.alloc(Obj::Global(Global {
+        self.alloc(Obj::Global(Box::new(Global {
             module,
             name,
             kind,
             offset: self.op_pos as u64,
             finding,
-        }))
+        })))
     }
 
     fn append(&mut self, target: Value, items: Vec<Value>) -> Step {
         self.count_items(items.len())?;
+        self.charge(items.len() * size_of::<Value>())?;
         match self.obj_mut(target) {
             Some(Obj::List(list) | Obj::Set(list)) => {
                 list.extend(items);
@@ -1429,26 +1677,9 @@ impl Machine<'_, '_, '_> {
             return self.corrupt("SETITEMS with an odd number of values");
         }
         self.count_items(items.len() / 2)?;
-        let keys: Vec<Key> = items
-            .chunks_exact(2)
-            .map(|pair| self.key(pair[0]))
-            .collect();
-        match self.obj_mut(target) {
-            Some(Obj::Dict(dict)) => {
-                for (pair, key) in items.chunks_exact(2).zip(keys) {
-                    if let Some(&i) = dict.index.get(&key) {
-                        dict.items[i].1 = pair[1];
-                    } else {
-                        dict.index.insert(key, dict.items.len());
-                        dict.items.push((pair[0], pair[1]));
-                    }
-                }
-                Ok(())
-            }
-            Some(Obj::Opaque(o)) => {
-                o.children.extend_from_slice(items);
-                Ok(())
-            }
+        match self.obj(target) {
+            Some(Obj::Dict(_)) => {}
+            Some(Obj::Opaque(_)) => return self.adopt(target, items),
             _ => {
                 let what = self.describe(target);
                 self.finding(
@@ -1456,32 +1687,69 @@ impl Machine<'_, '_, '_> {
                     FindingKind::Opcode,
                     format!("SETITEM on a {what} (only dicts accept items)"),
                 );
-                Ok(())
+                return Ok(());
             }
         }
+        let mut keys = Vec::with_capacity(items.len() / 2);
+        for pair in items.chunks_exact(2) {
+            keys.push(self.key(pair[0])?);
+        }
+        let Some(Obj::Dict(dict)) = self.obj_mut(target) else {
+            return Ok(());
+        };
+        let mut added = 0usize;
+        let capacity = dict.index.capacity();
+        for (pair, key) in items.chunks_exact(2).zip(keys) {
+            if let Some(&i) = dict.index.get(&key) {
+                dict.items[i].1 = pair[1];
+            } else {
+                dict.key_bytes += key.heap_bytes();
+                dict.index.insert(key, dict.items.len());
+                dict.items.push((pair[0], pair[1]));
+                added += 1;
+            }
+        }
+        // A grown index is charged in full: while it is rebuilt the old one is still there.
+        let grown = dict.index.capacity();
+        let index_bytes = if grown > capacity {
+            grown * Dict::INDEX_SLOT_BYTES
+        } else {
+            0
+        };
+        // Key strings were charged when they were copied (`key`).
+        self.charge(added * size_of::<(Value, Value)>() + index_bytes)
     }
 
-    fn key(&self, value: Value) -> Key {
-        match value {
+    /// The dict key of a value; a string key is a copy, charged before it is made.
+    fn key(&mut self, value: Value) -> Step<Key> {
+        Ok(match value {
             Value::None => Key::None,
             Value::Bool(b) => Key::Bool(b),
-            Value::Int(i) => Key::Int(i),
+            Value::Int(i) => Key::Int(i128::from(i)),
             // Float keys are rare in checkpoints; identity is enough to keep them apart.
             Value::Float(f) => Key::Int(i128::from(f.to_bits()) | (1 << 100)),
-            Value::Obj(id) => match self.arena.get(id) {
-                Obj::Str(s) => Key::Str(s.clone()),
-                _ => Key::Obj(id),
-            },
-        }
+            Value::Obj(id) => {
+                if let Obj::Str(s) = self.arena.get(id) {
+                    let len = s.len();
+                    self.charge(len)?;
+                }
+                match self.arena.get(id) {
+                    Obj::Str(s) => Key::Str(s.clone()),
+                    Obj::BigInt(i) => Key::Int(*i),
+                    _ => Key::Obj(id),
+                }
+            }
+        })
     }
 
-    fn build(&mut self, target: Value, state: Value) {
+    fn build(&mut self, target: Value, state: Value) -> Step {
         let empty_state = self.is_empty_state(state);
         match self.obj_mut(target) {
             // OrderedDict state is the `_metadata` attribute of a state dict: safe to drop.
             Some(Obj::Dict(_)) => {}
             Some(Obj::Opaque(o)) => {
                 o.children.push(state);
+                self.charge(size_of::<Value>())?;
             }
             Some(Obj::Tensor(_)) if empty_state => {}
             _ => {
@@ -1491,27 +1759,44 @@ impl Machine<'_, '_, '_> {
                     FindingKind::Opcode,
                     format!("BUILD sets state on a {what}"),
                 );
-                let placeholder = Obj::Opaque(Opaque {
+                let placeholder = Obj::Opaque(Box::new(Opaque {
                     findings: vec![finding],
                     children: vec![state],
-                });
+                }));
+                self.charge(placeholder.heap_bytes())?;
                 if let Value::Obj(id) = target {
                     self.arena.objects[id as usize] = placeholder;
                 }
             }
         }
+        Ok(())
     }
 
+    /// Whether a value is the empty state torch writes (`None`, `{}`, or tuples of those such as
+    /// `(None, {})`). An explicit stack and a small visit budget: a deep or memo-shared tuple
+    /// tree is simply "not empty", never a deep recursion or an exponential walk.
     fn is_empty_state(&self, value: Value) -> bool {
-        match value {
-            Value::None => true,
-            Value::Obj(id) => match self.arena.get(id) {
-                Obj::Dict(d) => d.items.is_empty(),
-                Obj::Tuple(items) => items.iter().all(|&v| self.is_empty_state(v)),
-                _ => false,
-            },
-            _ => false,
+        const MAX_VISITS: usize = 64;
+        let mut stack = vec![value];
+        let mut visits = 0usize;
+        while let Some(value) = stack.pop() {
+            visits += 1;
+            if visits > MAX_VISITS {
+                return false;
+            }
+            match value {
+                Value::None => {}
+                Value::Obj(id) => match self.arena.get(id) {
+                    Obj::Dict(d) if d.items.is_empty() => {}
+                    Obj::Tuple(items) if items.len() <= MAX_VISITS => {
+                        stack.extend_from_slice(items);
+                    }
+                    _ => return false,
+                },
+                _ => return false,
+            }
         }
+        true
     }
 
     fn persistent(&mut self, pid: Value) -> Step<Value> {
@@ -1524,18 +1809,17 @@ impl Machine<'_, '_, '_> {
             );
             return self.opaque(finding, vec![pid]);
         };
-        let fields = fields.clone();
         let tag = fields
             .first()
             .and_then(|&v| self.arena.str(v))
             .unwrap_or("");
         if tag != "storage" {
-            let finding = self.finding(
-                Severity::Unsupported,
-                FindingKind::Opcode,
-                format!("persistent id `{tag}` (only `storage` ids are data; `module` ids carry source code)"),
+            let message = format!(
+                "persistent id `{}` (only `storage` ids are data; `module` ids carry source code)",
+                clip(tag)
             );
-            return self.opaque(finding, fields);
+            let finding = self.finding(Severity::Unsupported, FindingKind::Opcode, message);
+            return self.opaque(finding, vec![pid]);
         }
         let expected = match self.src.pids {
             PidFormat::Zip => 5,
@@ -1547,14 +1831,10 @@ impl Machine<'_, '_, '_> {
                 fields.len()
             ));
         }
+        let fields = fields.clone();
         let class = match self.obj(fields[1]) {
-            Some(Obj::Global(g)) => g.clone(),
-            Some(Obj::Opaque(_)) => {
-                return self.alloc(Obj::Opaque(Opaque {
-                    findings: Vec::new(),
-                    children: fields,
-                }));
-            }
+            Some(Obj::Global(g)) => (**g).clone(),
+            Some(Obj::Opaque(_)) => return self.opaque_of(vec![pid]),
             _ => return self.corrupt("storage persistent id without a storage class"),
         };
         let dtype = match class.kind {
@@ -1562,14 +1842,9 @@ impl Machine<'_, '_, '_> {
             GlobalKind::Storage(StorageClass::Untyped) => None,
             GlobalKind::Storage(StorageClass::Unsupported) | GlobalKind::Dtype(Err(())) => {
                 let finding = self.dtype_finding(&class, "BINPERSID");
-                return self.opaque(finding, fields);
+                return self.opaque(finding, vec![pid]);
             }
-            GlobalKind::Refused => {
-                return self.alloc(Obj::Opaque(Opaque {
-                    findings: Vec::new(),
-                    children: fields,
-                }));
-            }
+            GlobalKind::Refused => return self.opaque_of(vec![pid]),
             _ => {
                 return self.corrupt(format!(
                     "storage persistent id names `{}`, not a storage class",
@@ -1577,10 +1852,17 @@ impl Machine<'_, '_, '_> {
                 ));
             }
         };
-        let Some(key) = self.arena.str(fields[2]).map(str::to_owned) else {
+        let Some(key) = self.arena.str(fields[2]) else {
             return self.corrupt("storage key is not a string");
         };
-        let Value::Int(numel) = fields[4] else {
+        if key.len() > MAX_KEY_BYTES {
+            return self.corrupt(format!(
+                "storage key of {} bytes (at most {MAX_KEY_BYTES})",
+                key.len()
+            ));
+        }
+        let key = key.to_owned();
+        let Some(numel) = self.arena.int(fields[4]) else {
             return self.corrupt(format!("storage `{key}` has a non-integer size"));
         };
         let Ok(numel) = u64::try_from(numel) else {
@@ -1594,8 +1876,8 @@ impl Machine<'_, '_, '_> {
                         Some(Obj::Tuple(parts)) if parts.len() == 3 => parts.clone(),
                         _ => return self.corrupt(format!("storage `{key}` has bad view metadata")),
                     };
-                    match (parts[1], parts[2]) {
-                        (Value::Int(offset), Value::Int(size)) if offset >= 0 && size >= 0 => {
+                    match (self.arena.int(parts[1]), self.arena.int(parts[2])) {
+                        (Some(offset), Some(size)) if offset >= 0 && size >= 0 => {
                             let (Ok(offset), Ok(size)) =
                                 (u64::try_from(offset), u64::try_from(size))
                             else {
@@ -1617,6 +1899,33 @@ impl Machine<'_, '_, '_> {
         } else {
             None
         };
+        // torch loads each key once and reuses that storage for every later persistent id of the
+        // key, whatever type and size they declare; a later use that disagrees would have its
+        // tensors read as the first use's type. Every use must agree.
+        let describe = |dtype: Option<Dtype>, numel: u64| match dtype {
+            Some(d) => format!("{numel} {d:?} elements"),
+            None => format!("{numel} untyped bytes"),
+        };
+        match self.storages.get(&key) {
+            Some(&(first_dtype, first_numel, first_at))
+                if (first_dtype, first_numel) != (dtype, numel) =>
+            {
+                let message = format!(
+                    "storage `{key}` is declared as {} at offset {first_at} and as {} here; \
+                     readers would reinterpret one as the other",
+                    describe(first_dtype, first_numel),
+                    describe(dtype, numel)
+                );
+                let finding = self.finding(Severity::Corrupt, FindingKind::Storage, message);
+                return self.opaque(finding, vec![pid]);
+            }
+            Some(_) => {}
+            None => {
+                self.charge(key.len() + size_of::<(String, (Option<Dtype>, u64, u64))>() + 1)?;
+                self.storages
+                    .insert(key.clone(), (dtype, numel, self.op_pos as u64));
+            }
+        }
         let storage = Storage {
             key,
             dtype,
@@ -1633,7 +1942,7 @@ impl Machine<'_, '_, '_> {
                 ),
             );
         }
-        self.alloc(Obj::Storage(storage))
+        self.alloc(Obj::Storage(Box::new(storage)))
     }
 
     fn dtype_finding(&mut self, global: &Global, opcode: &str) -> usize {
@@ -1670,40 +1979,63 @@ impl Machine<'_, '_, '_> {
         index
     }
 
-    fn tuple_items(&self, value: Value) -> Option<Vec<Value>> {
+    /// The items of a tuple or list of at most `max` items (a copy; `None` for anything else or
+    /// anything longer, so that no opcode copies a large shared tuple).
+    fn short_items(&self, value: Value, max: usize) -> Option<Vec<Value>> {
+        match self.obj(value) {
+            Some(Obj::Tuple(items) | Obj::List(items)) if items.len() <= max => Some(items.clone()),
+            _ => None,
+        }
+    }
+
+    /// The items of a tuple or list, whatever its length: only for results that are charged
+    /// in full right after (a set, a `torch.Size`, dict items).
+    fn all_items(&self, value: Value) -> Option<Vec<Value>> {
         match self.obj(value) {
             Some(Obj::Tuple(items) | Obj::List(items)) => Some(items.clone()),
             _ => None,
         }
     }
 
+    /// Bytes of the string a value holds (0 for anything else).
+    fn str_len(&self, value: Value) -> usize {
+        self.arena.str(value).map_or(0, str::len)
+    }
+
     /// `REDUCE`, `NEWOBJ`, `INST`, `OBJ`: only allowlisted callables do anything.
     fn call(&mut self, func: Value, args: Value, opcode: &str) -> Step<Value> {
-        let global = match self.obj(func) {
-            Some(Obj::Global(g)) => g.clone(),
-            Some(Obj::Opaque(_)) => {
-                return self.alloc(Obj::Opaque(Opaque {
-                    findings: Vec::new(),
-                    children: vec![func, args],
-                }));
-            }
+        let refused = match self.obj(func) {
+            Some(Obj::Global(g)) => g.finding,
+            Some(Obj::Opaque(_)) => return self.opaque_of(vec![func, args]),
             _ => {
                 let what = self.describe(func);
                 return self.corrupt(format!("{opcode} calls a {what}"));
             }
         };
-        if let Some(finding) = global.finding {
+        if let Some(finding) = refused {
             self.consumed(finding, opcode);
             return self.opaque(finding, vec![func, args]);
         }
-        let Some(call_args) = self.tuple_items(args) else {
-            if let Some(Obj::Opaque(_)) = self.obj(args) {
-                return self.alloc(Obj::Opaque(Opaque {
-                    findings: Vec::new(),
-                    children: vec![func, args],
-                }));
+        // Allowlisted: its name is short, so the copy is cheap.
+        let Some(Obj::Global(global)) = self.obj(func) else {
+            return self.corrupt(format!("{opcode} calls a non-global"));
+        };
+        let global = (**global).clone();
+        let call_args = match self.obj(args) {
+            Some(Obj::Tuple(items) | Obj::List(items)) if items.len() <= MAX_CALL_ARGS => {
+                items.clone()
             }
-            return self.corrupt(format!("{opcode} arguments are not a tuple"));
+            Some(Obj::Tuple(items) | Obj::List(items)) => {
+                let message = format!(
+                    "global `{}` called with {} arguments (torch's take at most {MAX_CALL_ARGS})",
+                    global.qualified(),
+                    items.len()
+                );
+                let index = self.global_misuse(&global, FindingKind::Global, message, opcode);
+                return self.opaque(index, vec![func, args]);
+            }
+            Some(Obj::Opaque(_)) => return self.opaque_of(vec![func, args]),
+            _ => return self.corrupt(format!("{opcode} arguments are not a tuple")),
         };
         if global.kind == GlobalKind::Rebuild(Rebuild::Unsupported) && opcode == "REDUCE" {
             return self.rebuild(Rebuild::Unsupported, &global, &call_args);
@@ -1713,24 +2045,24 @@ impl Machine<'_, '_, '_> {
             .iter()
             .any(|&a| matches!(self.obj(a), Some(Obj::Opaque(_))))
         {
-            return self.alloc(Obj::Opaque(Opaque {
-                findings: Vec::new(),
-                children: vec![func, args],
-            }));
+            return self.opaque_of(vec![func, args]);
         }
         let newobj = opcode == "NEWOBJ" || opcode == "NEWOBJ_EX";
         match global.kind {
             GlobalKind::OrderedDict | GlobalKind::Counter => {
-                let dict = self.alloc(Obj::Dict(Dict::default()))?;
+                let dict = self.alloc(Obj::Dict(Box::default()))?;
                 if let (false, Some(&init)) = (newobj, call_args.first()) {
-                    if let Some(pairs) = self.tuple_items(init) {
+                    if let Some(pairs) = self.all_items(init) {
+                        self.charge(pairs.len() * size_of::<Value>())?;
                         for pair in pairs {
-                            match self.tuple_items(pair) {
+                            match self.short_items(pair, 2) {
                                 Some(kv) if kv.len() == 2 => self.set_items(dict, &kv)?,
                                 _ => return self.corrupt("OrderedDict item is not a pair"),
                             }
                         }
                     } else if self.obj(init).is_some_and(|o| matches!(o, Obj::Dict(_))) {
+                        let len = self.arena.dict(init).map_or(0, |d| d.items.len());
+                        self.charge(len * 2 * size_of::<Value>())?;
                         let items: Vec<Value> = self
                             .arena
                             .dict(init)
@@ -1744,37 +2076,39 @@ impl Machine<'_, '_, '_> {
             GlobalKind::Set => {
                 let items = call_args
                     .first()
-                    .and_then(|&v| self.tuple_items(v))
+                    .and_then(|&v| self.all_items(v))
                     .unwrap_or_default();
+                self.count_items(items.len())?;
                 self.alloc(Obj::Set(items))
             }
             GlobalKind::Size if !newobj => {
                 let items = call_args
                     .first()
-                    .and_then(|&v| self.tuple_items(v))
+                    .and_then(|&v| self.short_items(v, tensor::MAX_RANK))
                     .unwrap_or_default();
                 self.alloc(Obj::Tuple(items))
             }
             GlobalKind::Device | GlobalKind::GetLayout if !newobj => {
+                let len: usize = call_args.iter().map(|&v| self.str_len(v) + 40).sum();
+                self.charge(len)?;
                 let text = call_args
                     .iter()
-                    .map(|&v| match v {
-                        Value::Int(i) => i.to_string(),
-                        other => self.arena.str(other).unwrap_or("?").to_owned(),
+                    .map(|&v| match self.arena.int(v) {
+                        Some(i) => i.to_string(),
+                        None => self.arena.str(v).unwrap_or("?").to_owned(),
                     })
                     .collect::<Vec<_>>()
                     .join(":");
-                self.alloc(Obj::Str(text))
+                self.alloc(Obj::Str(text.into()))
             }
             GlobalKind::CodecsEncode if !newobj => {
-                let text = call_args
-                    .first()
-                    .and_then(|&v| self.arena.str(v))
-                    .unwrap_or("");
+                let first = call_args.first().copied().unwrap_or(Value::None);
+                self.charge(self.str_len(first))?;
+                let text = self.arena.str(first).unwrap_or("");
                 let Some(bytes) = text
                     .chars()
                     .map(|c| u8::try_from(u32::from(c)).ok())
-                    .collect::<Option<Vec<u8>>>()
+                    .collect::<Option<Box<[u8]>>>()
                 else {
                     return self.corrupt("_codecs.encode of a string outside latin-1");
                 };
@@ -1782,8 +2116,13 @@ impl Machine<'_, '_, '_> {
             }
             GlobalKind::Bytearray => {
                 let bytes = match call_args.first().and_then(|&v| self.obj(v)) {
+                    Some(Obj::Bytes(b)) => b.len(),
+                    _ => 0,
+                };
+                self.charge(bytes)?;
+                let bytes = match call_args.first().and_then(|&v| self.obj(v)) {
                     Some(Obj::Bytes(b)) => b.clone(),
-                    _ => Vec::new(),
+                    _ => Box::default(),
                 };
                 self.alloc(Obj::Bytes(bytes))
             }
@@ -1827,17 +2166,15 @@ impl Machine<'_, '_, '_> {
     }
 
     fn int(&self, value: Value, what: &str) -> Step<i128> {
-        match value {
-            Value::Int(i) => Ok(i),
-            other => {
-                let t = self.describe(other);
-                self.corrupt(format!("{what} is a {t}, not an int"))
-            }
+        if let Some(i) = self.arena.int(value) {
+            return Ok(i);
         }
+        let t = self.describe(value);
+        self.corrupt(format!("{what} is a {t}, not an int"))
     }
 
     fn ints(&self, value: Value, what: &str) -> Step<Vec<i128>> {
-        let Some(items) = self.tuple_items(value) else {
+        let Some(Obj::Tuple(items) | Obj::List(items)) = self.obj(value) else {
             let t = self.describe(value);
             return self.corrupt(format!("{what} is a {t}, not a tuple"));
         };
@@ -1847,7 +2184,7 @@ impl Machine<'_, '_, '_> {
                 format!("{what} has {} dimensions", items.len()),
             );
         }
-        items.into_iter().map(|v| self.int(v, what)).collect()
+        items.iter().map(|&v| self.int(v, what)).collect()
     }
 
     fn rebuild(&mut self, rebuild: Rebuild, global: &Global, call_args: &[Value]) -> Step<Value> {
@@ -1889,31 +2226,51 @@ impl Machine<'_, '_, '_> {
                     ));
                 }
                 let inner = match self.obj(call_args[0]) {
-                    Some(Obj::Global(g)) => g.clone(),
+                    Some(Obj::Global(g)) => (**g).clone(),
                     _ => return self.corrupt(format!("`{name}` without a rebuild function")),
                 };
                 let new_type = match self.obj(call_args[1]) {
                     Some(Obj::Global(g)) => g.kind,
                     _ => return self.corrupt(format!("`{name}` without a tensor type")),
                 };
-                if !matches!(new_type, GlobalKind::TensorClass | GlobalKind::Parameter)
+                // torch writes one level: `_rebuild_from_type_v2(_rebuild_tensor_v2, ...)`. A
+                // nested `_rebuild_from_type_v2` would make this a recursion on the pickle's
+                // structure (its arguments can even contain themselves through the memo).
+                let nested = inner.kind == GlobalKind::Rebuild(Rebuild::FromTypeV2);
+                if nested
+                    || !matches!(new_type, GlobalKind::TensorClass | GlobalKind::Parameter)
                     || !self.is_empty_state(call_args[3])
                 {
+                    let why = if nested {
+                        "calling itself"
+                    } else {
+                        "with a tensor subclass or state"
+                    };
                     let finding = self.finding(
                         Severity::Unsupported,
                         FindingKind::Opcode,
-                        format!("`{name}` with a tensor subclass or state"),
+                        format!("`{name}` {why}"),
                     );
                     return self.opaque(finding, call_args.to_vec());
                 }
-                let Some(inner_args) = self.tuple_items(call_args[2]) else {
-                    return self.corrupt(format!("`{name}` arguments are not a tuple"));
+                let Some(inner_args) = self.short_items(call_args[2], MAX_CALL_ARGS) else {
+                    return self.corrupt(format!(
+                        "`{name}` arguments are not a tuple of at most {MAX_CALL_ARGS} values"
+                    ));
                 };
                 let GlobalKind::Rebuild(inner_rebuild) = inner.kind else {
                     return self.corrupt(format!("`{name}` calls `{}`", inner.qualified()));
                 };
+                if inner_args
+                    .iter()
+                    .any(|&a| matches!(self.obj(a), Some(Obj::Opaque(_))))
+                {
+                    return self.opaque_of(call_args.to_vec());
+                }
                 let tensor = self.rebuild(inner_rebuild, &inner, &inner_args)?;
-                if new_type == GlobalKind::Parameter {
+                if new_type == GlobalKind::Parameter
+                    && matches!(self.obj(tensor), Some(Obj::Tensor(_)))
+                {
                     return self.parameter(tensor);
                 }
                 Ok(tensor)
@@ -2004,11 +2361,11 @@ impl Machine<'_, '_, '_> {
                         let Value::Obj(storage_id) = storage_value else {
                             unreachable!("matched an object above")
                         };
-                        self.alloc(Obj::Tensor(Tensor {
+                        self.alloc(Obj::Tensor(Box::new(Tensor {
                             storage: storage_id,
                             view,
                             parameter: false,
-                        }))
+                        })))
                     }
                     Err(why) => {
                         let finding = self.finding(
@@ -2326,6 +2683,172 @@ mod tests {
     }
 
     #[test]
+    fn deeply_nested_build_state_is_refused_without_recursing() {
+        // 200,000 nested one-tuples as BUILD state: a few hundred kilobytes that overflowed the
+        // stack of a recursive emptiness check.
+        let mut data = P::new().op(b"])").0;
+        data.extend(std::iter::repeat_n(0x85, 200_000));
+        data.extend_from_slice(b"b.");
+        let (parsed, findings) = run(&data);
+        assert!(parsed.is_some());
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.message.contains("BUILD sets state")),
+            "{findings:?}"
+        );
+    }
+
+    #[test]
+    fn memo_shared_state_is_not_walked_as_a_tree() {
+        // 2^60 paths through 60 tuples: an emptiness check walking it as a tree never ends.
+        let mut p = P::new().op(b"])q\x00");
+        for _ in 0..60 {
+            p = p.op(b"h\x00h\x00\x86q\x00");
+        }
+        let data = p.op(b"b").stop();
+        let started = std::time::Instant::now();
+        let (parsed, findings) = run(&data);
+        assert!(started.elapsed().as_secs() < 2);
+        assert!(parsed.is_some());
+        assert_eq!(findings.len(), 1, "{findings:?}");
+    }
+
+    #[test]
+    fn a_rebuild_whose_arguments_contain_themselves_is_refused() {
+        // L = [F, torch.Tensor, L, None]; F(*L) with F = _rebuild_from_type_v2 calls F(*L) again.
+        let data = P::new()
+            .global("torch._tensor", "_rebuild_from_type_v2")
+            .op(b"q\x00]q\x01(h\x00")
+            .global("torch", "Tensor")
+            .op(b"h\x01Ne0h\x00h\x01R.")
+            .0;
+        let (parsed, findings) = run(&data);
+        assert!(parsed.is_some());
+        assert!(
+            findings
+                .iter()
+                .any(|f| f.message.contains("calling itself")),
+            "{findings:?}"
+        );
+    }
+
+    #[test]
+    fn python2_names_are_mapped_only_below_protocol_3() {
+        let data = |proto: u8| {
+            let mut p = P::new().global("__builtin__", "set").op(b")R.").0;
+            p[1] = proto;
+            p
+        };
+        let (_, findings) = run(&data(2));
+        assert!(findings.is_empty(), "{findings:?}");
+        let (_, findings) = run(&data(3));
+        let g = findings[0].global.as_ref().expect("a global finding");
+        assert_eq!(g.qualified, "__builtin__.set");
+        assert_eq!(findings[0].severity, Severity::Unsupported);
+        // The same holds for names that map onto dangerous ones: protocol 2 reports the
+        // mapped name, protocol 4 the name as written.
+        let mut p4 = P::new().global("__builtin__", "eval").op(b")R.").0;
+        p4[1] = 4;
+        let (_, findings) = run(&p4);
+        let g = findings[0].global.as_ref().expect("a global finding");
+        assert_eq!(g.qualified, "__builtin__.eval");
+    }
+
+    /// `(storage, <class>, key, 'cpu', numel)` pid.
+    fn pid(p: P, class: &str, key: &str, numel: u8) -> P {
+        p.op(b"(")
+            .str("storage")
+            .global("torch", class)
+            .str(key)
+            .str("cpu")
+            .int(numel)
+            .op(b"tQ")
+    }
+
+    #[test]
+    fn every_use_of_a_storage_key_must_agree_on_type_and_size() {
+        let agree = pid(
+            pid(P::new().op(b"("), "FloatStorage", "0", 6),
+            "FloatStorage",
+            "0",
+            6,
+        )
+        .op(b"t.");
+        let (_, findings) = run(&agree.0);
+        assert!(findings.is_empty(), "{findings:?}");
+        for (class, numel) in [("DoubleStorage", 6), ("FloatStorage", 7)] {
+            let data = pid(
+                pid(P::new().op(b"("), "FloatStorage", "0", 6),
+                class,
+                "0",
+                numel,
+            )
+            .op(b"t.");
+            let (parsed, findings) = run(&data.0);
+            assert!(parsed.is_some());
+            assert_eq!(findings.len(), 1, "{findings:?}");
+            assert_eq!(findings[0].severity, Severity::Corrupt);
+            assert!(
+                findings[0].message.contains("declared as 6 F32 elements"),
+                "{}",
+                findings[0].message
+            );
+        }
+    }
+
+    #[test]
+    fn memory_is_bounded_in_proportion_to_the_pickle() {
+        let limits = Limits {
+            memory_floor: 1 << 20,
+            ..Limits::default()
+        };
+        // Many small objects: one byte each, 30-50 bytes of tree each.
+        let mut many = P::new().op(b"](").0;
+        many.extend(std::iter::repeat_n(b')', 1_000_000));
+        many.extend_from_slice(b"e.");
+        let (_, findings) = run_with(&many, &limits);
+        let last = findings.last().expect("a finding");
+        assert_eq!(last.kind, FindingKind::Resource, "{last:?}");
+        assert!(last.message.contains("MiB of memory"), "{}", last.message);
+        // A long memoised string used as a key of many dicts: each key is a copy.
+        let mut keys = P::new().str(&"k".repeat(1 << 20)).op(b"q\x00](");
+        for _ in 0..200 {
+            keys = keys.op(b"}h\x00Ns");
+        }
+        let (_, findings) = run(&keys.op(b"e").stop());
+        let last = findings.last().expect("a finding");
+        assert!(last.message.contains("MiB of memory"), "{}", last.message);
+    }
+
+    #[test]
+    fn far_memo_indices_do_not_size_the_memo() {
+        // LONG_BINPUT 0xfffffff0: a memo sized by its largest index would take 64 GB.
+        let data = P::new()
+            .op(b"Nr\xf0\xff\xff\xffj\xf0\xff\xff\xff\x86")
+            .op(b"K\x07q\x05h\x05\x86.")
+            .0;
+        let (parsed, findings) = run(&data);
+        assert!(findings.is_empty(), "{findings:?}");
+        let parsed = parsed.expect("parses");
+        assert!(
+            matches!(parsed.arena.get(1), Obj::Tuple(t) if t == &[Value::Int(7), Value::Int(7)])
+        );
+    }
+
+    #[test]
+    fn findings_per_pickle_are_capped() {
+        let mut p = P::new().op(b"]");
+        for _ in 0..2000 {
+            p = p.op(b"}Na0");
+        }
+        let (parsed, findings) = run(&p.stop());
+        assert!(parsed.is_none());
+        assert_eq!(findings.len(), 1001);
+        assert!(findings[1000].message.contains("more than 1000 findings"));
+    }
+
+    #[test]
     fn long1_is_little_endian_twos_complement() {
         for (bytes, expected) in [
             (&b"\x8a\x00"[..], 0i128),
@@ -2340,7 +2863,8 @@ mod tests {
             data.extend_from_slice(bytes);
             data.push(b'.');
             let (parsed, _) = run(&data);
-            assert_eq!(parsed.expect("parses").root, Value::Int(expected));
+            let parsed = parsed.expect("parses");
+            assert_eq!(parsed.arena.int(parsed.root), Some(expected));
         }
     }
 

@@ -21,6 +21,9 @@ pub struct ScanReport {
     pub format: Option<&'static str>,
     /// Every finding, in file order per pickle.
     pub findings: Vec<Finding>,
+    /// Why the file could not be scanned at all (unreadable, not a regular file).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl ScanReport {
@@ -33,12 +36,23 @@ impl ScanReport {
                 Format::Legacy => "legacy",
             }),
             findings: checkpoint.findings.clone(),
+            error: None,
         }
     }
 
-    /// No findings at all.
+    /// The report of a file that could not be scanned: the error chain, one line.
+    pub fn failed(file: &Path, error: &anyhow::Error) -> Self {
+        Self {
+            file: file.display().to_string(),
+            format: None,
+            findings: Vec::new(),
+            error: Some(format!("{error:#}")),
+        }
+    }
+
+    /// No findings at all, and scanned.
     pub fn is_clean(&self) -> bool {
-        self.findings.is_empty()
+        self.findings.is_empty() && self.error.is_none()
     }
 
     /// Some finding is dangerous or unsupported: the file is refused for what it contains, not

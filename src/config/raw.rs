@@ -226,7 +226,9 @@ pub struct RawClassifier {
 }
 
 /// An execution provider of ONNX Runtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, Serialize, JsonSchema, clap::ValueEnum,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Provider {
     /// NVIDIA CUDA (needs the `onnxruntime-gpu` library and a GPU).

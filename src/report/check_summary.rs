@@ -108,8 +108,9 @@ pub fn markdown(report: &CheckReport) -> String {
     md
 }
 
-/// Untrusted text in a table cell: one row (control characters escaped), pipes escaped, no HTML.
-fn escape(text: &str) -> String {
+/// Untrusted text in Markdown (a step summary, a table cell): one line (control characters
+/// escaped), pipes escaped, no HTML.
+pub fn escape(text: &str) -> String {
     crate::report::escape(text)
         .replace('&', "&amp;")
         .replace('<', "&lt;")

