@@ -1000,6 +1000,34 @@ mod build_tests {
         .problems
     }
 
+    /// What a pull request shows for a plan against a Hub with an earlier release.
+    #[test]
+    fn the_markdown_of_a_plan() {
+        let remote = RemoteState {
+            hub: Some(hub(&["v1.0.0"], vec![lfs("w.bin", 'b')])),
+            github: Some(GithubState::default()),
+        };
+        let plan = plan(&config(""), &remote, "1.1.0");
+        insta::assert_snapshot!(crate::report::plan_markdown::markdown(&plan));
+    }
+
+    #[test]
+    fn release_notes_carry_the_summary_gates_and_hub_commit() {
+        let mut manifest = manifest();
+        manifest.gates = vec![crate::manifest::GateLine {
+            metric: "fid".to_owned(),
+            kind: "max".to_owned(),
+            threshold: 50.0,
+            value: Some(41.0),
+            verdict: "pass".to_owned(),
+            blocking_severity: true,
+        }];
+        insta::assert_snapshot!(crate::publish::release_notes(
+            &manifest,
+            Some("https://huggingface.co/o/m/commit/abc")
+        ));
+    }
+
     #[test]
     fn a_prerelease_plans_a_branch_and_no_latest() {
         let remote = RemoteState {
