@@ -332,3 +332,22 @@ fn action_yml_runs_the_dockerfile_on_main() {
         "main builds the Dockerfile"
     );
 }
+
+/// `command: plan` after an earlier `check` step: no token (a fork's pull request), the plan from
+/// the bundle alone as the `plan_json` output and in the summary.
+#[test]
+fn plan_runs_from_the_bundle_an_earlier_step_built() {
+    let ctx = action_context(RELEASE_TOML);
+    ctx.run(["action"]).assert_status(0);
+    std::fs::remove_file(ctx.path().join("github_output")).expect("rm");
+    std::fs::remove_file(ctx.path().join("step_summary.md")).expect("rm");
+    let ctx = ctx.env("INPUT_COMMAND", "plan");
+    let run = ctx.run(["action"]);
+    run.assert_status(0)
+        .assert_stdout_contains("::group::tinydit-release plan");
+    let outputs = read(&ctx, "github_output");
+    assert!(outputs.starts_with("plan_json<<ghadelimiter_"), "{outputs}");
+    assert!(outputs.contains("\"version\": \"2.0.0\""), "{outputs}");
+    let summary = read(&ctx, "step_summary.md");
+    assert!(summary.contains("tinydit.safetensors"), "{summary}");
+}
