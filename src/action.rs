@@ -391,7 +391,8 @@ fn run_command(
             check_results(&report, inputs, env_snapshot, event, results);
             // What would change against the latest release, for the pull request's summary; a
             // plan that cannot be made (no version yet, no network) does not fail the check.
-            match plan(inputs, env_snapshot, reporter, results) {
+            let built = crate::manifest::BuiltRelease::just_built(&inputs.out);
+            match plan(inputs, Some(&built), env_snapshot, reporter, results) {
                 Ok(()) => {}
                 Err(error) => {
                     let _ = writeln!(
@@ -404,7 +405,7 @@ fn run_command(
             Ok(commands::check_outcome(&report))
         }
         ActionCommand::Plan => {
-            plan(inputs, env_snapshot, reporter, results)?;
+            plan(inputs, None, env_snapshot, reporter, results)?;
             Ok(Outcome::Success)
         }
         ActionCommand::Publish => {
@@ -446,9 +447,11 @@ fn run_command(
     }
 }
 
-/// `plan` from the folder `check` wrote: the `plan_json` output and the Markdown in the summary.
+/// `plan` from the folder `check` wrote (`built` when this run's own `check` just wrote it): the
+/// `plan_json` output and the Markdown in the summary.
 fn plan(
     inputs: &ActionInputs,
+    built: Option<&crate::manifest::BuiltRelease>,
     env_snapshot: &EnvSnapshot,
     reporter: &Reporter,
     results: &mut Results,
@@ -461,7 +464,10 @@ fn plan(
         bundle: inputs.bundle.clone().unwrap_or_else(|| inputs.out.clone()),
         json: false,
     };
-    let report = commands::plan(&args, env_snapshot, reporter)?;
+    let report = match built {
+        Some(built) => commands::plan_built(&args, built, env_snapshot, reporter)?,
+        None => commands::plan(&args, env_snapshot, reporter)?,
+    };
     results.output(
         "plan_json",
         serde_json::to_string_pretty(&report.json).expect("a JSON value serializes"),

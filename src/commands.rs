@@ -381,9 +381,20 @@ pub fn plan(
     env: &EnvSnapshot,
     reporter: &Reporter,
 ) -> anyhow::Result<PlanReport> {
-    let config = config::load(&args.config.config, &env.overrides(args.version.clone()))?;
     let built = crate::manifest::BuiltRelease::locate(&args.bundle)?;
-    let plan = crate::publish::plan(&config, &built, &connection(env), reporter)?;
+    plan_built(args, &built, env, reporter)
+}
+
+/// `plan` of a located release: `args.bundle` is not looked at again (the action plans the
+/// release its own `check` has just built, see [`crate::manifest::BuiltRelease::just_built`]).
+pub fn plan_built(
+    args: &crate::cli::PlanArgs,
+    built: &crate::manifest::BuiltRelease,
+    env: &EnvSnapshot,
+    reporter: &Reporter,
+) -> anyhow::Result<PlanReport> {
+    let config = config::load(&args.config.config, &env.overrides(args.version.clone()))?;
+    let plan = crate::publish::plan(&config, built, &connection(env), reporter)?;
     let report = PlanReport {
         json: serde_json::to_value(&plan).expect("plans serialize to JSON"),
         markdown: crate::report::plan_markdown::markdown(&plan),
@@ -454,7 +465,7 @@ pub fn publish(
         if !report.passed() {
             return Ok(PublishResult::Refused(Box::new(report)));
         }
-        crate::manifest::BuiltRelease::in_out_dir(&args.out)
+        crate::manifest::BuiltRelease::just_built(&args.out)
     };
     let config = config::load(&args.config.config, &env.overrides(args.version.clone()))?;
     let options = crate::publish::PublishOptions {

@@ -125,6 +125,16 @@ impl ReleaseManifest {
     /// the bundle holds nothing else. Sizes are compared first, so a changed size costs no
     /// hashing.
     pub fn verify(&self, bundle: &Path) -> anyhow::Result<()> {
+        self.compare(bundle, true)
+    }
+
+    /// [`Self::verify`] without re-hashing: names and sizes only. For a manifest this process
+    /// wrote moments ago from these very files, whose digests were just computed.
+    pub fn verify_listing(&self, bundle: &Path) -> anyhow::Result<()> {
+        self.compare(bundle, false)
+    }
+
+    fn compare(&self, bundle: &Path, hash: bool) -> anyhow::Result<()> {
         let mut problems = Vec::new();
         let mut present = Vec::new();
         crate::bundle::list_files(bundle, &mut present)?;
@@ -139,6 +149,9 @@ impl ReleaseManifest {
                             meta.len(),
                             file.bytes
                         ));
+                        continue;
+                    }
+                    if !hash {
                         continue;
                     }
                     let (_, sha256) = hash_file(&path)?;
@@ -180,14 +193,26 @@ pub struct BuiltRelease {
     pub manifest: PathBuf,
     /// The bundle folder.
     pub bundle: PathBuf,
+    /// Whether `check` built it in this process, so the manifest's digests were computed from
+    /// these files moments ago and need not be computed again (names and sizes still are).
+    pub just_built: bool,
 }
 
 impl BuiltRelease {
-    /// The release in `check`'s output folder `out`.
+    /// The release in `check`'s output folder `out`, built by an earlier step: verified in full.
     pub fn in_out_dir(out: &Path) -> Self {
         Self {
             manifest: out.join(MANIFEST_FILE),
             bundle: out.join("bundle"),
+            just_built: false,
+        }
+    }
+
+    /// The release `check` has just written to `out` in this process.
+    pub fn just_built(out: &Path) -> Self {
+        Self {
+            just_built: true,
+            ..Self::in_out_dir(out)
         }
     }
 
@@ -277,6 +302,14 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("`c` is missing"), "{text}");
+        assert!(text.contains("`extra` is not in the manifest"), "{text}");
+        // Without hashing, everything but the same-size change is still found.
+        let text = manifest
+            .verify_listing(dir.path())
+            .expect_err("refused")
+            .to_string();
+        assert!(!text.contains("`a.bin`"), "{text}");
+        assert!(text.contains("`b.bin` has 2 bytes") && text.contains("`c` is missing"));
         assert!(text.contains("`extra` is not in the manifest"), "{text}");
     }
 

@@ -453,3 +453,44 @@ impl Token {
         self.scopes.iter().any(|s| s == scope)
     }
 }
+
+/// The body of both emulator binaries: read the `--seed` file, start a two-thread runtime, run
+/// `serve` until it ends, and map the result to the exit code (errors on stderr, prefixed with
+/// `name`).
+pub fn run_binary<S, F, Fut>(
+    name: &str,
+    data: &std::path::Path,
+    port: u16,
+    seed: Option<&std::path::Path>,
+    serve: F,
+) -> std::process::ExitCode
+where
+    S: serde::de::DeserializeOwned,
+    F: FnOnce(std::path::PathBuf, u16, Option<S>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    use anyhow::Context as _;
+    let result = (|| -> anyhow::Result<()> {
+        let seed: Option<S> = match seed {
+            Some(path) => Some(
+                crate::util::read_json(path)?
+                    .with_context(|| format!("seed file {} does not exist", path.display()))?,
+            ),
+            None => None,
+        };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("starting the tokio runtime")?;
+        runtime.block_on(serve(data.to_path_buf(), port, seed))
+    })();
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            use std::io::Write as _;
+            let _ = writeln!(std::io::stderr(), "{name}: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

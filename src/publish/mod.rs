@@ -159,7 +159,11 @@ pub fn release_version(config: &ReleaseConfig) -> anyhow::Result<ReleaseVersion>
 /// this version.
 pub fn load_built(built: &BuiltRelease, ours: &ReleaseVersion) -> anyhow::Result<ReleaseManifest> {
     let manifest = ReleaseManifest::read(&built.manifest)?;
-    manifest.verify(&built.bundle)?;
+    if built.just_built {
+        manifest.verify_listing(&built.bundle)?;
+    } else {
+        manifest.verify(&built.bundle)?;
+    }
     if manifest.version.as_deref() != Some(ours.version.to_string().as_str()) {
         return Err(crate::error::Problem::new(format!(
             "the bundle `{}` was built for version `{}`, not `{}`",

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Parser;
 use emulators::github::{self, GithubSeed};
 
@@ -24,27 +23,11 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let result = (|| -> anyhow::Result<()> {
-        let seed: Option<GithubSeed> = match &args.seed {
-            Some(path) => Some(
-                emulators::util::read_json(path)?
-                    .with_context(|| format!("seed file {} does not exist", path.display()))?,
-            ),
-            None => None,
-        };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .context("starting the tokio runtime")?;
-        runtime.block_on(github::run(&args.data, args.port, seed))
-    })();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            use std::io::Write as _;
-            let _ = writeln!(std::io::stderr(), "github-emulator: {e:#}");
-            ExitCode::from(2)
-        }
-    }
+    emulators::server::run_binary::<GithubSeed, _, _>(
+        "github-emulator",
+        &args.data,
+        args.port,
+        args.seed.as_deref(),
+        |data, port, seed| async move { github::run(&data, port, seed).await },
+    )
 }
