@@ -747,9 +747,22 @@ fn header(
         ));
         offset += len;
     }
-    let meta = Metadata::new(Some(metadata.clone()), infos)
+    // The crate serializes `__metadata__` in its `HashMap`'s order, which changes from run to
+    // run; the same inputs must give the same bytes, so the metadata is written sorted by key and
+    // the tensors (validated by the crate) follow in their header order.
+    let tensors = Metadata::new(None, infos)
         .map_err(|e| anyhow::anyhow!("invalid safetensors header: {e:?}"))?;
-    let mut json = serde_json::to_vec(&meta)?;
+    let tensors = serde_json::to_vec(&tensors)?;
+    let sorted: BTreeMap<&String, &String> = metadata.iter().collect();
+    let mut json = b"{\"__metadata__\":".to_vec();
+    json.extend_from_slice(&serde_json::to_vec(&sorted)?);
+    match tensors.strip_prefix(b"{") {
+        Some(rest) if rest != b"}" => {
+            json.push(b',');
+            json.extend_from_slice(rest);
+        }
+        _ => json.push(b'}'),
+    }
     json.resize(json.len().next_multiple_of(8), b' ');
     let mut out = (json.len() as u64).to_le_bytes().to_vec();
     out.extend_from_slice(&json);
@@ -1004,6 +1017,28 @@ mod tests {
             !CheckpointMetrics::default()
                 .named()
                 .contains_key("checkpoint.step")
+        );
+    }
+
+    #[test]
+    fn header_metadata_is_sorted_whatever_the_map_order() {
+        let keys: Vec<String> = (0..16).map(|i| format!("key{i:02}")).collect();
+        let headers: Vec<Vec<u8>> = (0..8)
+            .map(|_| {
+                // Each map has its own random state, so iteration orders differ.
+                let map: HashMap<String, String> =
+                    keys.iter().map(|k| (k.clone(), k.to_uppercase())).collect();
+                header(&[], &map).expect("an empty shard has a header").1
+            })
+            .collect();
+        assert!(headers.windows(2).all(|w| w[0] == w[1]));
+        let json = std::str::from_utf8(&headers[0][8..]).expect("headers are JSON");
+        assert!(json.starts_with(r#"{"__metadata__":{"key00":"KEY00","key01":"KEY01""#));
+        let parsed: serde_json::Value =
+            serde_json::from_str(json.trim_end()).expect("the header parses");
+        assert_eq!(
+            parsed["__metadata__"].as_object().map(serde_json::Map::len),
+            Some(16)
         );
     }
 
