@@ -93,7 +93,10 @@ pub fn smoke(
     reporter: &Reporter,
 ) -> anyhow::Result<Outcome> {
     let mut config = config::load(&args.config.config, &env.overrides(None))?;
-    if let Some(smoke) = config.smoke.as_mut() {
+    // The flags apply whatever release.toml holds: a GPU job's `--providers cuda
+    // --require-provider` must fail without CUDA even when the file has no `[smoke]` table.
+    if !args.providers.is_empty() || args.require_provider {
+        let smoke = config.smoke.get_or_insert_with(Default::default);
         if !args.providers.is_empty() {
             smoke.providers.clone_from(&args.providers);
         }

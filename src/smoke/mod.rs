@@ -143,6 +143,8 @@ pub struct SmokeReport {
     pub classifier: Option<ModelSummary>,
     /// The execution provider the generator really ran on.
     pub provider: Provider,
+    /// The device it ran on (`cpu`, `cuda:0`).
+    pub device: &'static str,
     /// Why earlier providers were skipped, when one was.
     pub provider_fallback: Option<String>,
     /// Intra-op threads.
@@ -465,6 +467,7 @@ pub fn run(
         generator: summary,
         classifier: classifier_summary,
         provider,
+        device: session::device_name(provider),
         provider_fallback,
         threads: smoke.threads,
         steps: plan.steps,
@@ -851,8 +854,14 @@ fn open_reporting(
     reporter.status(
         "Opened",
         format!(
-            "`{display}` on {} in {:.0} ms ({} intra-op thread(s))",
+            "`{display}` on {} (`{}`{}) in {:.0} ms ({} intra-op thread(s))",
             provider_name(opened.provider),
+            session::device_name(opened.provider),
+            if settings.require_provider && opened.provider != crate::config::Provider::Cpu {
+                ", every node"
+            } else {
+                ""
+            },
             opened.load_ms,
             settings.threads
         ),

@@ -6,8 +6,9 @@
 //! `require-provider = true`, or when that provider is the only one listed, the error stops the
 //! run; otherwise the builder is recovered (`Error::recover`), the next provider is tried, and the
 //! caller gets the error text to print as a warning and to record in the report. The provider
-//! that opened the session is the one reported. (ONNX Runtime may still place single nodes a GPU
-//! provider cannot run on the CPU; that is normal and not a fallback.)
+//! that opened the session is the one reported. ONNX Runtime may still place single nodes a GPU
+//! provider cannot run on the CPU; with `require-provider` that is refused too
+//! (`session.disable_cpu_ep_fallback`), so a required GPU run is a GPU run for every node.
 //!
 //! Thread settings: intra-op threads from `smoke.threads` (default: the CPUs this process may use,
 //! `config::available_threads`, as Python onnxruntime does; BENCHMARKS.md has the comparison),
@@ -63,6 +64,15 @@ pub fn provider_name(provider: Provider) -> &'static str {
     match provider {
         Provider::Cpu => "cpu",
         Provider::Cuda => "cuda",
+    }
+}
+
+/// The device a session on `provider` runs on, as reports name it (`cuda:0` is the device the
+/// CUDA provider is opened with).
+pub fn device_name(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Cpu => "cpu",
+        Provider::Cuda => "cuda:0",
     }
 }
 
@@ -128,7 +138,8 @@ pub fn open(
                 Provider::Cpu => "check the model and the ONNX Runtime version",
             };
             let why = if settings.require_provider {
-                "`smoke.require-provider = true` forbids a fallback"
+                "`smoke.require-provider = true` forbids a fallback (of the whole model or of any \
+                 node; `--require-provider` too)"
             } else {
                 "no provider is listed after it in `smoke.providers` (add \"cpu\" to allow a visible fallback)"
             };
@@ -152,6 +163,17 @@ pub fn open(
                     .build(),
                 Provider::Cpu => unreachable!("handled above"),
             };
+            if settings.require_provider && i == 0 {
+                // Required means every node: ONNX Runtime may otherwise place the nodes this
+                // provider cannot run on the CPU without a word. With this entry, session
+                // creation fails instead, naming the nodes.
+                builder = builder.with_disable_cpu_fallback().map_err(|err| {
+                    anyhow::anyhow!(
+                        "failed to configure an ONNX Runtime session: {}",
+                        err.message()
+                    )
+                })?;
+            }
             builder = match builder.with_execution_providers([dispatch.error_on_failure()]) {
                 Ok(builder) => builder,
                 Err(err) => {

@@ -677,3 +677,32 @@ fn the_gpu_recipe_flags_fail_when_cuda_does_not_run() {
     // Without the flags the same file runs on the CPU.
     ctx.run(["smoke", "--out", "out"]).assert_status(0);
 }
+
+/// The GPU recipe on a release.toml with no `[smoke]` table at all (most users' files): the
+/// flags still apply, so the run fails without CUDA instead of sampling on the CPU and passing;
+/// without the flags the same file samples on the CPU, and the report names the device.
+#[test]
+fn the_gpu_recipe_flags_apply_without_a_smoke_table() {
+    require_ort();
+    let text = release_toml("onnx/generator.onnx", "", "", None).replace("[smoke]\n", "");
+    assert!(!text.contains("[smoke]"));
+    let ctx = TestContext::new()
+        .fixture("tinydit")
+        .file("release.toml", text);
+    ctx.run([
+        "smoke",
+        "--providers",
+        "cuda",
+        "--require-provider",
+        "--out",
+        "out",
+    ])
+    .assert_status(2)
+    .assert_stderr_contains("the `cuda` execution provider failed to register")
+    .assert_stderr_contains("of any node");
+    let run = ctx.run(["smoke", "--out", "out", "--json"]);
+    run.assert_status(0)
+        .assert_stderr_contains("on cpu (`cpu`)");
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("the report is JSON");
+    assert_eq!(report["device"], "cpu");
+}
