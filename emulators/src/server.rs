@@ -73,6 +73,10 @@ pub struct Fault {
     /// is written back to `faults.json`; a spent fault is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub times: Option<u64>,
+    /// Let this many matching requests through first (absent: none), so a fault can hit the
+    /// second asset upload, not the first. The count left is written back to `faults.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<u64>,
 }
 
 /// The content of `faults.json`.
@@ -174,6 +178,11 @@ impl Common {
             return Ok(None);
         };
         let fault = file.faults[index].clone();
+        if let Some(after) = fault.after.filter(|&n| n > 0) {
+            file.faults[index].after = Some(after - 1);
+            util::write_json(&self.faults_path(), &file)?;
+            return Ok(None);
+        }
         if let Some(times) = fault.times {
             if times <= 1 {
                 file.faults.remove(index);
