@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::SourceCommit;
 use crate::config::ReleaseConfig;
 use crate::error::Problem;
 use crate::gates::{Metrics, fmt};
@@ -140,6 +141,8 @@ pub struct Provenance {
     pub git_commit: Option<String>,
     /// Whether the work tree had uncommitted changes to tracked files.
     pub dirty: bool,
+    /// Whether the state of the work tree could not be told (the tool then says so).
+    pub dirty_unknown: bool,
     /// `tinydit-release X.Y.Z`.
     pub tool: String,
 }
@@ -294,7 +297,8 @@ pub fn context(config: &ReleaseConfig, inputs: &CardInputs) -> CardContext {
         provenance: Provenance {
             version: inputs.version.clone(),
             git_commit: inputs.source.as_ref().map(|s| s.commit.clone()),
-            dirty: inputs.source.as_ref().is_some_and(|s| s.dirty),
+            dirty: inputs.source.as_ref().is_some_and(SourceCommit::is_dirty),
+            dirty_unknown: inputs.source.as_ref().is_some_and(|s| s.dirty.is_none()),
             tool: format!("tinydit-release {}", env!("CARGO_PKG_VERSION")),
         },
         architecture,
@@ -814,6 +818,7 @@ mod tests {
                 version: None,
                 git_commit: None,
                 dirty: false,
+                dirty_unknown: false,
                 tool: "t".to_owned(),
             },
             architecture: vec![],

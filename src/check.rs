@@ -10,7 +10,7 @@
 //!    `artifact.*` and `smoke.*` metrics, the built-in `[checks]`, then every `[[gate]]`;
 //! 5. card: render, parse back, validate;
 //! 6. bundle: config.json, generation_config.json, metrics.json (their contents are
-//!    `bundle`'s), included files;
+//!    `bundle`'s), included files, and `release.json`, the release identity (`identity`);
 //! 7. verdict: the release manifest (`manifest.json`), `report.json` and `summary.md` next to
 //!    the bundle (how the summary looks is `report::check_summary`'s).
 //!
@@ -28,6 +28,7 @@ use crate::bundle::{self, BundleMetrics, Manifest, Staging, pretty_json};
 use crate::card::{self, CardInputs, CheckpointFacts, SampleImage};
 use crate::config::{OnnxRole, ReleaseConfig, Severity};
 use crate::gates::{self, GateReport, Metrics};
+use crate::identity::{IDENTITY_FILE, InputFile, ReleaseIdentity};
 use crate::manifest::{MANIFEST_SCHEMA_VERSION, ReleaseManifest, Verdict};
 use crate::names::{ArtifactKind, CheckId, metric};
 use crate::output::write_atomically;
@@ -129,6 +130,8 @@ pub struct CheckReport {
     pub smoke: Option<SmokeReport>,
     /// The bundle's files.
     pub bundle: Manifest,
+    /// The release identity (`release.json`'s `identity`).
+    pub identity: Option<String>,
 }
 
 impl CheckReport {
@@ -148,6 +151,7 @@ impl CheckReport {
             version: self.version.clone(),
             tag: self.tag.clone(),
             source: self.source.clone(),
+            identity: self.identity.clone(),
             outcome: self.outcome,
             metrics: self.metrics.clone(),
             gates: self
@@ -204,10 +208,21 @@ pub fn run(
 ) -> anyhow::Result<CheckReport> {
     let staging = Staging::new(&options.out)?;
     let mut found = Findings::default();
+    if let Some(source) = &options.source
+        && let Some(why) = &source.dirty_unknown
+    {
+        reporter.warn(format!(
+            "cannot tell whether tracked files were modified since commit `{}`: {why}; \
+             `publish` will refuse this bundle unless `--allow-dirty` is given",
+            source.commit
+        ));
+    }
+    let mut inputs = Inputs::default();
 
     // 2. Artifacts.
-    let (mut artifacts, facts) = convert_checkpoints(config, &staging, &mut found, reporter)?;
-    artifacts.extend(copy_onnx_files(config, &staging, reporter)?);
+    let (mut artifacts, facts) =
+        convert_checkpoints(config, &staging, &mut found, &mut inputs, reporter)?;
+    artifacts.extend(copy_onnx_files(config, &staging, &mut inputs, reporter)?);
 
     // 3. Smoke.
     let smoke_report = if config.smoke.is_some() {
@@ -296,6 +311,8 @@ pub fn run(
         metrics: found.metrics.clone(),
     };
     staging.write("metrics.json", &pretty_json(&bundle_metrics))?;
+    let identity = release_identity(config, options, version.clone(), inputs)?;
+    staging.write(IDENTITY_FILE, &identity.to_json())?;
     if config.checks.files_exist {
         check_files_exist(config, &artifacts, &readme, &staging.sizes()?, &mut found);
     }
@@ -339,6 +356,7 @@ pub fn run(
         gate_positions: config.gates.iter().map(|g| g.position).collect(),
         smoke: smoke_report,
         bundle: manifest,
+        identity: Some(identity.identity.clone()),
     };
     // The verdict is known: record it with the exact bytes it applies to.
     write_atomically(
@@ -360,6 +378,7 @@ fn convert_checkpoints(
     config: &ReleaseConfig,
     staging: &Staging,
     found: &mut Findings,
+    inputs: &mut Inputs,
     reporter: &Reporter,
 ) -> anyhow::Result<(Vec<ArtifactEntry>, Option<CheckpointFacts>)> {
     let mut artifacts = Vec::new();
@@ -392,6 +411,10 @@ fn convert_checkpoints(
             }
             ConvertOutcome::Converted(report) => report,
         };
+        // The converter hashed the input already; the identity reuses that digest.
+        inputs
+            .hashed
+            .push((checkpoint.path.path.clone(), report.source_sha256.clone()));
         found.check(CheckId::Scan, scanned, true, "no findings");
         let m = &report.metrics;
         if facts.is_none() {
@@ -428,11 +451,63 @@ fn convert_checkpoints(
     Ok((artifacts, facts))
 }
 
+/// Input files found while the stages run, beyond those the configuration names.
+#[derive(Default)]
+struct Inputs {
+    /// Inputs whose sha256 a stage computed already (converted checkpoints).
+    hashed: Vec<(PathBuf, String)>,
+    /// ONNX external data files.
+    external: Vec<PathBuf>,
+}
+
+/// The release identity: the tool, version, source commit, `release.toml` and every input
+/// file with its sha256 (see `identity`). Inputs a stage hashed already are not read again.
+fn release_identity(
+    config: &ReleaseConfig,
+    options: &CheckOptions,
+    version: Option<String>,
+    inputs: Inputs,
+) -> anyhow::Result<ReleaseIdentity> {
+    let mut files = vec![InputFile {
+        path: config.repo_relative_file(),
+        bytes: config.text.bytes,
+        sha256: config.text.sha256.clone(),
+    }];
+    let configured = config.input_files().into_iter().map(|i| i.path.clone());
+    for path in configured.chain(inputs.external) {
+        let relative = config.repo_relative(&path);
+        if files.iter().any(|f| f.path == relative) {
+            continue;
+        }
+        let (bytes, sha256) = match inputs.hashed.iter().find(|(p, _)| *p == path) {
+            Some((_, sha256)) => (
+                std::fs::metadata(&path)
+                    .with_context(|| format!("failed to read `{}`", path.display()))?
+                    .len(),
+                sha256.clone(),
+            ),
+            None => bundle::hash_file(&path)?,
+        };
+        files.push(InputFile {
+            path: relative,
+            bytes,
+            sha256,
+        });
+    }
+    Ok(ReleaseIdentity::new(
+        format!("tinydit-release {}", env!("CARGO_PKG_VERSION")),
+        version,
+        options.source.clone(),
+        files,
+    ))
+}
+
 /// Inspects every ONNX file (refusing bad external data by name) and copies it into the bundle
 /// with its external data files, under the names the model refers to.
 fn copy_onnx_files(
     config: &ReleaseConfig,
     staging: &Staging,
+    inputs: &mut Inputs,
     reporter: &Reporter,
 ) -> anyhow::Result<Vec<ArtifactEntry>> {
     let mut artifacts = Vec::new();
@@ -451,6 +526,7 @@ fn copy_onnx_files(
         for location in locations {
             let bundle_path = join_bundle(&target_dir, location);
             staging.copy(&bundle_path, &source_dir.join(location))?;
+            inputs.external.push(source_dir.join(location));
             outputs.push(bundle_path);
         }
         artifacts.push(ArtifactEntry {

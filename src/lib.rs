@@ -17,6 +17,7 @@ pub mod config;
 pub mod env;
 pub mod error;
 pub mod gates;
+pub mod identity;
 pub mod input;
 pub mod manifest;
 pub mod names;
@@ -142,23 +143,31 @@ impl EnvSnapshot {
     }
 
     /// The commit being released: `GITHUB_SHA`, else `git rev-parse HEAD` in the current
-    /// directory; and whether tracked files differ from it (`git status`). Asked only by the
-    /// commands that record provenance, not at start-up.
+    /// directory; and whether tracked files differ from it (`git status`), or why that cannot be
+    /// told. Asked only by the commands that record provenance, not at start-up.
     pub fn source_commit(&self) -> Option<SourceCommit> {
+        let head = git(&["rev-parse", "HEAD"]);
         let commit = if let Some(sha) = &self.github_sha {
             sha.clone()
         } else {
-            let sha = git(&["rev-parse", "HEAD"])?.trim().to_owned();
-            if sha.len() != 40 {
+            let sha = head.as_ref().ok()?.trim().to_owned();
+            if sha.len() != 40 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return None;
             }
             sha
         };
         // Untracked files are normal in a release job (artifacts downloaded by earlier steps);
         // only changes to tracked files make the commit id a lie.
-        let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
-            .is_some_and(|status| !status.trim().is_empty());
-        Some(SourceCommit { commit, dirty })
+        let (dirty, dirty_unknown) =
+            match head.and_then(|_| git(&["status", "--porcelain", "--untracked-files=no"])) {
+                Ok(status) => (Some(!status.trim().is_empty()), None),
+                Err(why) => (None, Some(why)),
+            };
+        Some(SourceCommit {
+            commit,
+            dirty,
+            dirty_unknown,
+        })
     }
 
     pub(crate) fn overrides(&self, version: Option<String>) -> Overrides {
@@ -177,30 +186,79 @@ pub struct SourceCommit {
     /// The full commit id.
     pub commit: String,
     /// Whether tracked files had uncommitted changes: the release is then *not* that commit.
-    pub dirty: bool,
+    /// `null` when it could not be told (`dirty_unknown` says why).
+    pub dirty: Option<bool>,
+    /// Why the state of the work tree could not be told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dirty_unknown: Option<String>,
+}
+
+impl SourceCommit {
+    /// A commit whose work tree had no changes to tracked files.
+    pub fn clean(commit: String) -> Self {
+        Self {
+            commit,
+            dirty: Some(false),
+            dirty_unknown: None,
+        }
+    }
+
+    /// Tracked files had uncommitted changes.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty == Some(true)
+    }
 }
 
 impl std::fmt::Display for SourceCommit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.dirty {
-            write!(f, "commit `{}` with uncommitted changes", self.commit)
-        } else {
-            write!(f, "commit `{}`", self.commit)
+        match self.dirty {
+            Some(false) => write!(f, "commit `{}`", self.commit),
+            Some(true) => write!(f, "commit `{}` with uncommitted changes", self.commit),
+            None => write!(
+                f,
+                "commit `{}` (whether tracked files were modified is unknown)",
+                self.commit
+            ),
         }
     }
 }
 
-/// Stdout of a successful `git` command in the current directory.
-fn git(args: &[&str]) -> Option<String> {
+/// Stdout of a successful `git` command in the current directory, or why it failed.
+///
+/// In a container action the workspace belongs to the runner's user, not to us, and git refuses
+/// such a repository ("dubious ownership") unless it is marked safe. Marking it safe for this
+/// one read-only command is sound because nothing git runs here comes from the repository:
+/// `core.fsmonitor` (the one hook `status` can start) is off, and `GIT_OPTIONAL_LOCKS=0` keeps
+/// `status` from rewriting the index of a workspace we do not own.
+fn git(args: &[&str]) -> Result<String, String> {
     let output = std::process::Command::new("git")
+        .args(["-c", "safe.directory=*", "-c", "core.fsmonitor=false"])
         .args(args)
-        .stderr(std::process::Stdio::null())
+        .env("GIT_OPTIONAL_LOCKS", "0")
+        .stdin(std::process::Stdio::null())
         .output()
-        .ok()?;
+        .map_err(|err| {
+            if err.kind() == std::io::ErrorKind::NotFound {
+                "`git` is not installed".to_owned()
+            } else {
+                format!("`git` could not be started: {err}")
+            }
+        })?;
     if !output.status.success() {
-        return None;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let first = stderr.lines().next().unwrap_or("").trim();
+        return Err(format!(
+            "`git {}` failed: {}",
+            args.join(" "),
+            if first.is_empty() {
+                "no message"
+            } else {
+                first
+            }
+        ));
     }
-    String::from_utf8(output.stdout).ok()
+    String::from_utf8(output.stdout)
+        .map_err(|_| format!("`git {}` printed non-UTF-8", args.join(" ")))
 }
 
 /// Runs one command.

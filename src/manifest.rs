@@ -64,6 +64,10 @@ pub struct ReleaseManifest {
     pub tag: Option<String>,
     /// The Git commit the release was built from and whether tracked files had changes.
     pub source: Option<crate::SourceCommit>,
+    /// The release identity (`sha256:…` of the inputs, see `identity`), when the bundle has
+    /// one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
     /// The verdict of `check`.
     pub outcome: Verdict,
     /// Every metric of the release (also in the bundle's `metrics.json`).
@@ -250,10 +254,8 @@ mod tests {
             github_repo: Some("o/r".to_owned()),
             version: Some("1.2.3".to_owned()),
             tag: Some("v1.2.3".to_owned()),
-            source: Some(crate::SourceCommit {
-                commit: "a".repeat(40),
-                dirty: false,
-            }),
+            source: Some(crate::SourceCommit::clean("a".repeat(40))),
+            identity: None,
             outcome: Verdict::Pass,
             metrics: crate::gates::Metrics::new(),
             gates: Vec::new(),

@@ -315,11 +315,38 @@ pub struct VersionConfig {
     pub require_increase: bool,
 }
 
+/// Size and sha256 of a text.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextDigest {
+    /// Size in bytes.
+    pub bytes: u64,
+    /// Lowercase hex sha256.
+    pub sha256: String,
+}
+
+impl TextDigest {
+    /// The digest of `text`.
+    pub fn of(text: &str) -> Self {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(text.as_bytes());
+        Self {
+            bytes: text.len() as u64,
+            sha256: digest.iter().fold(String::with_capacity(64), |mut s, b| {
+                use std::fmt::Write as _;
+                let _ = write!(s, "{b:02x}");
+                s
+            }),
+        }
+    }
+}
+
 /// A complete, validated configuration with every default applied.
 #[derive(Debug, Clone)]
 pub struct ReleaseConfig {
     /// The configuration file as named by the user.
     pub file: String,
+    /// Size and sha256 of the configuration text, for the release identity.
+    pub text: TextDigest,
     /// Where paths resolve from.
     pub roots: PathRoots,
     /// `[model]`; `github_repo` already defaulted from the environment.
@@ -359,6 +386,51 @@ impl ReleaseConfig {
     /// The classifier ONNX entry, if any.
     pub fn classifier_onnx(&self) -> Option<&OnnxConfig> {
         self.onnx.iter().find(|o| o.role == OnnxRole::Classifier)
+    }
+
+    /// Every input file the configuration names (checkpoints, ONNX files, golden files, metric
+    /// files, the card template, bundle includes), in the file's order; ONNX external data is
+    /// found by `check`. What decides a release's bytes, with the configuration itself.
+    pub fn input_files(&self) -> Vec<&InputPath> {
+        let mut files: Vec<&InputPath> = Vec::new();
+        files.extend(self.checkpoints.iter().map(|c| &c.path));
+        files.extend(self.onnx.iter().map(|o| &o.path));
+        if let Some(golden) = self.smoke.as_ref().and_then(|s| s.golden.as_ref()) {
+            files.push(&golden.inputs);
+            files.push(&golden.outputs);
+        }
+        files.extend(self.metrics.values().map(|m| &m.file));
+        files.extend(self.card.template.iter());
+        files.extend(self.bundle.include.iter());
+        files
+    }
+
+    /// The configuration file's path relative to the repository root, `/`-separated.
+    pub fn repo_relative_file(&self) -> String {
+        let name = Path::new(&self.file)
+            .file_name()
+            .map_or_else(|| self.file.clone(), |n| n.to_string_lossy().into_owned());
+        let dir = self
+            .roots
+            .config_dir
+            .strip_prefix(&self.roots.repo_root)
+            .unwrap_or(Path::new(""));
+        let mut parts: Vec<String> = dir
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect();
+        parts.push(name);
+        parts.join("/")
+    }
+
+    /// A resolved input path relative to the repository root, `/`-separated.
+    pub fn repo_relative(&self, path: &Path) -> String {
+        path.strip_prefix(&self.roots.repo_root)
+            .unwrap_or(path)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/")
     }
 }
 
@@ -439,6 +511,7 @@ pub fn parse(
     }
     let version = version?;
     let mut config = resolve(raw, file, roots, overrides, version);
+    config.text = TextDigest::of(text);
     for (i, gate) in config.gates.iter_mut().enumerate() {
         gate.position = source.key_position(&format!("gate[{i}].metric"));
     }
@@ -714,6 +787,7 @@ fn resolve(
     };
     ReleaseConfig {
         file: file.to_owned(),
+        text: TextDigest::default(),
         roots,
         model,
         version: VersionConfig {

@@ -53,6 +53,8 @@ struct ReleaseJson {
     prerelease: bool,
     html_url: String,
     #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
     assets: Vec<AssetJson>,
 }
 
@@ -87,6 +89,7 @@ impl From<ReleaseJson> for GithubRelease {
             draft: r.draft,
             prerelease: r.prerelease,
             html_url: r.html_url,
+            identity: r.body.as_deref().and_then(super::identity_in_notes),
             assets: r.assets.into_iter().map(Into::into).collect(),
         }
     }
@@ -376,6 +379,7 @@ impl GitHub {
                             draft: r.draft,
                             prerelease: r.prerelease,
                             html_url: r.html_url,
+                            body: None,
                             assets: Vec::new(),
                         }),
                         None => Landed::No,

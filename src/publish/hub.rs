@@ -29,6 +29,7 @@ use super::PublishError;
 use super::plan::{FileAction, HubPlan, HubRef, HubState, PreviousRelease, RemoteFile};
 use super::retry::{self, Backoff, Failure, Landed};
 use crate::bundle::BundleMetrics;
+use crate::identity::{IDENTITY_FILE, MAX_IDENTITY_BYTES, ReleaseIdentity};
 use crate::manifest::ReleaseManifest;
 use crate::secrets::Token;
 
@@ -90,6 +91,15 @@ pub fn translate(err: HFError, repo: &str, doing: &str) -> anyhow::Error {
 }
 
 /// The git blob id of a file: sha1 over `blob <size>\0` and the bytes, streamed.
+/// The git blob id of bytes in memory.
+pub fn git_blob_oid_of(bytes: &[u8]) -> String {
+    let mut hasher = sha1::Sha1::new();
+    hasher.update(format!("blob {}\0", bytes.len()).as_bytes());
+    hasher.update(bytes);
+    hex(&hasher.finalize())
+}
+
+/// The git blob id of a file, read in pieces.
 pub fn git_blob_oid(path: &Path) -> anyhow::Result<String> {
     use std::io::Read as _;
     let mut file = std::fs::File::open(path)
@@ -268,6 +278,15 @@ impl Hub {
         } else {
             None
         };
+        let tag_identity = match &tag_tree {
+            Some(tree) => self.read_identity(tag, tree).await,
+            None => None,
+        };
+        let head_identity = if branches.iter().any(|b| b.name == start) {
+            self.read_identity(start, &tree).await
+        } else {
+            None
+        };
         let released =
             super::version::released_versions(tags.iter().map(|t| t.name.as_str()), tag_prefix);
         let previous_version = released
@@ -291,13 +310,13 @@ impl Hub {
             tags,
             tree,
             tag_tree,
+            tag_identity,
+            head_identity,
             previous,
         })
     }
 
-    /// `metrics.json` at a revision, if it has one. hf-hub bug 1: a download may return an
-    /// error page as the file's bytes, so the bytes are checked against the size and git oid the
-    /// tree lists before they are trusted.
+    /// `metrics.json` at a revision, if it has one.
     pub async fn read_metrics(&self, revision: &str) -> anyhow::Result<Option<BundleMetrics>> {
         const FILE: &str = "metrics.json";
         let listed = self
@@ -317,9 +336,37 @@ impl Hub {
         let Some(expected) = listed.into_iter().find_map(remote_file) else {
             return Ok(None);
         };
-        if expected.size > crate::input::MAX_TEXT_BYTES {
+        let bytes = self
+            .read_small_file(revision, &expected, crate::input::MAX_TEXT_BYTES)
+            .await?;
+        let text = String::from_utf8(bytes)
+            .with_context(|| format!("`{FILE}` at `{revision}` on the Hub is not UTF-8"))?;
+        BundleMetrics::parse(&text)
+            .map(Some)
+            .with_context(|| format!("`{FILE}` at `{revision}` on the Hub is not a metrics file"))
+    }
+
+    /// The bytes of a small regular (not LFS) file the tree at `revision` lists as `expected`.
+    /// hf-hub bug 1: a download may return an error page as the file's bytes, so the bytes are
+    /// checked against the listed size and git oid before they are trusted; hf-hub bug 3: only
+    /// regular files are downloaded this way.
+    pub async fn read_small_file(
+        &self,
+        revision: &str,
+        expected: &RemoteFile,
+        max_bytes: u64,
+    ) -> anyhow::Result<Vec<u8>> {
+        let path = &expected.path;
+        if expected.lfs {
             anyhow::bail!(
-                "`{FILE}` at `{revision}` on the Hub has {} bytes, more than a metrics file may",
+                "`{path}` at `{revision}` on the Hub is stored through LFS/Xet; only small \
+                 regular files are read back"
+            );
+        }
+        if expected.size > max_bytes {
+            anyhow::bail!(
+                "`{path}` at `{revision}` on the Hub has {} bytes, more than the {max_bytes} \
+                 this file may have",
                 expected.size
             );
         }
@@ -329,28 +376,41 @@ impl Hub {
                 || {
                     self.repo
                         .download_file_to_bytes()
-                        .filename(FILE)
+                        .filename(path.as_str())
                         .revision(revision)
                         .send()
                 },
                 classify,
             )
             .await
-            .map_err(|err| translate(err, &self.repo_id, "download `metrics.json`"))?;
-        let mut hasher = sha1::Sha1::new();
-        hasher.update(format!("blob {}\0", bytes.len()).as_bytes());
-        hasher.update(&bytes);
-        if bytes.len() as u64 != expected.size || hex(&hasher.finalize()) != expected.git_oid {
+            .map_err(|err| translate(err, &self.repo_id, &format!("download `{path}`")))?;
+        if bytes.len() as u64 != expected.size || git_blob_oid_of(&bytes) != expected.git_oid {
             anyhow::bail!(
-                "the `{FILE}` downloaded from `{revision}` on the Hub is not the file the Hub lists \
-                 (size or digest differ)"
+                "the `{path}` downloaded from `{revision}` on the Hub is not the file the Hub \
+                 lists (size or digest differ)"
             );
         }
-        let text = String::from_utf8(bytes.to_vec())
-            .with_context(|| format!("`{FILE}` at `{revision}` on the Hub is not UTF-8"))?;
-        BundleMetrics::parse(&text)
-            .map(Some)
-            .with_context(|| format!("`{FILE}` at `{revision}` on the Hub is not a metrics file"))
+        Ok(bytes.to_vec())
+    }
+
+    /// The release identity (`release.json`) in `tree`, read at `revision`: `None` when the
+    /// tree has none (a release made before identities, or not by this tool).
+    pub async fn read_identity(
+        &self,
+        revision: &str,
+        tree: &[RemoteFile],
+    ) -> Option<Result<ReleaseIdentity, String>> {
+        let listed = tree.iter().find(|f| f.path == IDENTITY_FILE)?;
+        let read = async {
+            let bytes = self
+                .read_small_file(revision, listed, MAX_IDENTITY_BYTES)
+                .await?;
+            ReleaseIdentity::parse(
+                &bytes,
+                &format!("`{IDENTITY_FILE}` at `{revision}` on the Hub"),
+            )
+        };
+        Some(read.await.map_err(|err| format!("{err:#}")))
     }
 
     /// Creates the repo, or finds it. hf-hub bug 7: `exist_ok` takes any 409 for success, so

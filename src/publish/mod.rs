@@ -15,6 +15,7 @@
 //! Async stays inside this module: [`runtime`] builds a tokio runtime for each command; the
 //! offline stages stay synchronous. Nothing here prints; progress goes through the `Reporter`.
 
+pub mod adopt;
 pub mod github;
 pub mod hub;
 pub mod plan;
@@ -27,11 +28,13 @@ use std::path::Path;
 use anyhow::Context as _;
 use serde::Serialize;
 
+use self::adopt::Adopted;
 use self::plan::{
     AssetAction, FileAction, Provenance, ReleaseAction, ReleasePlan, RemoteState, TagPlan,
 };
 use self::version::ReleaseVersion;
 use crate::config::ReleaseConfig;
+use crate::identity::{IDENTITY_FILE, MAX_IDENTITY_BYTES, ReleaseIdentity};
 use crate::manifest::{BuiltRelease, ReleaseManifest, Verdict};
 use crate::report::Reporter;
 use crate::secrets::Tokens;
@@ -297,33 +300,107 @@ pub fn plan(
     reporter: &Reporter,
 ) -> anyhow::Result<ReleasePlan> {
     let ours = release_version(config)?;
-    let manifest = load_built(built, &ours)?;
+    let mut manifest = load_built(built, &ours)?;
+    let identity = bundle_identity(built, &manifest)?;
     let rt = runtime()?;
     let remote = read_remote(config, &manifest, &ours, connection, &rt, reporter)?;
+    let adopted = rt.block_on(adopt_released(
+        config,
+        &manifest,
+        identity.as_ref(),
+        &ours,
+        connection,
+        &remote,
+        &built.bundle,
+    ))?;
+    adopted.apply(&mut manifest);
     Ok(build_plan(
         &manifest,
         config,
         &ours,
         &remote,
         connection,
-        &built.bundle,
+        built,
+        identity.as_ref(),
+        &adopted,
     ))
 }
 
+/// The bundle's release identity (`release.json`), when it has one; it must be the identity
+/// the manifest records.
+fn bundle_identity(
+    built: &BuiltRelease,
+    manifest: &ReleaseManifest,
+) -> anyhow::Result<Option<ReleaseIdentity>> {
+    if !manifest.files.iter().any(|f| f.path == IDENTITY_FILE) {
+        return Ok(None);
+    }
+    let path = built.bundle.join(IDENTITY_FILE);
+    let shown = path.display().to_string();
+    let text = crate::input::read_text(&path, &shown, "the release identity", MAX_IDENTITY_BYTES)?;
+    let identity = ReleaseIdentity::parse(text.as_bytes(), &format!("`{shown}`"))?;
+    if manifest
+        .identity
+        .as_ref()
+        .is_some_and(|recorded| *recorded != identity.identity)
+    {
+        anyhow::bail!("`{shown}` is not the release identity `manifest.json` records");
+    }
+    Ok(Some(identity))
+}
+
+/// The Hub's copies of the files that differ, when the Hub holds this very release (see
+/// [`adopt`]). Reads only.
+async fn adopt_released(
+    config: &ReleaseConfig,
+    manifest: &ReleaseManifest,
+    identity: Option<&ReleaseIdentity>,
+    ours: &ReleaseVersion,
+    connection: &Connection,
+    remote: &RemoteState,
+    bundle: &Path,
+) -> anyhow::Result<Adopted> {
+    let (Some(identity), Some(state), Some(token)) = (
+        identity,
+        remote.hub.as_ref(),
+        connection.tokens.hub.as_ref(),
+    ) else {
+        return Ok(Adopted::default());
+    };
+    let hub = hub::Hub::new(&connection.endpoints.hub, token, &config.model.hub_repo)?;
+    adopt::from_hub(
+        &hub,
+        state,
+        &ours.tag,
+        &ours.hub_revision(),
+        identity,
+        manifest,
+        bundle,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
 fn build_plan(
     manifest: &ReleaseManifest,
     config: &ReleaseConfig,
     ours: &ReleaseVersion,
     remote: &RemoteState,
     connection: &Connection,
-    bundle: &Path,
+    built: &BuiltRelease,
+    identity: Option<&ReleaseIdentity>,
+    adopted: &Adopted,
 ) -> ReleasePlan {
     let provenance = Provenance {
         run_url: connection.run_url.clone(),
         hub_endpoint: connection.endpoints.hub.clone(),
+        identity: identity.cloned(),
     };
     plan::build(manifest, config, ours, remote, &provenance, &|file| {
-        hub::git_blob_oid(&bundle.join(&file.path)).ok()
+        adopted.get(&file.path).map_or_else(
+            || hub::git_blob_oid(&built.bundle.join(&file.path)).ok(),
+            |bytes| Some(hub::git_blob_oid_of(bytes)),
+        )
     })
 }
 
@@ -354,14 +431,31 @@ pub fn publish(
         );
     }
     if let Some(source) = &manifest.source
-        && source.dirty
         && !options.allow_dirty
     {
-        return Err(crate::error::Problem::new(format!(
-            "the bundle was built from {source}: tracked files were modified"
-        ))
-        .hint("commit the changes, or pass `--allow-dirty` to publish anyway")
-        .into());
+        match (source.dirty, &source.dirty_unknown) {
+            (Some(false), _) => {}
+            (Some(true), _) => {
+                return Err(crate::error::Problem::new(format!(
+                    "the bundle was built from {source}: tracked files were modified"
+                ))
+                .hint("commit the changes, or pass `--allow-dirty` to publish anyway")
+                .into());
+            }
+            (None, why) => {
+                return Err(crate::error::Problem::new(format!(
+                    "the bundle was built from commit `{}`, but whether tracked files were \
+                     modified could not be told: {}",
+                    source.commit,
+                    why.as_deref().unwrap_or("no reason recorded")
+                ))
+                .hint(
+                    "run where `git` can read the repository (the action's image has it), or \
+                     pass `--allow-dirty` to publish anyway",
+                )
+                .into());
+            }
+        }
     }
     if !options.dry_run {
         let mut missing = Vec::new();
@@ -381,11 +475,51 @@ pub fn publish(
         }
     }
 
-    // 2. Plan, after checking that the tokens may write.
+    // 2. Plan, after checking that the tokens may write and taking what is already released
+    //    of this very release (same identity).
     let rt = runtime()?;
     preflight(config, &manifest, connection, &rt)?;
+    let identity = bundle_identity(built, &manifest)?;
     let remote = read_remote(config, &manifest, &ours, connection, &rt, reporter)?;
-    let plan = build_plan(&manifest, config, &ours, &remote, connection, &built.bundle);
+    let adopted = rt.block_on(adopt_released(
+        config,
+        &manifest,
+        identity.as_ref(),
+        &ours,
+        connection,
+        &remote,
+        &built.bundle,
+    ))?;
+    let mut manifest = manifest;
+    if !adopted.is_empty() {
+        let names: Vec<String> = adopted.files.keys().map(|p| format!("`{p}`")).collect();
+        reporter.status(
+            "Adopting",
+            format!(
+                "{} as released at `{}`: the same inputs were released there",
+                names.join(", "),
+                adopted.revision
+            ),
+        );
+        adopted.apply(&mut manifest);
+        if !options.dry_run {
+            adopted.write(&built.bundle)?;
+            crate::output::write_atomically(
+                &built.manifest,
+                &crate::bundle::pretty_json(&manifest),
+            )?;
+        }
+    }
+    let plan = build_plan(
+        &manifest,
+        config,
+        &ours,
+        &remote,
+        connection,
+        built,
+        identity.as_ref(),
+        &adopted,
+    );
     if !plan.problems.is_empty() {
         return Err(crate::error::Problem::new(format!(
             "`{}` cannot be published: {}",
@@ -491,7 +625,17 @@ async fn execute(
                     hub: Some(state),
                     github: None,
                 };
-                let fresh = build_plan(manifest, config, &ours, &remote, connection, &built.bundle);
+                let identity = bundle_identity(built, manifest)?;
+                let fresh = build_plan(
+                    manifest,
+                    config,
+                    &ours,
+                    &remote,
+                    connection,
+                    built,
+                    identity.as_ref(),
+                    &Adopted::default(),
+                );
                 if let Some(fresh) = fresh.hub {
                     hub_plan = fresh;
                 }
@@ -554,6 +698,9 @@ async fn execute(
             .await?;
         if release.draft || gh_plan.release_action != ReleaseAction::Published {
             for asset in &gh_plan.assets {
+                if asset.action == AssetAction::Released {
+                    continue;
+                }
                 if asset.action == AssetAction::TooLarge {
                     reporter.skipped(format!("asset `{}`: larger than 2 GiB", asset.path));
                     continue;
@@ -593,6 +740,23 @@ async fn execute(
     Ok(())
 }
 
+/// How the release notes name the release identity.
+const IDENTITY_NOTE: &str = "Release identity:";
+
+/// The release identity the notes of a GitHub release name, if any.
+pub fn identity_in_notes(body: &str) -> Option<String> {
+    body.lines().find_map(|line| {
+        let rest = line.trim().strip_prefix(IDENTITY_NOTE)?.trim_start();
+        let digest = rest.strip_prefix('`')?.split('`').next()?;
+        let hex = digest.strip_prefix("sha256:")?;
+        (hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+        .then(|| digest.to_owned())
+    })
+}
+
 /// The GitHub release notes: summary, gate table and the Hub commit.
 pub fn release_notes(manifest: &ReleaseManifest, hub_commit_url: Option<&str>) -> String {
     let mut md = String::new();
@@ -608,6 +772,13 @@ pub fn release_notes(manifest: &ReleaseManifest, hub_commit_url: Option<&str>) -
     }
     if let Some(source) = &manifest.source {
         let _ = writeln!(md, "Built from commit `{}`.\n", source.commit);
+    }
+    if let Some(identity) = &manifest.identity {
+        let _ = writeln!(
+            md,
+            "{IDENTITY_NOTE} `{identity}` (the tool, version, source commit and every input \
+             file's sha256; see `{IDENTITY_FILE}`).\n"
+        );
     }
     if !manifest.gates.is_empty() {
         let _ = writeln!(

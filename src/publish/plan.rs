@@ -15,6 +15,7 @@ use super::version::{self, ReleaseVersion};
 use crate::bundle::BundleFile;
 use crate::config::ReleaseConfig;
 use crate::gates::Metrics;
+use crate::identity::ReleaseIdentity;
 use crate::manifest::ReleaseManifest;
 
 /// Files the Hub keeps per repo that a bundle never has; never pruned, never compared.
@@ -84,6 +85,11 @@ pub struct HubState {
     pub tree: Vec<RemoteFile>,
     /// Files at this version's tag, when the tag exists.
     pub tag_tree: Option<Vec<RemoteFile>>,
+    /// The release identity at the tag, when the tag exists and has one (or why it could not
+    /// be read).
+    pub tag_identity: Option<Result<ReleaseIdentity, String>>,
+    /// The release identity at the head of the branch the release goes to, when it has one.
+    pub head_identity: Option<Result<ReleaseIdentity, String>>,
     /// The previous release's tag and its `metrics.json`.
     pub previous: Option<PreviousRelease>,
 }
@@ -143,6 +149,8 @@ pub struct GithubRelease {
     pub prerelease: bool,
     /// Web page.
     pub html_url: String,
+    /// The release identity its notes name, when they name one.
+    pub identity: Option<String>,
     /// Its assets.
     pub assets: Vec<GithubAsset>,
 }
@@ -252,6 +260,9 @@ pub enum AssetAction {
     Replace,
     /// Already there with this digest.
     Present,
+    /// The published release of this very release (same identity, no Hub side) has it with
+    /// other measurements: kept as released.
+    Released,
     /// Larger than GitHub allows: left out with a warning.
     TooLarge,
 }
@@ -362,9 +373,12 @@ impl ReleasePlan {
                 .is_none_or(|h| !h.commit_needed && matches!(h.tag_plan, TagPlan::Exists { .. }))
             && self.github.as_ref().is_none_or(|g| {
                 g.release_action == ReleaseAction::Published
-                    && g.assets
-                        .iter()
-                        .all(|a| matches!(a.action, AssetAction::Present | AssetAction::TooLarge))
+                    && g.assets.iter().all(|a| {
+                        matches!(
+                            a.action,
+                            AssetAction::Present | AssetAction::Released | AssetAction::TooLarge
+                        )
+                    })
             })
     }
 }
@@ -376,6 +390,8 @@ pub struct Provenance {
     pub run_url: Option<String>,
     /// The Hub's address, for web links.
     pub hub_endpoint: String,
+    /// This run's release identity, when the bundle has one.
+    pub identity: Option<ReleaseIdentity>,
 }
 
 /// Builds the plan.
@@ -553,12 +569,35 @@ fn hub_plan(
                     .as_deref()
                     .map(|tree| differing_files(manifest, tree, local_git_oid))
                     .unwrap_or_default();
-                if !differing.is_empty() {
-                    problems.push(format!(
-                        "`{}` is already released on the Hub with different content: {}",
-                        ours.tag,
-                        differing.join(", ")
-                    ));
+                match (&s.tag_identity, &provenance.identity) {
+                    (Some(Ok(released)), Some(identity)) if !identity.matches(released) => {
+                        problems.push(format!(
+                            "`{}` is already released on the Hub from other inputs: {}",
+                            ours.tag,
+                            identity.differences(released).join("; ")
+                        ));
+                    }
+                    (Some(Err(why)), Some(_)) => problems.push(format!(
+                        "`{}` is released on the Hub, but its release identity cannot be read: \
+                         {why}",
+                        ours.tag
+                    )),
+                    (Some(Ok(_)), Some(_)) if !differing.is_empty() => {
+                        problems.push(format!(
+                            "`{}` is released on the Hub from the same inputs, but this run did \
+                             not reproduce its bytes: {}",
+                            ours.tag,
+                            differing.join(", ")
+                        ));
+                    }
+                    _ if !differing.is_empty() => {
+                        problems.push(format!(
+                            "`{}` is already released on the Hub with different content: {}",
+                            ours.tag,
+                            differing.join(", ")
+                        ));
+                    }
+                    _ => {}
                 }
                 TagPlan::Exists {
                     commit: commit.to_owned(),
@@ -603,12 +642,15 @@ fn commit_description(manifest: &ReleaseManifest, provenance: &Provenance) -> St
         lines.push(format!(
             "Source commit: {}{}",
             source.commit,
-            if source.dirty {
+            if source.is_dirty() {
                 " (with uncommitted changes)"
             } else {
                 ""
             }
         ));
+    }
+    if let Some(identity) = &manifest.identity {
+        lines.push(format!("Release identity: {identity}"));
     }
     if let Some(run) = &provenance.run_url {
         lines.push(format!("Workflow run: {run}"));
@@ -691,6 +733,16 @@ fn github_plan(
         },
     };
     let release = state.and_then(|s| s.release.as_ref());
+    if let (Some(release), Some(identity)) = (release, &manifest.identity)
+        && let Some(theirs) = &release.identity
+        && theirs != identity
+    {
+        problems.push(format!(
+            "the GitHub release `{}` was made from other inputs (release identity `{theirs}`, \
+             this run's is `{identity}`)",
+            ours.tag
+        ));
+    }
     let release_action = match (state, release) {
         (None, _) => ReleaseAction::Unknown,
         (Some(_), None) => ReleaseAction::Create,
@@ -701,6 +753,9 @@ fn github_plan(
     for file in select_assets(manifest, &config.publish.github_assets) {
         let name = asset_name(&file.path);
         let existing = release.and_then(|r| r.assets.iter().find(|a| a.name == name));
+        let same_release = !config.publish.hub
+            && release.is_some_and(|r| !r.draft && r.identity.is_some())
+            && release.and_then(|r| r.identity.as_ref()) == manifest.identity.as_ref();
         let action = if file.bytes > GITHUB_MAX_ASSET_BYTES {
             warnings.push(format!(
                 "`{}` ({} bytes) is larger than GitHub's 2 GiB asset limit: not attached",
@@ -711,6 +766,7 @@ fn github_plan(
             match existing {
                 None => AssetAction::Upload,
                 Some(asset) if is_same_asset(asset, file) => AssetAction::Present,
+                Some(asset) if same_release && asset.state == "uploaded" => AssetAction::Released,
                 Some(_) => AssetAction::Replace,
             }
         };
@@ -875,10 +931,8 @@ mod build_tests {
             github_repo: Some("o/src".to_owned()),
             version: Some("1.1.0".to_owned()),
             tag: Some("v1.1.0".to_owned()),
-            source: Some(crate::SourceCommit {
-                commit: "c".repeat(40),
-                dirty: false,
-            }),
+            source: Some(crate::SourceCommit::clean("c".repeat(40))),
+            identity: None,
             outcome: Verdict::Pass,
             metrics: [("fid".to_owned(), 41.0)].into(),
             gates: Vec::new(),
@@ -912,6 +966,8 @@ mod build_tests {
                 .collect(),
             tree,
             tag_tree: None,
+            tag_identity: None,
+            head_identity: None,
             previous: Some(PreviousRelease {
                 tag: "v1.0.0".to_owned(),
                 metrics: Some([("fid".to_owned(), 40.0)].into()),
@@ -1069,6 +1125,7 @@ mod tests_support {
             version: Some("1.1.0".to_owned()),
             tag: None,
             source: None,
+            identity: None,
             outcome: crate::manifest::Verdict::Pass,
             metrics: Metrics::new(),
             gates: Vec::new(),

@@ -124,6 +124,7 @@ pub fn markdown(plan: &ReleasePlan) -> String {
                     AssetAction::Upload => "upload",
                     AssetAction::Replace => "replace",
                     AssetAction::Present => "present",
+                    AssetAction::Released => "released from the same inputs: kept",
                     AssetAction::TooLarge => "skipped: over 2 GiB",
                 };
                 let _ = writeln!(

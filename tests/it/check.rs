@@ -689,3 +689,102 @@ fn card_output_that_is_a_folder_is_refused() {
         .assert_status(2)
         .assert_stderr_contains("`-o` `docs` is a folder");
 }
+
+/// Same inputs, same bytes: two `check` runs give byte-identical bundles except the two files
+/// that carry the smoke test's latencies (README.md's performance table and `metrics.json`), and
+/// the same release identity, manifest order and file list. See: issue "Same inputs, same
+/// release".
+#[test]
+fn two_checks_of_the_same_inputs_give_the_same_bytes() {
+    const MEASURED: &[&str] = &["README.md", "metrics.json"];
+    let ctx = context(&release_toml(PASSING_GATES, ""));
+    ctx.run(["check", "--out", "first"]).assert_status(0);
+    ctx.run(["check", "--out", "second"]).assert_status(0);
+    let first = ctx.path().join("first");
+    let second = ctx.path().join("second");
+    let relative = |root: &Path| {
+        let mut files: Vec<String> = walk(&root.join("bundle"))
+            .iter()
+            .map(|p| {
+                p.strip_prefix(root.join("bundle"))
+                    .expect("inside")
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let files = relative(&first);
+    assert_eq!(files, relative(&second));
+    assert!(files.iter().any(|f| f == "release.json"), "{files:?}");
+    for file in &files {
+        if MEASURED.contains(&file.as_str()) {
+            continue;
+        }
+        let a = std::fs::read(first.join("bundle").join(file)).expect("read");
+        let b = std::fs::read(second.join("bundle").join(file)).expect("read");
+        assert!(
+            a == b,
+            "`{file}` differs between two runs of the same inputs"
+        );
+    }
+    let paths = |root: &Path| -> Vec<serde_json::Value> {
+        read_json(&root.join("manifest.json"))["files"]
+            .as_array()
+            .expect("files")
+            .iter()
+            .map(|f| f["path"].clone())
+            .collect()
+    };
+    assert_eq!(paths(&first), paths(&second));
+    let identity = |root: &Path| read_json(&root.join("manifest.json"))["identity"].clone();
+    assert!(
+        identity(&first)
+            .as_str()
+            .is_some_and(|i| i.starts_with("sha256:"))
+    );
+    assert_eq!(identity(&first), identity(&second));
+}
+
+/// The identity names every input: `release.toml`, the checkpoint, both ONNX files with the
+/// classifier's external data, the golden files, the metric files and the bundle includes, each
+/// with its real sha256.
+#[test]
+fn the_release_identity_lists_every_input_with_its_digest() {
+    let ctx = context(&release_toml(PASSING_GATES, ""));
+    check(&ctx, &[]).assert_status(0);
+    let identity = read_json(&ctx.path().join("out/bundle/release.json"));
+    let inputs = identity["inputs"].as_array().expect("inputs");
+    let listed: Vec<&str> = inputs
+        .iter()
+        .map(|i| i["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(
+        listed,
+        [
+            "checkpoints/tinydit_final.pt",
+            "evaluation_report.json",
+            "golden/inputs.safetensors",
+            "golden/outputs.safetensors",
+            "inference.py",
+            "onnx/classifier_ext.onnx",
+            "onnx/classifier_ext.onnx.data",
+            "onnx/generator.onnx",
+            "release.toml",
+            "requirements.txt",
+            "validation_report.json",
+        ]
+    );
+    for input in inputs {
+        let path = ctx.path().join(input["path"].as_str().expect("path"));
+        let bytes = std::fs::read(&path).expect("read");
+        assert_eq!(input["sha256"], sha256_hex(&bytes), "{}", path.display());
+        assert_eq!(input["bytes"], bytes.len());
+    }
+    assert_eq!(identity["version"], "1.2.0");
+    assert_eq!(
+        identity["source"]["commit"],
+        "0123456789abcdef0123456789abcdef01234567"
+    );
+}

@@ -280,10 +280,8 @@ impl World {
             github_repo: Some(GH_REPO.to_owned()),
             version: Some(version.to_owned()),
             tag: Some(format!("v{version}")),
-            source: Some(tinydit_release::SourceCommit {
-                commit: self.source.clone(),
-                dirty: false,
-            }),
+            source: Some(tinydit_release::SourceCommit::clean(self.source.clone())),
+            identity: None,
             outcome: tinydit_release::manifest::Verdict::Pass,
             metrics: [("fid".to_owned(), 40.0)].into(),
             gates: Vec::new(),
@@ -993,10 +991,12 @@ fn publish_checks_then_releases_the_real_bundle() {
         &format!("license = \"apache-2.0\"\ngithub-repo = \"{GH_REPO}\""),
     );
     let world = World::in_context(
-        TestContext::new().fixture_at("tinydit", "fx"),
+        TestContext::new()
+            .fixture_at("tinydit", "fx")
+            .file("fx/release.toml", &fixture)
+            .git_commit_all(),
         &release_toml(""),
     );
-    std::fs::write(world.ctx.path().join("fx/release.toml"), &fixture).expect("write");
     let run = |args: &[&str]| {
         let output = world
             .command(args, true)
@@ -1108,4 +1108,263 @@ fn the_action_publishes_on_a_tag_push_and_a_rerun_changes_nothing() {
             assert!(!text.contains(secret), "{secret} in {file}");
         }
     }
+}
+
+/// The fixture's release.toml for publishing from scratch: the measurement-carrying files
+/// (`README.md`, `metrics.json`) are GitHub assets too, so a re-run must make them byte-equal
+/// to the Hub's.
+fn fixture_release_toml(extra: &str) -> String {
+    crate::check::release_toml(
+        "[[gate]]\nmetric = \"fid\"\nmax = 50.0\n",
+        &format!(
+            "[publish]\ngithub-assets = [\"*.safetensors\", \"README.md\", \"metrics.json\", \
+             \"release.json\"]\n{extra}"
+        ),
+    )
+    .replace("someone/tinydit-fixture", REPO)
+    .replace(
+        "license = \"apache-2.0\"",
+        &format!("license = \"apache-2.0\"\ngithub-repo = \"{GH_REPO}\""),
+    )
+}
+
+/// Both emulators and a git checkout of the fixture whose `publish` runs `check` first, as the
+/// action's `command: publish` does on a tag push and on every re-run of the job.
+fn fixture_world() -> (World, PathBuf) {
+    let ort = crate::common::require_ort();
+    let world = World::in_context(
+        TestContext::new()
+            .fixture_at("tinydit", "fx")
+            .file("fx/release.toml", fixture_release_toml(""))
+            .git_commit_all(),
+        &release_toml(""),
+    );
+    (world, ort)
+}
+
+impl World {
+    /// `publish` from scratch: `check` into `fx/dist`, then publish that bundle.
+    fn publish_from_scratch(&self, ort: &Path) -> Outcome {
+        let output = self
+            .command(
+                &[
+                    "publish",
+                    "--config",
+                    "fx/release.toml",
+                    "--out",
+                    "fx/dist",
+                    "--json",
+                ],
+                true,
+            )
+            .env("ORT_DYLIB_PATH", ort)
+            .output()
+            .expect("run");
+        let outcome = Outcome {
+            status: output.status.code(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        };
+        outcome.assert_no_secrets();
+        outcome
+    }
+
+    /// The Hub's files at a revision: path -> sha256 (LFS files by their pointer's oid, small
+    /// files by reading them back).
+    fn hub_sha256s(&self, revision: &str) -> std::collections::BTreeMap<String, String> {
+        use sha2::Digest as _;
+        let tree = self.hub.get(
+            &format!("/api/models/{REPO}/tree/{revision}?recursive=true&expand=true"),
+            HF_TOKEN,
+        );
+        let mut out = std::collections::BTreeMap::new();
+        for entry in tree.as_array().expect("tree") {
+            if entry["type"] != "file" {
+                continue;
+            }
+            let path = entry["path"].as_str().expect("path").to_owned();
+            let sha256 = if let Some(oid) = entry["lfs"]["oid"].as_str() {
+                oid.to_owned()
+            } else {
+                let mut response =
+                    ureq::get(format!("{}/{REPO}/resolve/{revision}/{path}", self.hub.url))
+                        .header("Authorization", format!("Bearer {HF_TOKEN}"))
+                        .call()
+                        .expect("resolve");
+                let bytes = response.body_mut().read_to_vec().expect("bytes");
+                tinydit_release::artifacts::convert::hex(&sha2::Sha256::digest(&bytes))
+            };
+            out.insert(path, sha256);
+        }
+        out
+    }
+
+    /// One Hub release commit, one tag on each side, one published release whose every asset
+    /// is byte-equal (sha256) to the Hub file of that name at the tag.
+    #[track_caller]
+    fn assert_one_release_on_both_sides(&self, tag: &str, assets: usize, context: &str) {
+        assert_eq!(
+            self.hub_commits("main").len(),
+            2,
+            "{context}: one Hub commit"
+        );
+        assert_eq!(
+            self.hub_refs()["tags"].as_array().map(Vec::len),
+            Some(1),
+            "{context}: one Hub tag"
+        );
+        let releases = self.releases();
+        assert_eq!(releases.len(), 1, "{context}: one release");
+        assert_eq!(releases[0]["draft"], false, "{context}: published");
+        let listed = releases[0]["assets"].as_array().expect("assets");
+        assert_eq!(listed.len(), assets, "{context}: every asset once");
+        let hub = self.hub_sha256s(tag);
+        for asset in listed {
+            let name = asset["name"].as_str().expect("name");
+            let on_hub = hub
+                .iter()
+                .find(|(path, _)| path.rsplit('/').next() == Some(name))
+                .map(|(_, sha)| format!("sha256:{sha}"));
+            assert_eq!(
+                asset["digest"].as_str(),
+                on_hub.as_deref(),
+                "{context}: asset `{name}` differs from the Hub's file"
+            );
+        }
+    }
+}
+
+/// The recovery promise on the flow README shows for tag pushes: `publish` from scratch (a new
+/// `check`, whose latencies differ), failing after each step, then re-run exactly as a runner
+/// re-runs the job. Each re-run finishes the release from what is already released: one Hub
+/// commit, GitHub assets byte-equal to the Hub's files; a third run says "already released".
+fn rerun_from_scratch_after(side: &str, fault: &Value, adopts: bool) {
+    let (world, ort) = fixture_world();
+    let emulator = if side == "hub" {
+        &world.hub
+    } else {
+        &world.github
+    };
+    emulator.faults(&json!({"faults": [fault]}));
+    let failed = world.publish_from_scratch(&ort);
+    emulator.faults(&json!({"faults": []}));
+    failed.status(2);
+    let rerun = world.publish_from_scratch(&ort);
+    rerun.status(0);
+    if adopts {
+        // The Hub holds the release: the re-run's own measurements differ and are replaced by
+        // the released ones.
+        rerun.stderr_has("Adopting");
+    }
+    world.assert_one_release_on_both_sides("v1.2.0", 4, &format!("fault {fault}"));
+    let writes = (world.hub.writes().len(), world.github.writes().len());
+    world
+        .publish_from_scratch(&ort)
+        .status(0)
+        .stderr_has("already released");
+    assert_eq!(
+        (world.hub.writes().len(), world.github.writes().len()),
+        writes,
+        "fault {fault}: the third run writes nothing"
+    );
+}
+
+#[test]
+fn a_rerun_from_scratch_after_the_hub_commit_tags_it_without_a_second_commit() {
+    rerun_from_scratch_after(
+        "hub",
+        &json!({"method": "POST", "path": "/api/models/*/*/tag/*", "action": "status", "status": 500}),
+        true,
+    );
+}
+
+#[test]
+fn a_rerun_from_scratch_after_the_hub_tag_finishes_on_github() {
+    rerun_from_scratch_after(
+        "github",
+        &json!({"method": "POST", "path": "/repos/*/*/git/refs", "action": "status", "status": 503}),
+        true,
+    );
+}
+
+#[test]
+fn a_rerun_from_scratch_after_the_github_tag_finishes() {
+    rerun_from_scratch_after(
+        "github",
+        &json!({"method": "POST", "path": "/repos/*/*/releases", "action": "status", "status": 503}),
+        true,
+    );
+}
+
+#[test]
+fn a_rerun_from_scratch_after_the_draft_finishes() {
+    rerun_from_scratch_after(
+        "github",
+        &json!({"method": "POST", "origin": "uploads", "path": "/**", "action": "drop"}),
+        true,
+    );
+}
+
+#[test]
+fn a_rerun_from_scratch_after_some_assets_finishes() {
+    rerun_from_scratch_after(
+        "github",
+        &json!({"method": "POST", "origin": "uploads", "path": "/**", "action": "status", "status": 500, "after": 2}),
+        true,
+    );
+}
+
+#[test]
+fn a_rerun_from_scratch_after_every_asset_but_the_publish_finishes() {
+    rerun_from_scratch_after(
+        "github",
+        &json!({"method": "PATCH", "path": "/repos/*/*/releases/*", "action": "status", "status": 503}),
+        true,
+    );
+}
+
+/// Other inputs under a released version are refused before anything is written, naming the
+/// input; the same version is not re-released with other content.
+#[test]
+fn a_rerun_with_other_inputs_is_refused_naming_the_input() {
+    let (world, ort) = fixture_world();
+    world.publish_from_scratch(&ort).status(0);
+    let config = world.ctx.path().join("fx/release.toml");
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(&config, format!("{text}\n# edited after the release\n")).expect("write");
+    crate::common::git(
+        world.ctx.path(),
+        &["commit", "--quiet", "--all", "-m", "edit"],
+    );
+    let writes = (world.hub.writes().len(), world.github.writes().len());
+    world
+        .publish_from_scratch(&ort)
+        .status(2)
+        .stderr_has("already released on the Hub from other inputs")
+        .stderr_has("`fx/release.toml` has other content");
+    assert_eq!(
+        (world.hub.writes().len(), world.github.writes().len()),
+        writes
+    );
+}
+
+/// A modified tracked file is never published as the commit it modifies: refused before any
+/// write, naming the fix, and recorded in `report.json`.
+#[test]
+fn a_dirty_checkout_is_refused_unless_allowed() {
+    let (world, ort) = fixture_world();
+    let config = world.ctx.path().join("fx/release.toml");
+    let text = std::fs::read_to_string(&config).expect("read");
+    std::fs::write(&config, format!("{text}\n# not committed\n")).expect("write");
+    world
+        .publish_from_scratch(&ort)
+        .status(2)
+        .stderr_has("tracked files were modified")
+        .stderr_has("--allow-dirty");
+    assert!(world.hub.writes().is_empty());
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(world.ctx.path().join("fx/dist/report.json")).expect("report"),
+    )
+    .expect("json");
+    assert_eq!(report["source"]["dirty"], true);
 }

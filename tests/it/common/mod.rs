@@ -42,6 +42,30 @@ pub fn fixture_path(name: &str) -> PathBuf {
     repo_root().join("tests/fixtures").join(name)
 }
 
+/// Runs `git` in `dir` with a fixed identity and no user or system configuration.
+#[track_caller]
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=tinydit test",
+            "-c",
+            "user.email=test@example.invalid",
+        ])
+        .args(args)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// One test's private folder and the commands run in it.
 #[must_use]
 pub struct TestContext {
@@ -98,6 +122,15 @@ impl TestContext {
             std::fs::create_dir_all(parent).expect("create parent");
         }
         std::fs::write(path, contents).expect("write file");
+        self
+    }
+
+    /// Makes the test folder a git repository and commits every file in it, so provenance can
+    /// tell whether tracked files were modified (as in a checkout on a runner).
+    pub fn git_commit_all(self) -> Self {
+        git(self.path(), &["init", "--quiet", "--initial-branch=main"]);
+        git(self.path(), &["add", "--all"]);
+        git(self.path(), &["commit", "--quiet", "--message", "fixture"]);
         self
     }
 
