@@ -28,7 +28,8 @@ if [[ -n "${BIN:-}" ]]; then
   if [[ "$BIN" == */* ]]; then
     BIN="$(absolute "$BIN")"
   else
-    BIN="$(command -v "$BIN")" || { echo "BIN: \`$BIN\` is not a file or a command on PATH" >&2; exit 2; }
+    found="$(command -v "$BIN")" || { echo "BIN: \`$BIN\` is not a file or a command on PATH" >&2; exit 2; }
+    BIN="$found"
   fi
   [[ -x "$BIN" ]] || { echo "BIN: $BIN is not an executable file" >&2; exit 2; }
 fi
