@@ -39,6 +39,7 @@ lint: $(VENV)/.lint-ready
 	$(VENV)/bin/zizmor --offline .
 	$(VENV)/bin/hadolint Dockerfile Dockerfile.cuda
 	scripts/base-images.sh list > /dev/null
+	scripts/check-pins.sh
 	cargo build --locked --quiet
 	PYTHON=$(VENV)/bin/python scripts/dockerfile-steps.sh
 
