@@ -51,8 +51,9 @@ base=$(git rev-parse HEAD)
 if ! git show "$base:action.yml" | grep -qx '  image: Dockerfile'; then
   # A re-run in a checkout this script already moved to the release commit: start from `main`.
   local_tag=$(git rev-parse --verify --quiet "refs/tags/$tag^{commit}" || true)
-  [ "$local_tag" = "$base" ] && git show "$base:action.yml" | grep -qxF "$image_line" \
-    || usage_error "action.yml at HEAD does not build \`Dockerfile\`: HEAD is not a main commit"
+  if [ "$local_tag" != "$base" ] || ! git show "$base:action.yml" | grep -qxF "$image_line"; then
+    usage_error "action.yml at HEAD does not build \`Dockerfile\`: HEAD is not a main commit"
+  fi
   base=$(git rev-parse "$base^")
 fi
 crate=$(git show "$base:Cargo.toml" | sed -n 's/^version = "\(.*\)"$/\1/p' | head -n 1)

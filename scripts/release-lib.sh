@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034  # (the variables are for the scripts that source this file)
 # Shared by the release scripts (release-guard.sh, release-commit.sh, release-github.sh,
 # move-major-tag.sh); sourced, not run. Each of them reads the remote before it writes, prints
 # what it did or, with --dry-run, what it would do, and writes nothing a re-run could not repeat.

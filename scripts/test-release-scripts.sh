@@ -68,7 +68,7 @@ main_commit() { # VERSION: a new main commit whose Cargo.toml says VERSION, push
   )
 }
 fresh_clone() { # NAME: a new clone of origin's main without tags, as a workflow's checkout
-  rm -rf "$work/$1"
+  rm -rf "${work:?}/${1:?}"
   git clone --quiet --no-tags "$work/origin.git" "$work/$1" 2>/dev/null
   echo "$work/$1"
 }
@@ -134,7 +134,7 @@ echo "ghcr.io/d-oit/tinydit-release:1.0.0" >"$REGISTRY"
 guard=$(fresh_clone guard)
 GITHUB_REF=refs/heads/main run "$guard/scripts/release-guard.sh" 1.0.0
 expect 1 "v1.0.0 is already released" "the guard refuses a version whose tag is on the remote"
-main2=$(main_commit 1.1.0)
+main_commit 1.1.0 >/dev/null
 guard=$(fresh_clone guard)
 GITHUB_REF=refs/heads/main run "$guard/scripts/release-guard.sh" 1.1.0
 expect 0 "ok v1.1.0 may be released" "the guard lets a new version through"
@@ -267,7 +267,7 @@ expect 0 "would run: .* release create v1.1.0 --draft" "a dry run of the GitHub 
 [ ! -e "$GH_STATE/releases/v1.1.0" ] || failed "the dry run made a release"
 run "$r2/scripts/release-github.sh" 1.1.0 "$work/dist" "$work/notes.md"
 expect 0 "published v1.1.0 \(--latest\)" "the GitHub release is made as a draft, filled, then published as Latest"
-[ "$(cat "$GH_STATE/releases/v1.1.0/draft") $(ls "$GH_STATE/releases/v1.1.0/assets" | tr '\n' ' ')" = "false a.tar.gz b.tar.gz " ] \
+[ "$(cat "$GH_STATE/releases/v1.1.0/draft") $(cd "$GH_STATE/releases/v1.1.0/assets" && echo *)" = "false a.tar.gz b.tar.gz" ] \
   || failed "the release is not published with both assets"
 : >"$GH_STATE/calls"
 run "$r2/scripts/release-github.sh" 1.1.0 "$work/dist" "$work/notes.md"
@@ -311,6 +311,7 @@ sed 's/@sha256:[0-9a-f]*//' "$repo/Dockerfile.cuda" >"$work/Dockerfile.unpinned"
 run "$base" list "$work/Dockerfile.unpinned"
 expect 1 "Dockerfile.unpinned:[0-9]+: base image .debian:.* is not pinned by digest" "base-images list fails on an unpinned Dockerfile copy"
 [ "$(grep -c 'is not pinned' <<<"$out")" = 3 ] || failed "not every unpinned image was named"
+# shellcheck disable=SC2016  # the stand-in's own expansions
 {
   echo '#!/usr/bin/env bash'
   echo 'case "$4" in'
