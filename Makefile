@@ -32,13 +32,16 @@ $(VENV)/.lint-ready: scripts/requirements-lint.txt $(VENV)/.ready
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements-lint.txt
 	touch $@
 
-# The action, workflows and Dockerfile, checked offline (Docker cannot run here): linters, then
-# the Dockerfile's steps run as plain commands against the debug binary.
+# The action, workflows and Dockerfile, checked offline (Docker cannot run here): linters, the
+# base image and action pins, the release scripts against a local repository, then the
+# Dockerfile's steps run as plain commands against the debug binary.
 lint: $(VENV)/.lint-ready
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/zizmor --offline .
 	$(VENV)/bin/hadolint Dockerfile Dockerfile.cuda
 	scripts/base-images.sh list > /dev/null
+	scripts/check-pins.sh
+	scripts/test-release-scripts.sh
 	cargo build --locked --quiet
 	PYTHON=$(VENV)/bin/python scripts/dockerfile-steps.sh
 

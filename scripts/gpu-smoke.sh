@@ -3,9 +3,11 @@
 #
 #   scripts/gpu-smoke.sh            # from the repository root, on a machine with an NVIDIA GPU
 #
-# 1. installs `onnxruntime-gpu[cuda,cudnn]==1.31.1` (CUDA 13 + cuDNN 9 from PyPI, ~2.5 GB) into
-#    $VENV unless it is already there; with WHEELHOUSE set, installs offline from that folder
-#    (`pip download "onnxruntime-gpu[cuda,cudnn]==1.31.1" -d DIR` on a machine with network);
+# 1. installs scripts/requirements-cuda.txt (onnxruntime-gpu 1.31.1 and the CUDA 13 + cuDNN 9
+#    libraries from PyPI, each pinned by version and sha256, ~1.6 GB; Linux x86_64, Python 3.11
+#    to 3.14) into $VENV, a no-op when it is already there; with WHEELHOUSE set, installs offline
+#    from that folder (`pip download --no-deps --require-hashes -r scripts/requirements-cuda.txt
+#    -d DIR` on a machine with network);
 # 2. builds the release binary (or uses $BIN);
 # 3. runs `smoke` on the committed TinyDiT fixture with providers = ["cuda"] and
 #    require-provider = true (a CUDA failure is exit code 2, never a CPU run), golden parity and
@@ -15,8 +17,25 @@
 #
 # Prints the provider that ran, every check, and the timings; exits non-zero if the CUDA smoke
 # test does not pass. Environment: VENV (default .venv-gpu), PYTHON (default python3),
-# WHEELHOUSE, BIN, FULL_MODEL, THREADS (CPU intra-op threads, default: all cores).
+# WHEELHOUSE, BIN, FULL_MODEL, THREADS (CPU intra-op threads, default: all cores). Relative
+# paths in VENV, WHEELHOUSE, BIN and FULL_MODEL are taken from the directory it is started in.
 set -euo pipefail
+
+# Paths given relative to the caller's directory, made absolute before anything changes directory
+# (the smoke runs below `cd` into a scratch folder). A BIN without a slash is looked up on PATH.
+absolute() { case "$1" in /*) printf '%s\n' "$1" ;; *) printf '%s\n' "$PWD/$1" ;; esac; }
+if [[ -n "${BIN:-}" ]]; then
+  if [[ "$BIN" == */* ]]; then
+    BIN="$(absolute "$BIN")"
+  else
+    found="$(command -v "$BIN")" || { echo "BIN: \`$BIN\` is not a file or a command on PATH" >&2; exit 2; }
+    BIN="$found"
+  fi
+  [[ -x "$BIN" ]] || { echo "BIN: $BIN is not an executable file" >&2; exit 2; }
+fi
+[[ -z "${VENV:-}" ]] || VENV="$(absolute "$VENV")"
+[[ -z "${WHEELHOUSE:-}" ]] || WHEELHOUSE="$(absolute "$WHEELHOUSE")"
+[[ -z "${FULL_MODEL:-}" ]] || FULL_MODEL="$(absolute "$FULL_MODEL")"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -34,13 +53,13 @@ fi
 echo "cores: $(nproc)"
 
 echo "== onnxruntime-gpu"
-if ! "$venv/bin/python" -c 'import importlib.metadata as m; assert m.version("onnxruntime-gpu") == "1.31.1"' 2>/dev/null; then
-  "$python" -m venv "$venv"
-  if [[ -n "${WHEELHOUSE:-}" ]]; then
-    "$venv/bin/pip" install --quiet --no-index --find-links "$WHEELHOUSE" "onnxruntime-gpu[cuda,cudnn]==1.31.1"
-  else
-    "$venv/bin/pip" install --quiet "onnxruntime-gpu[cuda,cudnn]==1.31.1"
-  fi
+[[ -x "$venv/bin/pip" ]] || "$python" -m venv "$venv"
+# Exactly the pinned wheels, nothing else (already-installed pins are not downloaded again).
+pins=(--quiet --disable-pip-version-check --require-hashes --no-deps -r scripts/requirements-cuda.txt)
+if [[ -n "${WHEELHOUSE:-}" ]]; then
+  "$venv/bin/pip" install "${pins[@]}" --no-index --find-links "$WHEELHOUSE"
+else
+  "$venv/bin/pip" install "${pins[@]}"
 fi
 site="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 ORT_DYLIB_PATH="$(scripts/ort-lib "$venv/bin/python")"
@@ -52,7 +71,7 @@ echo "library: $ORT_DYLIB_PATH"
 echo "== build"
 if [[ -z "${BIN:-}" ]]; then
   cargo build --release --locked --quiet
-  BIN="${CARGO_TARGET_DIR:-$root/target}/release/tinydit-release"
+  BIN="$(absolute "${CARGO_TARGET_DIR:-target}/release/tinydit-release")"
 fi
 "$BIN" --version
 

@@ -91,7 +91,12 @@ fn example_workflows_pass_actionlint_and_zizmor_as_in_a_users_repository() {
 #[test]
 fn the_release_commit_points_action_yml_at_the_image_digest() {
     let ctx = TestContext::new();
-    for file in ["action.yml", "Cargo.toml", "scripts/release-commit.sh"] {
+    for file in [
+        "action.yml",
+        "Cargo.toml",
+        "scripts/release-commit.sh",
+        "scripts/release-lib.sh",
+    ] {
         let target = ctx.path().join(file);
         std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
         std::fs::copy(repo_root().join(file), &target).expect("copy");
