@@ -131,9 +131,10 @@ pub fn open(
             let name = provider_name(provider);
             let install = match provider {
                 Provider::Cuda => {
-                    "for CUDA, install the GPU library (`pip install \"onnxruntime-gpu[cuda,cudnn]==1.31.1\"`), \
-                     point `--ort-lib` at its `libonnxruntime.so.1.31.1`, and run on a machine with an \
-                     NVIDIA driver"
+                    "for CUDA, install the GPU library with its pinned CUDA 13 libraries (`pip install \
+                     --require-hashes -r scripts/requirements-cuda.txt` from this tool's repository, \
+                     or use the `-cuda` image), point `--ort-lib` at its `libonnxruntime.so.1.31.1`, \
+                     and run on a machine with an NVIDIA driver 580 or newer"
                 }
                 Provider::Cpu => "check the model and the ONNX Runtime version",
             };
