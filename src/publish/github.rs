@@ -214,11 +214,12 @@ impl GitHub {
         })
     }
 
-    /// Preflight: the repository exists for this token and holds the source commit.
+    /// Preflight: the repository exists for this token, a personal token may push, and the
+    /// repository holds the source commit.
     ///
-    /// Whether the token may push is not decided here: installation tokens (the Actions
-    /// `GITHUB_TOKEN`, GitHub App tokens) may read `permissions.push: false`, or no
-    /// `permissions` at all, for a repository they can write to. A token that really lacks
+    /// `permissions.push` is trusted only for personal tokens: installation tokens (`ghs_`: the
+    /// Actions `GITHUB_TOKEN`, GitHub App tokens) may read `push: false`, or no `permissions`
+    /// at all, for a repository they can write to. An installation token that really lacks
     /// `contents: write` is refused at the first write, with the same hint.
     pub async fn check_push_access(&self, commit: Option<&str>) -> anyhow::Result<()> {
         let route = format!("/repos/{}", self.repo);
@@ -227,7 +228,17 @@ impl GitHub {
             .run(|| self.octo.get(&route, None::<&()>), classify)
             .await;
         match repo {
-            Ok(_) => {}
+            Ok(repo) => {
+                let installation = self.token.expose().starts_with("ghs_");
+                if !installation && repo["permissions"]["push"] == false {
+                    return Err(PublishError::Forbidden {
+                        service: "GitHub",
+                        what: format!("pushes to `{}`", self.repo),
+                        hint: "the workflow job needs `permissions: contents: write`".to_owned(),
+                    }
+                    .into());
+                }
+            }
             Err(err) if status_of(&err) == Some(404) && rate_limited(&err).is_none() => {
                 return Err(PublishError::Forbidden {
                     service: "GitHub",

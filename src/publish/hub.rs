@@ -928,6 +928,11 @@ impl std::fmt::Display for RawFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Request(err) => write!(f, "request failed: {err}"),
+            Self::Status(429, after) => write!(
+                f,
+                "HTTP 429: the Hub is rate limiting this token{}",
+                after.map_or_else(String::new, |a| format!(" (retry after {} s)", a.as_secs()))
+            ),
             Self::Status(status, _) => write!(f, "HTTP {status}"),
         }
     }

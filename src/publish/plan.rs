@@ -26,6 +26,8 @@ pub const HUB_MAX_FILE_BYTES: u64 = 50_000_000_000;
 pub const HUB_MAX_FILES_PER_COMMIT: usize = 1000;
 /// Largest GitHub release asset (2 GiB).
 pub const GITHUB_MAX_ASSET_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// GitHub's limit on assets per release.
+pub const GITHUB_MAX_ASSETS: usize = 1000;
 
 /// A file as the Hub lists it (`list_tree` / `paths-info`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -741,6 +743,13 @@ fn github_plan(
             action,
         });
     }
+    if assets.len() > GITHUB_MAX_ASSETS {
+        problems.push(format!(
+            "`[publish] github-assets` selects {} files; a GitHub release holds at most \
+             {GITHUB_MAX_ASSETS} assets",
+            assets.len()
+        ));
+    }
     let released: Vec<semver::Version> = state
         .map(|s| {
             version::released_versions(
@@ -1037,6 +1046,69 @@ mod build_tests {
             &Provenance::default(),
             &|_| None,
         )
+    }
+
+    #[test]
+    fn assets_are_planned_under_githubs_names_and_within_its_limits() {
+        let file = |path: &str| BundleFile {
+            path: path.to_owned(),
+            bytes: 4,
+            sha256: "b".repeat(64),
+        };
+        let ours = ReleaseVersion::new(semver::Version::parse("1.1.0").expect("semver"), "v");
+        let remote = RemoteState {
+            hub: None,
+            github: Some(GithubState::default()),
+        };
+        let mut manifest = manifest();
+        manifest.files = vec![file("w (fp16).bin"), file("w.fp16.bin"), file("x+cpu.bin")];
+        let plan = build(
+            &manifest,
+            &config(""),
+            &ours,
+            &remote,
+            &Provenance::default(),
+            &|_| None,
+        );
+        let names: Vec<&str> = plan
+            .github
+            .as_ref()
+            .expect("github")
+            .assets
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(names, ["w.fp16.bin", "w.fp16.bin", "x.cpu.bin"]);
+        assert_eq!(
+            plan.problems,
+            ["`w (fp16).bin` and `w.fp16.bin` would both be the GitHub asset `w.fp16.bin`"]
+        );
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.contains("`x+cpu.bin` is attached as `x.cpu.bin`")),
+            "{:?}",
+            plan.warnings
+        );
+
+        manifest.files = (0..=GITHUB_MAX_ASSETS)
+            .map(|i| file(&format!("p{i:04}.bin")))
+            .collect();
+        let plan = build(
+            &manifest,
+            &config(""),
+            &ours,
+            &remote,
+            &Provenance::default(),
+            &|_| None,
+        );
+        assert!(
+            plan.problems
+                .iter()
+                .any(|p| p.contains("selects 1001 files; a GitHub release holds at most 1000")),
+            "{:?}",
+            plan.problems
+        );
     }
 
     #[test]
