@@ -98,9 +98,14 @@ impl Limiter {
         }
     }
 
-    /// Replaces the quota (a seed's config); the current window keeps its count.
+    /// Replaces the quota (a seed's config) and starts a new window: a limit in force, a
+    /// tripped one included, is lifted.
     pub fn set_quota(&mut self, quota: Quota) {
         self.quota = quota;
+        self.end_ms = 0;
+        self.used = 0;
+        self.status = None;
+        self.secondary_until_ms = 0;
     }
 
     fn roll(&mut self, now_ms: u128) {
