@@ -117,6 +117,7 @@ impl Limiter {
     }
 
     /// Admits a request (counting it), or answers it as the service does once limited.
+    #[allow(clippy::result_large_err)] // the refusal is the response itself, as in the routes
     pub fn admit(&mut self, now_ms: u128) -> Result<(), Response<Body>> {
         self.roll(now_ms);
         if now_ms < self.secondary_until_ms {
@@ -180,7 +181,7 @@ impl Limiter {
                 let status = StatusCode::from_u16(self.status.unwrap_or(429))
                     .unwrap_or(StatusCode::TOO_MANY_REQUESTS);
                 let minutes = self.quota.window_s / 60;
-                let period = if minutes > 0 && self.quota.window_s % 60 == 0 {
+                let period = if minutes > 0 && self.quota.window_s.is_multiple_of(60) {
                     format!("{minutes} minutes")
                 } else {
                     format!("{} seconds", self.quota.window_s)

@@ -605,9 +605,8 @@ impl GitHub {
                 ),
             };
             failures += 1;
-            let retry_after = match failure {
-                Failure::Transient(after) => after,
-                _ => anyhow::bail!("failed to upload the asset `{name}` to GitHub: {problem}"),
+            let Failure::Transient(retry_after) = failure else {
+                anyhow::bail!("failed to upload the asset `{name}` to GitHub: {problem}");
             };
             if failures >= self.backoff.attempts
                 || retry_after.is_some_and(|after| after > self.backoff.max_wait)
