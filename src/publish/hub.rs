@@ -10,6 +10,7 @@
 //!    ambiguous failures are resolved by re-reading (`retry::Backoff::run_write`);
 //! 5. `pr_url` never filled: no pull requests are used;
 //! 6. retry count and `Retry-After` ignored: retries are ours (`retry`), `Retry-After` honoured;
+//!    the `RateLimit` header it drops is asked for again by the backoff's probe (`whoami-v2`);
 //! 7. `create_repository(exist_ok)` accepts any 409: [`Hub::ensure_repo`] re-reads the repo;
 //! 8. a batch answer other than `xet` silently inlines binaries: [`Hub::require_xet`] asks
 //!    preupload and the LFS batch first and refuses;

@@ -55,11 +55,11 @@ impl Probe {
     /// A probe that `GET`s `url` with `authorization` and reads the rate-limit headers of the
     /// answer (a cheap read in the same rate-limit bucket, e.g. the Hub's `whoami-v2`).
     pub fn get(url: String, authorization: String) -> Self {
-        let http = reqwest::Client::new();
         Self(Arc::new(move || {
-            let (http, url, authorization) = (http.clone(), url.clone(), authorization.clone());
+            let (url, authorization) = (url.clone(), authorization.clone());
             Box::pin(async move {
-                let mut request = http.get(&url);
+                // Built only when a rate limit is met, which is rare.
+                let mut request = reqwest::Client::new().get(&url);
                 if !authorization.is_empty() {
                     request = request.header(reqwest::header::AUTHORIZATION, &authorization);
                 }
