@@ -5,6 +5,7 @@
 
 pub mod github;
 pub mod hub;
+pub mod ratelimit;
 pub mod server;
 pub mod shard;
 pub mod util;

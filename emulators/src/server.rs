@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tower::ServiceExt as _;
 
+use crate::ratelimit::{Limiter, Quota, Service};
 use crate::util;
 
 /// Name of the fault configuration in the data folder, re-read on every request.
@@ -40,6 +41,10 @@ pub enum FaultAction {
     LoseResponse,
     /// Only wait `delay_ms`, then serve the request normally.
     Delay,
+    /// Spend the rate-limit quota (GitHub: with `secondary`, trip the secondary limit) for
+    /// `reset_s` seconds: this and every counted request until then is answered as the service
+    /// answers a rate-limited client (`ratelimit`).
+    RateLimit,
 }
 
 /// One configured fault: which requests it matches, what it does and how often.
@@ -69,6 +74,13 @@ pub struct Fault {
     /// Wait this long before acting (any action).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
+    /// `rate_limit`: seconds until the limit resets (default 60).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset_s: Option<u64>,
+    /// `rate_limit` on GitHub: the secondary limit (403 with `retry-after`) instead of the
+    /// primary one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secondary: Option<bool>,
     /// Fire for the first `times` matching requests only (absent: every time). The count left
     /// is written back to `faults.json`; a spent fault is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -103,7 +115,7 @@ pub struct LogEntry {
     pub query: String,
     /// Status sent, `null` when the connection was closed without an answer.
     pub status: Option<u16>,
-    /// The fault action that fired, if any.
+    /// The fault action that fired, if any; `rate_limit` for every answer a rate limit refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fault: Option<FaultAction>,
     /// Whether an `Authorization` header was present (its value is never logged).
@@ -115,11 +127,12 @@ pub struct Common {
     data: PathBuf,
     faults_lock: Mutex<()>,
     log: Mutex<Option<std::fs::File>>,
+    limiter: Mutex<Limiter>,
 }
 
 impl Common {
-    /// Opens (creates) the data folder and the request log.
-    pub fn open(data: &Path) -> Result<Arc<Self>> {
+    /// Opens (creates) the data folder and the request log of an emulator of `service`.
+    pub fn open(data: &Path, service: Service, quota: Quota) -> Result<Arc<Self>> {
         std::fs::create_dir_all(data)
             .with_context(|| format!("creating data folder {}", data.display()))?;
         let data = data
@@ -135,7 +148,19 @@ impl Common {
             data,
             faults_lock: Mutex::new(()),
             log: Mutex::new(Some(log)),
+            limiter: Mutex::new(Limiter::new(service, quota)),
         }))
+    }
+
+    fn limiter(&self) -> std::sync::MutexGuard<'_, Limiter> {
+        self.limiter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Replaces the rate-limit quota (from a seed's config).
+    pub fn set_quota(&self, quota: Quota) {
+        self.limiter().set_quota(quota);
     }
 
     /// The (absolute) data folder.
@@ -315,12 +340,19 @@ async fn handle(
             }
         }
     };
+    let counted = !admin && common.limiter().counts(origin);
     if let Some(fault) = &fault {
         entry.fault = Some(fault.action);
         if let Some(ms) = fault.delay_ms {
             tokio::time::sleep(Duration::from_millis(ms)).await;
         }
         match fault.action {
+            FaultAction::RateLimit => {
+                let response = common.limiter().trip(fault, util::now_millis());
+                entry.status = Some(response.status().as_u16());
+                common.log(&entry);
+                return response;
+            }
             FaultAction::Status => {
                 let status = StatusCode::from_u16(fault.status.unwrap_or(500))
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -346,10 +378,22 @@ async fn handle(
             FaultAction::LoseResponse | FaultAction::Delay => {}
         }
     }
-    let response = match router.oneshot(req).await {
+    if counted {
+        let admitted = common.limiter().admit(util::now_millis());
+        if let Err(response) = admitted {
+            entry.fault = Some(FaultAction::RateLimit);
+            entry.status = Some(response.status().as_u16());
+            common.log(&entry);
+            return response;
+        }
+    }
+    let mut response = match router.oneshot(req).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
+    if counted {
+        common.limiter().decorate(&mut response, util::now_millis());
+    }
     if fault
         .as_ref()
         .is_some_and(|f| f.action == FaultAction::LoseResponse)
@@ -451,15 +495,26 @@ pub struct Token {
     /// Scopes: the Hub uses `read` and `write`; GitHub `contents:read` and `contents:write`.
     #[serde(default)]
     pub scopes: Vec<String>,
-    /// Organisations (Hub) the user may create repos in besides their own namespace.
+    /// Organisations (Hub) the user may create repos in besides their own namespace; GitHub:
+    /// owners whose repos the token may write to (an installation's account).
     #[serde(default)]
     pub orgs: Vec<String>,
+    /// GitHub: `user` (default: a personal token) or `installation` (the Actions
+    /// `GITHUB_TOKEN`, a GitHub App token), which reads a repository without a truthful
+    /// `permissions` object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 impl Token {
     /// Whether the token carries `scope`.
     pub fn has(&self, scope: &str) -> bool {
         self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// An installation token (GitHub).
+    pub fn is_installation(&self) -> bool {
+        self.kind.as_deref() == Some("installation")
     }
 }
 

@@ -102,30 +102,46 @@ fn status_of(err: &octocrab::Error) -> Option<u16> {
     }
 }
 
-/// How an octocrab error is treated by the retry policy.
+/// How an octocrab error is treated by the retry policy (`retry::classify_status`, which tells
+/// GitHub's rate limits from its permission errors by their headers and message).
 pub fn classify(err: &octocrab::Error) -> Failure {
     match err {
-        octocrab::Error::GitHub { source, .. } => {
-            let status = source.status_code.as_u16();
-            if retry::is_transient_status(status) {
-                let after = source
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get("retry-after"))
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(retry::parse_retry_after);
-                Failure::Transient(after)
-            } else {
-                Failure::Permanent
-            }
-        }
+        octocrab::Error::GitHub { source, .. } => retry::classify_status(
+            source.status_code.as_u16(),
+            source.headers.as_ref(),
+            &source.message,
+        ),
         octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. } => Failure::Transient(None),
         _ => Failure::Permanent,
     }
 }
 
-/// Translates an octocrab error; authentication and permission errors get a token-scope hint.
+/// The rate limit an error reports, if it is one: never a permission problem.
+fn rate_limited(err: &octocrab::Error) -> Option<PublishError> {
+    let octocrab::Error::GitHub { source, .. } = err else {
+        return None;
+    };
+    let limit = retry::rate_limit(
+        source.status_code.as_u16(),
+        source.headers.as_ref(),
+        &source.message,
+    )?;
+    Some(PublishError::RateLimited {
+        service: "GitHub",
+        retry_after: match limit {
+            retry::RateLimit::Wait(wait) => Some(wait.as_secs()),
+            retry::RateLimit::Unknown => None,
+        },
+    })
+}
+
+/// Translates an octocrab error; authentication and permission errors get a token-scope hint,
+/// rate limits (403 or 429 too) say so instead.
 pub fn translate(err: &octocrab::Error, repo: &str, doing: &str) -> anyhow::Error {
+    if let Some(limited) = rate_limited(err) {
+        return anyhow::Error::new(limited)
+            .context(format!("failed to {doing} on GitHub ({repo})"));
+    }
     match status_of(err) {
         Some(401) => PublishError::AuthRequired {
             service: "GitHub",
@@ -140,11 +156,6 @@ pub fn translate(err: &octocrab::Error, repo: &str, doing: &str) -> anyhow::Erro
             }
             .into()
         }
-        Some(429) => PublishError::RateLimited {
-            service: "GitHub",
-            retry_after: None,
-        }
-        .into(),
         _ => {
             let message = match err {
                 octocrab::Error::GitHub { source, .. } => {
@@ -156,6 +167,17 @@ pub fn translate(err: &octocrab::Error, repo: &str, doing: &str) -> anyhow::Erro
         }
     }
 }
+
+/// The message of a GitHub error answer.
+fn message_of(err: &octocrab::Error) -> &str {
+    match err {
+        octocrab::Error::GitHub { source, .. } => &source.message,
+        _ => "",
+    }
+}
+
+/// Most pages followed when listing (GitHub caps a release at 1000 assets: 10 pages of 100).
+const MAX_PAGES: usize = 20;
 
 /// Percent-encodes an asset name for the `name` query parameter.
 pub fn encode_query(text: &str) -> String {
@@ -195,16 +217,32 @@ impl GitHub {
         })
     }
 
-    /// Preflight: the repository exists for this token and the token may push (tags, releases).
-    pub async fn check_push_access(&self) -> anyhow::Result<()> {
+    /// Preflight: the repository exists for this token, a personal token may push, and the
+    /// repository holds the source commit.
+    ///
+    /// `permissions.push` is trusted only for personal tokens: installation tokens (`ghs_`: the
+    /// Actions `GITHUB_TOKEN`, GitHub App tokens) may read `push: false`, or no `permissions`
+    /// at all, for a repository they can write to. An installation token that really lacks
+    /// `contents: write` is refused at the first write, with the same hint.
+    pub async fn check_push_access(&self, commit: Option<&str>) -> anyhow::Result<()> {
         let route = format!("/repos/{}", self.repo);
         let repo: Result<serde_json::Value, _> = self
             .backoff
             .run(|| self.octo.get(&route, None::<&()>), classify)
             .await;
-        let repo = match repo {
-            Ok(repo) => repo,
-            Err(err) if status_of(&err) == Some(404) => {
+        match repo {
+            Ok(repo) => {
+                let installation = self.token.expose().starts_with("ghs_");
+                if !installation && repo["permissions"]["push"] == false {
+                    return Err(PublishError::Forbidden {
+                        service: "GitHub",
+                        what: format!("pushes to `{}`", self.repo),
+                        hint: "the workflow job needs `permissions: contents: write`".to_owned(),
+                    }
+                    .into());
+                }
+            }
+            Err(err) if status_of(&err) == Some(404) && rate_limited(&err).is_none() => {
                 return Err(PublishError::Forbidden {
                     service: "GitHub",
                     what: format!("`{}` (not found for this token)", self.repo),
@@ -214,16 +252,39 @@ impl GitHub {
                 .into());
             }
             Err(err) => return Err(translate(&err, &self.repo, "read the repository")),
-        };
-        if repo["permissions"]["push"] == false {
-            return Err(PublishError::Forbidden {
-                service: "GitHub",
-                what: format!("pushes to `{}`", self.repo),
-                hint: "the workflow job needs `permissions: contents: write`".to_owned(),
-            }
-            .into());
         }
-        Ok(())
+        let Some(commit) = commit else {
+            return Ok(());
+        };
+        let route = format!("/repos/{}/commits/{commit}", self.repo);
+        let found: Result<serde_json::Value, _> = self
+            .backoff
+            .run(|| self.octo.get(&route, None::<&()>), classify)
+            .await;
+        match found {
+            Ok(_) => Ok(()),
+            Err(err)
+                if matches!(status_of(&err), Some(404 | 422)) && rate_limited(&err).is_none() =>
+            {
+                Err(self.commit_missing(commit))
+            }
+            Err(err) => Err(translate(
+                &err,
+                &self.repo,
+                &format!("read the source commit `{commit}`"),
+            )),
+        }
+    }
+
+    /// The source commit is not on GitHub: a tag cannot point at it.
+    fn commit_missing(&self, commit: &str) -> anyhow::Error {
+        crate::error::Problem::new(format!(
+            "the source commit `{commit}` is not on GitHub (`{}`): the release tag cannot point \
+             at it",
+            self.repo
+        ))
+        .hint("push the commit to GitHub first (`git push`), then re-run `publish`")
+        .into()
     }
 
     /// The commit a tag points at (through an annotated tag object if need be).
@@ -256,22 +317,32 @@ impl GitHub {
         Ok(Some(object.object.sha))
     }
 
-    /// Every release, drafts included (listed only for users with push access).
-    async fn releases(&self) -> Result<Vec<ReleaseJson>, octocrab::Error> {
+    /// Every item of a listing, following GitHub's `Link: <…>; rel="next"` pages (at most
+    /// [`MAX_PAGES`]).
+    async fn all_pages<T: serde::de::DeserializeOwned>(
+        &self,
+        route: &str,
+    ) -> Result<Vec<T>, octocrab::Error> {
         let mut all = Vec::new();
-        for page in 1..=20u32 {
-            let route = format!("/repos/{}/releases?per_page=100&page={page}", self.repo);
-            let batch: Vec<ReleaseJson> = self
+        let mut next = Some(route.to_owned());
+        for _ in 0..MAX_PAGES {
+            let Some(route) = next.take() else {
+                break;
+            };
+            let mut page: octocrab::Page<T> = self
                 .backoff
                 .run(|| self.octo.get(&route, None::<&()>), classify)
                 .await?;
-            let done = batch.len() < 100;
-            all.extend(batch);
-            if done {
-                break;
-            }
+            all.append(&mut page.items);
+            next = page.next.map(|uri| uri.to_string());
         }
         Ok(all)
+    }
+
+    /// Every release, drafts included (listed only for users with push access).
+    async fn releases(&self) -> Result<Vec<ReleaseJson>, octocrab::Error> {
+        self.all_pages(&format!("/repos/{}/releases?per_page=100", self.repo))
+            .await
     }
 
     /// The release of `tag` (or its draft), the tags of published releases and the tag.
@@ -316,6 +387,11 @@ impl GitHub {
             .await;
         match created {
             Ok(_) => Ok(()),
+            Err(err)
+                if status_of(&err) == Some(422) && message_of(&err).contains("does not exist") =>
+            {
+                Err(self.commit_missing(commit))
+            }
             Err(err) if status_of(&err) == Some(422) => match self.tag_commit(tag).await? {
                 Some(found) if found == commit => Ok(()),
                 found => Err(PublishError::Conflict {
@@ -422,15 +498,13 @@ impl GitHub {
         }
     }
 
-    /// The assets of a release, re-read.
+    /// The assets of a release, re-read: every page (a release holds up to 1000).
     async fn assets(&self, release: u64) -> anyhow::Result<Vec<GithubAsset>> {
-        let route = format!(
-            "/repos/{}/releases/{release}/assets?per_page=100",
-            self.repo
-        );
         let assets: Vec<AssetJson> = self
-            .backoff
-            .run(|| self.octo.get(&route, None::<&()>), classify)
+            .all_pages(&format!(
+                "/repos/{}/releases/{release}/assets?per_page=100",
+                self.repo
+            ))
             .await
             .map_err(|err| translate(&err, &self.repo, "list the release assets"))?;
         Ok(assets.into_iter().map(Into::into).collect())
@@ -486,7 +560,7 @@ impl GitHub {
                 .body(body)
                 .send()
                 .await;
-            let (transient, retry_after, problem) = match sent {
+            let (failure, limited, problem) = match sent {
                 Ok(response) if response.status().is_success() => {
                     let asset: AssetJson = response
                         .json()
@@ -506,7 +580,14 @@ impl GitHub {
                 }
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    if status == 401 || status == 403 {
+                    let headers = response.headers().clone();
+                    let text = response.text().await.unwrap_or_default();
+                    let message = serde_json::from_str::<serde_json::Value>(&text)
+                        .ok()
+                        .and_then(|v| v["message"].as_str().map(str::to_owned))
+                        .unwrap_or_else(|| text.chars().take(300).collect());
+                    let limited = retry::rate_limit(status, Some(&headers), &message);
+                    if limited.is_none() && (status == 401 || status == 403) {
                         return Err(PublishError::Forbidden {
                             service: "GitHub",
                             what: format!("release assets of `{}`", self.repo),
@@ -515,25 +596,35 @@ impl GitHub {
                         }
                         .into());
                     }
-                    let after = response
-                        .headers()
-                        .get(reqwest::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(retry::parse_retry_after);
-                    let text = response.text().await.unwrap_or_default();
                     (
-                        retry::is_transient_status(status),
-                        after,
-                        format!(
-                            "HTTP {status}: {}",
-                            text.chars().take(300).collect::<String>()
-                        ),
+                        retry::classify_status(status, Some(&headers), &message),
+                        limited,
+                        format!("HTTP {status}: {message}"),
                     )
                 }
-                Err(err) => (true, None, format!("the upload failed: {err}")),
+                Err(err) => (
+                    Failure::Transient(None),
+                    None,
+                    format!("the upload failed: {err}"),
+                ),
             };
             failures += 1;
-            if !transient || failures >= self.backoff.attempts {
+            let Failure::Transient(retry_after) = failure else {
+                anyhow::bail!("failed to upload the asset `{name}` to GitHub: {problem}");
+            };
+            if failures >= self.backoff.attempts
+                || retry_after.is_some_and(|after| after > self.backoff.max_wait)
+            {
+                if let Some(limit) = limited {
+                    return Err(anyhow::Error::new(PublishError::RateLimited {
+                        service: "GitHub",
+                        retry_after: match limit {
+                            retry::RateLimit::Wait(wait) => Some(wait.as_secs()),
+                            retry::RateLimit::Unknown => None,
+                        },
+                    })
+                    .context(format!("failed to upload the asset `{name}` to GitHub")));
+                }
                 anyhow::bail!("failed to upload the asset `{name}` to GitHub: {problem}");
             }
             tokio::time::sleep(self.backoff.wait(failures, retry_after)).await;

@@ -10,6 +10,7 @@
 //!    ambiguous failures are resolved by re-reading (`retry::Backoff::run_write`);
 //! 5. `pr_url` never filled: no pull requests are used;
 //! 6. retry count and `Retry-After` ignored: retries are ours (`retry`), `Retry-After` honoured;
+//!    the `RateLimit` header it drops is asked for again by the backoff's probe (`whoami-v2`);
 //! 7. `create_repository(exist_ok)` accepts any 409: [`Hub::ensure_repo`] re-reads the repo;
 //! 8. a batch answer other than `xet` silently inlines binaries: [`Hub::require_xet`] asks
 //!    preupload and the LFS batch first and refuses;
@@ -43,13 +44,22 @@ pub struct Hub {
     backoff: Backoff,
 }
 
-/// How an hf-hub error is treated by the retry policy.
+/// How an hf-hub error is treated by the retry policy (`retry::classify_status`). hf-hub keeps
+/// only `Retry-After` of a 429 and drops the Hub's `RateLimit` header: without it the backoff's
+/// probe asks the Hub how long the limit holds.
 pub fn classify(err: &HFError) -> Failure {
     match err {
-        HFError::RateLimited { retry_after, .. } => Failure::Transient(*retry_after),
-        HFError::Http { context } if retry::is_transient_status(context.status.as_u16()) => {
-            Failure::Transient(None)
-        }
+        HFError::RateLimited {
+            retry_after: Some(after),
+            ..
+        } => Failure::Transient(Some(*after)),
+        HFError::RateLimited { context, .. }
+        | HFError::Http { context }
+        | HFError::Conflict { context } => retry::classify_status(
+            context.status.as_u16(),
+            None,
+            context.server_message.as_deref().unwrap_or(&context.body),
+        ),
         HFError::Request { source, .. }
             if source.is_connect()
                 || source.is_timeout()
@@ -177,13 +187,20 @@ impl Hub {
             .build()
             .context("failed to set up the Hub client")?;
         let repo = client.model(owner, name);
+        let endpoint = endpoint.trim_end_matches('/').to_owned();
+        let probe = retry::Probe::get(
+            format!("{endpoint}/api/whoami-v2"),
+            token
+                .map(|t| format!("Bearer {}", t.expose()))
+                .unwrap_or_default(),
+        );
         Ok(Self {
             client,
             repo,
             repo_id: repo_id.to_owned(),
-            endpoint: endpoint.trim_end_matches('/').to_owned(),
+            endpoint,
             token: token.cloned(),
-            backoff: Backoff::default(),
+            backoff: Backoff::default().probing(probe),
         })
     }
 
@@ -413,22 +430,31 @@ impl Hub {
         Some(read.await.map_err(|err| format!("{err:#}")))
     }
 
-    /// Creates the repo, or finds it. hf-hub bug 7: `exist_ok` takes any 409 for success, so
-    /// the repo is read back and must be a model repo we can see.
+    /// Creates the repo, or finds it. hf-hub bug 7: `exist_ok` takes any 409 for success, the
+    /// Hub's passing "another conflicting operation is in progress" included, so it is off: that
+    /// 409 is retried, any other means the name exists, and the repo is read back and must be a
+    /// model repo we can see.
     pub async fn ensure_repo(&self, private: bool) -> anyhow::Result<()> {
         let created = self
             .backoff
             .run_write(
                 || async {
-                    self.client
+                    let created = self
+                        .client
                         .create_repository()
                         .repo_id(&self.repo_id)
                         .repo_type(RepoTypeModel)
                         .private(private)
-                        .exist_ok(true)
                         .send()
-                        .await
-                        .map(|_| ())
+                        .await;
+                    match created {
+                        Err(err @ HFError::Conflict { .. })
+                            if classify(&err) == Failure::Permanent =>
+                        {
+                            Ok(())
+                        }
+                        other => other.map(|_| ()),
+                    }
                 },
                 classify,
                 || async {
@@ -608,8 +634,10 @@ impl Hub {
                         .await
                         .map_err(RawFailure::Request)?;
                     let status = response.status().as_u16();
-                    if retry::is_transient_status(status) {
-                        return Err(RawFailure::Status(status, None));
+                    if let Failure::Transient(after) =
+                        retry::classify_status(status, Some(response.headers()), "")
+                    {
+                        return Err(RawFailure::Status(status, after));
                     }
                     Ok(response)
                 },
@@ -693,12 +721,9 @@ impl Hub {
                     }
                     let response = request.send().await.map_err(RawFailure::Request)?;
                     let status = response.status().as_u16();
-                    if retry::is_transient_status(status) {
-                        let after = response
-                            .headers()
-                            .get(reqwest::header::RETRY_AFTER)
-                            .and_then(|v| v.to_str().ok())
-                            .and_then(retry::parse_retry_after);
+                    if let Failure::Transient(after) =
+                        retry::classify_status(status, Some(response.headers()), "")
+                    {
                         return Err(RawFailure::Status(status, after));
                     }
                     Ok(response)
@@ -964,6 +989,11 @@ impl std::fmt::Display for RawFailure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Request(err) => write!(f, "request failed: {err}"),
+            Self::Status(429, after) => write!(
+                f,
+                "HTTP 429: the Hub is rate limiting this token{}",
+                after.map_or_else(String::new, |a| format!(" (retry after {} s)", a.as_secs()))
+            ),
             Self::Status(status, _) => write!(f, "HTTP {status}"),
         }
     }

@@ -247,7 +247,8 @@ fn preflight(
             token,
             repo,
         )?;
-        rt.block_on(github.check_push_access())?;
+        let source = manifest.source.as_ref().map(|s| s.commit.as_str());
+        rt.block_on(github.check_push_access(source))?;
     }
     Ok(())
 }

@@ -27,6 +27,8 @@ pub const HUB_MAX_FILE_BYTES: u64 = 50_000_000_000;
 pub const HUB_MAX_FILES_PER_COMMIT: usize = 1000;
 /// Largest GitHub release asset (2 GiB).
 pub const GITHUB_MAX_ASSET_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// GitHub's limit on assets per release.
+pub const GITHUB_MAX_ASSETS: usize = 1000;
 
 /// A file as the Hub lists it (`list_tree` / `paths-info`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -749,9 +751,22 @@ fn github_plan(
         (Some(_), Some(r)) if r.draft => ReleaseAction::ResumeDraft,
         (Some(_), Some(_)) => ReleaseAction::Published,
     };
-    let mut assets = Vec::new();
+    let mut assets: Vec<AssetPlan> = Vec::new();
     for file in select_assets(manifest, &config.publish.github_assets) {
-        let name = asset_name(&file.path);
+        // Compared and uploaded under the name GitHub gives it, so a re-run finds it.
+        let name = github_asset_name(&asset_name(&file.path));
+        if name != asset_name(&file.path) {
+            warnings.push(format!(
+                "`{}` is attached as `{name}`: GitHub renames assets with special characters",
+                file.path
+            ));
+        }
+        if let Some(twin) = assets.iter().find(|a| a.name == name) {
+            problems.push(format!(
+                "`{}` and `{}` would both be the GitHub asset `{name}`",
+                twin.path, file.path
+            ));
+        }
         let existing = release.and_then(|r| r.assets.iter().find(|a| a.name == name));
         let same_release = !config.publish.hub
             && release.is_some_and(|r| !r.draft && r.identity.is_some())
@@ -783,6 +798,13 @@ fn github_plan(
             sha256: file.sha256.clone(),
             action,
         });
+    }
+    if assets.len() > GITHUB_MAX_ASSETS {
+        problems.push(format!(
+            "`[publish] github-assets` selects {} files; a GitHub release holds at most \
+             {GITHUB_MAX_ASSETS} assets",
+            assets.len()
+        ));
     }
     let released: Vec<semver::Version> = state
         .map(|s| {
@@ -817,6 +839,64 @@ fn is_same_asset(asset: &GithubAsset, file: &BundleFile) -> bool {
 /// The asset name of a bundle path: its file name (GitHub assets have no folders).
 pub fn asset_name(path: &str) -> String {
     path.rsplit('/').next().unwrap_or(path).to_owned()
+}
+
+/// The name GitHub gives an asset uploaded as `name`. GitHub renames silently ("List release
+/// assets" shows the new name; its documentation only says that special characters,
+/// non-alphanumeric characters and leading or trailing periods are renamed), as observed:
+/// ASCII letters, digits, `-`, `_` and `.` stay; Latin letters with diacritics are
+/// transliterated (`é` → `e`, `æ` → `ae`, `ß` → `ss`); every other character, `+ ~ @ : ( )`
+/// and spaces included, becomes `.`; runs of dots become one; a leading dot gets the name
+/// `default` before it (`.config` → `default.config`) and trailing dots go.
+pub fn github_asset_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        let replaced = if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            c.to_string()
+        } else {
+            transliterate(c).unwrap_or(".").to_owned()
+        };
+        for c in replaced.chars() {
+            let c = if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                c
+            } else {
+                '.'
+            };
+            if !(c == '.' && out.ends_with('.')) {
+                out.push(c);
+            }
+        }
+    }
+    let out = out.trim_end_matches('.');
+    if out.is_empty() {
+        "default".to_owned()
+    } else if out.starts_with('.') {
+        format!("default{out}")
+    } else {
+        out.to_owned()
+    }
+}
+
+/// The ASCII approximation of a Latin-1 or Latin Extended-A letter (the common Rails/I18n
+/// table GitHub's renaming matches: `ð` → `d`, `æ` → `ae`, `ŋ` → `ng`, `©` → none).
+fn transliterate(c: char) -> Option<&'static str> {
+    const LATIN_1: &str = "A A A A A A AE C E E E E I I I I D N O O O O O x O U U U U Y Th ss \
+                           a a a a a a ae c e e e e i i i i d n o o o o o - o u u u u y th y";
+    const LATIN_EXT_A: &str = "A a A a A a C c C c C c C c D d D d E e E e E e E e E e G g G g \
+                               G g G g H h H h I i I i I i I i I i IJ ij J j K k k L l L l L \
+                               l L l L l N n N n N n 'n NG ng O o O o O o OE oe R r R r R r S \
+                               s S s S s S s T t T t T t U u U u U u U u U u U u W w Y y Y Z \
+                               z Z z Z z -";
+    let code = u32::from(c);
+    let (table, first) = match code {
+        0xC0..=0xFF => (LATIN_1, 0xC0),
+        0x100..=0x17F => (LATIN_EXT_A, 0x100),
+        _ => return None,
+    };
+    table
+        .split_whitespace()
+        .nth((code - first) as usize)
+        .filter(|t| *t != "-")
 }
 
 /// Bundle files matching the `[publish] github-assets` globs (`*` within a path segment).
@@ -871,6 +951,43 @@ mod tests {
             ),
             "fc8e42b32efb9a9bf3ae0234a18a948e499490f8"
         );
+    }
+
+    #[test]
+    fn asset_names_are_the_names_github_gives() {
+        for (sent, listed) in [
+            ("model.safetensors", "model.safetensors"),
+            ("tinydit-1.2.3+cpu.onnx", "tinydit-1.2.3.cpu.onnx"),
+            ("model card.md", "model.card.md"),
+            (
+                "pkg-1.1.0-1~buster_amd64.deb",
+                "pkg-1.1.0-1.buster_amd64.deb",
+            ),
+            (
+                "app-v1.3.0-(15-5)-release.apk",
+                "app-v1.3.0-.15-5.-release.apk",
+            ),
+            ("repo:epoch@v1.tar", "repo.epoch.v1.tar"),
+            ("a{}~.txt", "a.txt"),
+            ("a5_ð_æ_©_ŋ.txt", "a5_d_ae_._ng.txt"),
+            ("żółw.bin", "zolw.bin"),
+            ("Straße Übersicht.onnx", "Strasse.Ubersicht.onnx"),
+            ("模型.bin", "default.bin"),
+            (".config", "default.config"),
+            ("weights.", "weights"),
+        ] {
+            assert_eq!(github_asset_name(sent), listed, "{sent}");
+            // Uploading a name GitHub gave changes nothing.
+            assert_eq!(github_asset_name(listed), listed, "{listed}");
+        }
+        // The 64 Latin-1 and 128 Latin Extended-A entries line up with their code points.
+        assert_eq!(transliterate('À'), Some("A"));
+        assert_eq!(transliterate('÷'), None);
+        assert_eq!(transliterate('ÿ'), Some("y"));
+        assert_eq!(transliterate('Ā'), Some("A"));
+        assert_eq!(transliterate('ŉ'), Some("'n"));
+        assert_eq!(transliterate('ž'), Some("z"));
+        assert_eq!(transliterate('ſ'), None);
     }
 
     #[test]
@@ -985,6 +1102,69 @@ mod build_tests {
             &Provenance::default(),
             &|_| None,
         )
+    }
+
+    #[test]
+    fn assets_are_planned_under_githubs_names_and_within_its_limits() {
+        let file = |path: &str| BundleFile {
+            path: path.to_owned(),
+            bytes: 4,
+            sha256: "b".repeat(64),
+        };
+        let ours = ReleaseVersion::new(semver::Version::parse("1.1.0").expect("semver"), "v");
+        let remote = RemoteState {
+            hub: None,
+            github: Some(GithubState::default()),
+        };
+        let mut manifest = manifest();
+        manifest.files = vec![file("w (fp16).bin"), file("w.fp16.bin"), file("x+cpu.bin")];
+        let plan = build(
+            &manifest,
+            &config(""),
+            &ours,
+            &remote,
+            &Provenance::default(),
+            &|_| None,
+        );
+        let names: Vec<&str> = plan
+            .github
+            .as_ref()
+            .expect("github")
+            .assets
+            .iter()
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(names, ["w.fp16.bin", "w.fp16.bin", "x.cpu.bin"]);
+        assert_eq!(
+            plan.problems,
+            ["`w (fp16).bin` and `w.fp16.bin` would both be the GitHub asset `w.fp16.bin`"]
+        );
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.contains("`x+cpu.bin` is attached as `x.cpu.bin`")),
+            "{:?}",
+            plan.warnings
+        );
+
+        manifest.files = (0..=GITHUB_MAX_ASSETS)
+            .map(|i| file(&format!("p{i:04}.bin")))
+            .collect();
+        let plan = build(
+            &manifest,
+            &config(""),
+            &ours,
+            &remote,
+            &Provenance::default(),
+            &|_| None,
+        );
+        assert!(
+            plan.problems
+                .iter()
+                .any(|p| p.contains("selects 1001 files; a GitHub release holds at most 1000")),
+            "{:?}",
+            plan.problems
+        );
     }
 
     #[test]

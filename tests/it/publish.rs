@@ -14,6 +14,10 @@ use serde_json::{Value, json};
 
 use crate::common::TestContext;
 
+/// Emulators as strict as the services: rate limits, repo-bound Xet objects, installation
+/// tokens, renamed and paged assets.
+mod strict;
+
 const HF_TOKEN: &str = "hf_publish_s3cr3t_write_token";
 const GH_TOKEN: &str = "ghp_publish_s3cr3t_write_token";
 const REPO: &str = "alice/tinydit";

@@ -14,6 +14,7 @@ use anyhow::{Context as _, Result};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
+use crate::ratelimit::Service;
 use crate::server::{self, Common, Token};
 use state::{GhRepo, GithubConfig, GithubState};
 
@@ -80,6 +81,7 @@ impl Github {
         let mut state = self.lock();
         if let Some(config) = &seed.config {
             state.config = config.clone();
+            self.common.set_quota(config.rate_limit);
         }
         for token in &seed.tokens {
             state.tokens.retain(|t| t.token != token.token);
@@ -128,15 +130,17 @@ impl Github {
 /// `listening on http://127.0.0.1:PORT` then `uploads on http://127.0.0.1:PORT2`, and serves
 /// until the process ends.
 pub async fn run(data: &Path, port: u16, seed: Option<GithubSeed>) -> Result<()> {
-    let common = Common::open(data)?;
+    let common = Common::open(data, Service::Github, GithubConfig::default().rate_limit)?;
     let (api, api_port) = server::bind(port).await?;
     let (uploads, uploads_port) = server::bind(0).await?;
     let api_url = format!("http://127.0.0.1:{api_port}");
     let uploads_url = format!("http://127.0.0.1:{uploads_port}");
     let assets = common.data().join("assets");
     std::fs::create_dir_all(&assets).with_context(|| format!("creating {}", assets.display()))?;
+    let state = GithubState::load(common.data())?;
+    common.set_quota(state.config.rate_limit);
     let github = Arc::new(Github {
-        state: Mutex::new(GithubState::load(common.data())?),
+        state: Mutex::new(state),
         common: common.clone(),
         api_url: api_url.clone(),
         uploads_url: uploads_url.clone(),

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::Github;
 use super::state::{
-    Asset, GhRepo, GithubState, RefTarget, Release, TagObject, sanitize_asset_name,
+    Asset, GhRepo, GithubConfig, GithubState, RefTarget, Release, TagObject, sanitize_asset_name,
 };
 use crate::server::{self, Token, json_response, not_implemented};
 use crate::util;
@@ -158,11 +158,14 @@ fn user_json(gh: &Github, login: &str) -> Value {
     })
 }
 
-fn repo_json(gh: &Github, repo: &GhRepo, token: Option<&Token>) -> Value {
+/// The repository as `GET /repos/{o}/{r}` shows it. `permissions` is the caller's view, and
+/// installation tokens (Actions' `GITHUB_TOKEN`, App tokens) do not get a truthful one: none at
+/// all, or `push: false` (`installation_permissions`), whatever they may write.
+fn repo_json(gh: &Github, config: &GithubConfig, repo: &GhRepo, token: Option<&Token>) -> Value {
     let api = &gh.api_url;
     let full = repo.full_name();
     let push = can_push(token, repo);
-    json!({
+    let mut value = json!({
         "id": repo.id, "node_id": format!("R_{}", repo.id), "name": repo.name, "full_name": full,
         "owner": user_json(gh, &repo.owner), "private": repo.private,
         "visibility": if repo.private { "private" } else { "public" },
@@ -172,7 +175,24 @@ fn repo_json(gh: &Github, repo: &GhRepo, token: Option<&Token>) -> Value {
         "git_refs_url": format!("{api}/repos/{full}/git/refs{{/sha}}"),
         "default_branch": repo.default_branch, "archived": false, "disabled": false,
         "permissions": {"admin": false, "maintain": false, "push": push, "triage": push, "pull": true},
-    })
+    });
+    match token {
+        Some(t) if t.is_installation() && config.installation_permissions == "pull" => {
+            value["permissions"] = json!({"admin": false, "maintain": false, "push": false, "triage": false, "pull": true});
+        }
+        Some(t) if t.is_installation() => {
+            if let Some(object) = value.as_object_mut() {
+                object.remove("permissions");
+            }
+        }
+        None => {
+            if let Some(object) = value.as_object_mut() {
+                object.remove("permissions");
+            }
+        }
+        Some(_) => {}
+    }
+    value
 }
 
 fn asset_json(gh: &Github, repo: &GhRepo, release: &Release, asset: &Asset) -> Value {
@@ -447,7 +467,7 @@ fn get_repo(ctx: &Ctx<'_>, full: &str) -> R<Reply> {
     let repo = read_repo(&state, full, token.as_ref())?;
     Ok(json_response(
         StatusCode::OK,
-        &repo_json(ctx.gh, repo, token.as_ref()),
+        &repo_json(ctx.gh, &state.config, repo, token.as_ref()),
     ))
 }
 
@@ -1141,6 +1161,17 @@ fn upload(ctx: &Ctx<'_>, full: &str, id: &str) -> R<Reply> {
     }
     if release.assets.iter().any(|a| a.name == name) {
         return Err(validation("ReleaseAsset", "already_exists", "name", None));
+    }
+    if release.assets.len() >= state.config.max_assets {
+        return Err(validation(
+            "ReleaseAsset",
+            "custom",
+            "name",
+            Some(&format!(
+                "a release may have at most {} assets",
+                state.config.max_assets
+            )),
+        ));
     }
     if ctx.body.is_empty() {
         return Err(validation(

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use crate::ratelimit::Quota;
 use crate::server::Token;
 use crate::util;
 
@@ -17,12 +18,23 @@ use crate::util;
 pub struct GithubConfig {
     /// Largest asset accepted, in bytes (GitHub: 2 GiB).
     pub max_asset_bytes: u64,
+    /// Most assets on one release (GitHub: 1000).
+    pub max_assets: usize,
+    /// The primary rate limit (GitHub: 5000 requests per hour for a token).
+    pub rate_limit: Quota,
+    /// What `GET /repos/{o}/{r}` tells an installation token (`kind: "installation"`) about
+    /// its permissions, whatever it may really do: `absent` (no `permissions` object, the
+    /// default) or `pull` (`push: false`, `pull: true`).
+    pub installation_permissions: String,
 }
 
 impl Default for GithubConfig {
     fn default() -> Self {
         Self {
             max_asset_bytes: 2 << 30,
+            max_assets: 1000,
+            rate_limit: Quota::GITHUB,
+            installation_permissions: "absent".to_owned(),
         }
     }
 }
@@ -292,22 +304,70 @@ impl GithubState {
     }
 }
 
-/// GitHub's renaming of asset names: characters outside `A-Z a-z 0-9 . - _ + @ ~` become `.`,
-/// runs of dots collapse to one, and leading or trailing dots go.
+/// GitHub's renaming of asset names, as observed (its documentation only says that "special
+/// characters, non-alphanumeric characters, and leading or trailing periods" are renamed):
+/// ASCII letters, digits, `-`, `_` and `.` stay; Latin letters with diacritics are
+/// transliterated (`é` → `e`, `æ` → `ae`, `ŋ` → `ng`); everything else (spaces and
+/// `+ ~ @ : ( ) # & ,` included, and any other non-ASCII character) becomes `.`; runs of dots
+/// become one; trailing dots go and a leading dot gets `default` before it (`.config` →
+/// `default.config`). Observations: travis-ci/dpl#821 (a name with every printable ASCII
+/// character and `a5_ð_æ_©_ŋ.txt` → `a5_d_ae_._ng.txt`), softprops/action-gh-release#159 and
+/// #741, actions/upload-release-asset#57, tarides/dune-release#142.
 pub fn sanitize_asset_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
-        let c = if c.is_ascii_alphanumeric() || "-_+@~".contains(c) {
-            c
+        let replaced = if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            c.to_string()
         } else {
-            '.'
+            transliterate(c).unwrap_or(".").to_owned()
         };
-        if c == '.' && out.ends_with('.') {
-            continue;
+        for c in replaced.chars() {
+            let c = if c.is_ascii_alphanumeric() || matches!(c, '-' | '_') {
+                c
+            } else {
+                '.'
+            };
+            if !(c == '.' && out.ends_with('.')) {
+                out.push(c);
+            }
         }
-        out.push(c);
     }
-    out.trim_matches('.').to_owned()
+    let out = out.trim_end_matches('.');
+    if out.is_empty() {
+        "default".to_owned()
+    } else if out.starts_with('.') {
+        format!("default{out}")
+    } else {
+        out.to_owned()
+    }
+}
+
+/// The ASCII approximation of a Latin-1 Supplement or Latin Extended-A letter (the Rails/I18n
+/// approximation table), `None` for anything else.
+fn transliterate(c: char) -> Option<&'static str> {
+    const LATIN_1: [&str; 64] = [
+        "A", "A", "A", "A", "A", "A", "AE", "C", "E", "E", "E", "E", "I", "I", "I", "I", "D", "N",
+        "O", "O", "O", "O", "O", "x", "O", "U", "U", "U", "U", "Y", "Th", "ss", "a", "a", "a", "a",
+        "a", "a", "ae", "c", "e", "e", "e", "e", "i", "i", "i", "i", "d", "n", "o", "o", "o", "o",
+        "o", "", "o", "u", "u", "u", "u", "y", "th", "y",
+    ];
+    const LATIN_EXT_A: [&str; 128] = [
+        "A", "a", "A", "a", "A", "a", "C", "c", "C", "c", "C", "c", "C", "c", "D", "d", "D", "d",
+        "E", "e", "E", "e", "E", "e", "E", "e", "E", "e", "G", "g", "G", "g", "G", "g", "G", "g",
+        "H", "h", "H", "h", "I", "i", "I", "i", "I", "i", "I", "i", "I", "i", "IJ", "ij", "J", "j",
+        "K", "k", "k", "L", "l", "L", "l", "L", "l", "L", "l", "L", "l", "N", "n", "N", "n", "N",
+        "n", "'n", "NG", "ng", "O", "o", "O", "o", "O", "o", "OE", "oe", "R", "r", "R", "r", "R",
+        "r", "S", "s", "S", "s", "S", "s", "S", "s", "T", "t", "T", "t", "T", "t", "U", "u", "U",
+        "u", "U", "u", "U", "u", "U", "u", "U", "u", "W", "w", "Y", "y", "Y", "Z", "z", "Z", "z",
+        "Z", "z", "",
+    ];
+    let code = u32::from(c) as usize;
+    let found = match code {
+        0xC0..=0xFF => LATIN_1[code - 0xC0],
+        0x100..=0x17F => LATIN_EXT_A[code - 0x100],
+        _ => "",
+    };
+    (!found.is_empty()).then_some(found)
 }
 
 #[cfg(test)]
@@ -320,9 +380,31 @@ mod tests {
         assert_eq!(sanitize_asset_name("a & b#c.tar.gz"), "a.b.c.tar.gz");
         assert_eq!(
             sanitize_asset_name("tinydit-1.2.3+cpu.onnx"),
-            "tinydit-1.2.3+cpu.onnx"
+            "tinydit-1.2.3.cpu.onnx"
         );
-        assert_eq!(sanitize_asset_name("ünï.bin"), "n.bin");
-        assert_eq!(sanitize_asset_name(" .x. "), "x");
+        assert_eq!(
+            sanitize_asset_name("pkg-1.1.0-1~buster_amd64.deb"),
+            "pkg-1.1.0-1.buster_amd64.deb"
+        );
+        assert_eq!(
+            sanitize_asset_name("app-v1.3.0-(15-5)-6064eac-release.apk"),
+            "app-v1.3.0-.15-5.-6064eac-release.apk"
+        );
+        // travis-ci/dpl#821: every printable ASCII character, then a few non-ASCII letters.
+        assert_eq!(
+            sanitize_asset_name(
+                "a5_ !#$%&'()+,-.0123456789;=@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]^_`abcdefghijklmnopqrstuvwxyz{}~.txt"
+            ),
+            "a5_.-.0123456789.ABCDEFGHIJKLMNOPQRSTUVWXYZ._.abcdefghijklmnopqrstuvwxyz.txt"
+        );
+        assert_eq!(sanitize_asset_name("a5_ð_æ_©_ŋ.txt"), "a5_d_ae_._ng.txt");
+        assert_eq!(sanitize_asset_name("a5_żółw.txt"), "a5_zolw.txt");
+        assert_eq!(sanitize_asset_name("ünï.bin"), "uni.bin");
+        assert_eq!(sanitize_asset_name(".config"), "default.config");
+        assert_eq!(sanitize_asset_name(" .x. "), "default.x");
+        // Renaming a renamed name changes nothing.
+        for name in ["model.card.md", "default.config", "a5_d_ae_._ng.txt"] {
+            assert_eq!(sanitize_asset_name(name), name);
+        }
     }
 }

@@ -13,8 +13,18 @@ use anyhow::{Context as _, Result};
 use axum::Router;
 use serde::{Deserialize, Serialize};
 
+use crate::ratelimit::Service;
 use crate::server::{self, Common, Token};
 use state::{HubConfig, HubState, RepoType};
+
+/// The real Hub's refusal of a commit naming LFS (Xet) objects the repo does not have, also
+/// given right after an upload while the objects propagate (`lfs_propagation_lag`).
+pub const LFS_POINTER_MISSING: &str =
+    "Your push was rejected because an LFS pointer pointed to a file that does not exist.";
+/// The real Hub's passing refusal of a repo create (`huggingface_hub` retries it, `hf_api.py`);
+/// inject it with a `status` fault on `POST /api/repos/create`.
+pub const CONFLICTING_OPERATION: &str =
+    "Cannot create repo: another conflicting operation is in progress";
 
 /// A seed: configuration, tokens and empty repos applied at start (`--seed`) or through
 /// `POST /_emulator/seed`.
@@ -59,6 +69,7 @@ impl Hub {
     /// two listeners' base URLs.
     pub fn open(common: Arc<Common>, api_url: String, cdn_url: String) -> Result<Arc<Self>> {
         let state = HubState::load(common.data())?;
+        common.set_quota(state.config.rate_limit);
         for dir in ["blobs", "cas"] {
             let path = common.data().join(dir);
             std::fs::create_dir_all(&path)
@@ -91,9 +102,9 @@ impl Hub {
         self.common.data()
     }
 
-    /// The folder handed out as `casUrl` (`local:///<data>/cas`).
-    pub fn cas_dir(&self) -> PathBuf {
-        self.data().join("cas")
+    /// The CAS folder of `repo`, handed out as its `casUrl` (`local:///<data>/cas/<repo.cas>`).
+    pub fn cas_dir(&self, repo: &state::Repo) -> PathBuf {
+        self.data().join("cas").join(&repo.cas)
     }
 
     fn blob_path(&self, sha256: &str) -> PathBuf {
@@ -105,6 +116,7 @@ impl Hub {
         let mut state = self.lock();
         if let Some(config) = &seed.config {
             state.config = config.clone();
+            self.common.set_quota(config.rate_limit);
         }
         for token in &seed.tokens {
             state.tokens.retain(|t| t.token != token.token);
@@ -147,7 +159,7 @@ impl Hub {
 /// `listening on http://127.0.0.1:PORT` then `cdn on http://127.0.0.1:PORT2`, and serves
 /// until the process ends.
 pub async fn run(data: &Path, port: u16, seed: Option<HubSeed>) -> Result<()> {
-    let common = Common::open(data)?;
+    let common = Common::open(data, Service::Hub, state::HubConfig::default().rate_limit)?;
     let (api, api_port) = server::bind(port).await?;
     let (cdn, cdn_port) = server::bind(0).await?;
     let api_url = format!("http://127.0.0.1:{api_port}");

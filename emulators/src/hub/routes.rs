@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::state::{
     self, Commit, DEFAULT_GITATTRIBUTES, Entry, HubState, Repo, RepoType, Tag, lfs_pointer,
 };
-use super::{Hub, HubSeed};
+use super::{Hub, HubSeed, LFS_POINTER_MISSING};
 use crate::server::{self, Token, error_response, json_response, not_implemented};
 use crate::{shard, util};
 
@@ -324,6 +324,7 @@ pub(super) fn create_repo_in(
     author: &str,
 ) {
     let key = state::repo_key(kind, id);
+    let cas = state.next_id(&format!("cas\0{key}"))[..16].to_owned();
     state.repos.insert(
         key.clone(),
         Repo {
@@ -334,6 +335,8 @@ pub(super) fn create_repo_in(
             branches: BTreeMap::new(),
             tags: BTreeMap::new(),
             commits: BTreeMap::new(),
+            cas,
+            xet_files: BTreeMap::new(),
         },
     );
     let mut files = BTreeMap::new();
@@ -445,8 +448,12 @@ fn delete_repo(ctx: &Ctx<'_>) -> R<Reply> {
     };
     readable(&state, kind, &id, Some(&token))?;
     check_write(&token, id.split('/').next().unwrap_or_default())?;
-    state.repos.remove(&state::repo_key(kind, &id));
+    let removed = state.repos.remove(&state::repo_key(kind, &id));
     save(ctx.hub, &state)?;
+    // Its Xet objects go with it (a folder of its own; never the shared root of old states).
+    if let Some(repo) = removed.filter(|r| !r.cas.is_empty()) {
+        let _ = std::fs::remove_dir_all(ctx.hub.cas_dir(&repo));
+    }
     Ok(json_response(StatusCode::OK, &json!({})))
 }
 
@@ -926,10 +933,17 @@ fn xet_token(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str, write: bool) ->
     } else if repo.resolve(rev).is_none() {
         return Err(revision_not_found(rev));
     }
+    let cas_dir = ctx.hub.cas_dir(repo);
     let access = format!("xet_{}", state.next_id("xet-token"));
     save(ctx.hub, &state)?;
+    std::fs::create_dir_all(&cas_dir).map_err(|e| {
+        err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("emulator: creating {}: {e}", cas_dir.display()),
+        )
+    })?;
     let exp = util::now_secs() + 3600;
-    let cas_url = format!("local://{}", ctx.hub.cas_dir().display());
+    let cas_url = format!("local://{}", cas_dir.display());
     let mut reply = json_response(
         StatusCode::OK,
         &json!({"accessToken": access, "exp": exp, "casUrl": cas_url}),
@@ -1047,6 +1061,9 @@ fn commit(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str) -> R<Reply> {
     let mut files = state.repos[&key].commits[&head].files.clone();
     let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
     let mut rescanned = false;
+    // LFS paths naming objects this repo does not have (yet), and objects still propagating.
+    let mut missing: Vec<String> = Vec::new();
+    let mut propagating: Vec<String> = Vec::new();
     for (n, line) in &lines[1..] {
         let v = &line.value;
         match line.key.as_str() {
@@ -1120,30 +1137,42 @@ fn commit(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str) -> R<Reply> {
                         &format!("commit line {n}: missing size"),
                     )
                 })?;
-                // Unknown, or known with another size: a new shard may have arrived since the
-                // last scan.
-                let known = state.xet_files.get(&oid).is_some_and(|x| x.size == size);
+                // Unknown, or known with another size: a new shard may have arrived in this
+                // repo's CAS folder since the last scan. Objects first seen now wait out the
+                // propagation lag.
+                let known = state.repos[&key]
+                    .xet_files
+                    .get(&oid)
+                    .is_some_and(|x| x.size == size);
                 if !known && !rescanned {
                     rescanned = true;
-                    let found = shard::scan(&ctx.hub.cas_dir());
-                    for (sha, file) in found {
-                        state.xet_files.insert(
-                            sha,
-                            state::XetFile {
-                                xet_hash: file.xet_hash,
+                    let found = shard::scan(&ctx.hub.cas_dir(&state.repos[&key]));
+                    let lag = state.config.lfs_propagation_lag;
+                    if let Some(repo) = state.repos.get_mut(&key) {
+                        for (sha, file) in found {
+                            let fresh = !repo.xet_files.contains_key(&sha);
+                            let entry = repo.xet_files.entry(sha).or_insert(state::XetFile {
+                                xet_hash: file.xet_hash.clone(),
                                 size: file.size,
-                            },
-                        );
+                                pending: 0,
+                            });
+                            entry.xet_hash = file.xet_hash;
+                            entry.size = file.size;
+                            if fresh {
+                                entry.pending = lag;
+                            }
+                        }
                     }
                 }
-                let Some(xet) = state.xet_files.get(&oid) else {
-                    return Err(err(
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                        &format!(
-                            "{path}: LFS object {oid} was not uploaded (no Xet shard in the CAS names this sha256)"
-                        ),
-                    ));
+                let Some(xet) = state.repos[&key].xet_files.get(&oid).cloned() else {
+                    missing.push(format!("{path} (sha256:{oid})"));
+                    continue;
                 };
+                if xet.pending > 0 {
+                    propagating.push(oid.clone());
+                    missing.push(format!("{path} (sha256:{oid})"));
+                    continue;
+                }
                 if xet.size != size {
                     return Err(err(
                         StatusCode::UNPROCESSABLE_ENTITY,
@@ -1204,6 +1233,24 @@ fn commit(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str) -> R<Reply> {
                 ));
             }
         }
+    }
+    if !missing.is_empty() {
+        // Each refusal brings a propagating object one commit closer to being seen.
+        if let Some(repo) = state.repos.get_mut(&key) {
+            for oid in &propagating {
+                if let Some(x) = repo.xet_files.get_mut(oid) {
+                    x.pending = x.pending.saturating_sub(1);
+                }
+            }
+        }
+        save(ctx.hub, &state)?;
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "{LFS_POINTER_MISSING} Offending file(s): {}",
+                missing.join(", ")
+            ),
+        ));
     }
     for (sha, bytes) in &blobs {
         let path = ctx.hub.blob_path(sha);

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use crate::ratelimit::Quota;
 use crate::server::Token;
 use crate::util;
 
@@ -54,6 +55,12 @@ pub struct HubConfig {
     pub stale_parent_status: u16,
     /// Whether public repos can be read without a token (the real Hub: yes).
     pub anonymous_reads: bool,
+    /// The `api` request quota (the real Hub: 1000 per 5 minutes for a free user).
+    pub rate_limit: Quota,
+    /// Commits refused per newly uploaded LFS object before the Hub sees it (propagation lag):
+    /// each gets 400 "...an LFS pointer pointed to a file that does not exist", as for an
+    /// object never uploaded. Default 0; the real Hub shows this now and then.
+    pub lfs_propagation_lag: u32,
 }
 
 impl Default for HubConfig {
@@ -64,6 +71,8 @@ impl Default for HubConfig {
             max_inline_bytes: 10 << 20,
             stale_parent_status: 412,
             anonymous_reads: true,
+            rate_limit: Quota::HUB,
+            lfs_propagation_lag: 0,
         }
     }
 }
@@ -220,6 +229,13 @@ pub struct Repo {
     pub tags: BTreeMap<String, Tag>,
     /// Every commit, by id.
     pub commits: BTreeMap<String, Commit>,
+    /// Its own folder of the CAS (`cas/<this>`): Xet objects belong to one repo, and a repo
+    /// deleted and created again starts without them. Empty in states from before: `cas/`.
+    #[serde(default)]
+    pub cas: String,
+    /// sha256 → Xet file, learnt from the shards in its CAS folder.
+    #[serde(default)]
+    pub xet_files: BTreeMap<String, XetFile>,
 }
 
 impl Repo {
@@ -289,6 +305,14 @@ pub struct XetFile {
     pub xet_hash: String,
     /// Size in bytes.
     pub size: u64,
+    /// Commits still to refuse before the Hub "sees" it (`lfs_propagation_lag`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pending: u32,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Everything the Hub emulator keeps.
@@ -301,8 +325,6 @@ pub struct HubState {
     pub tokens: Vec<Token>,
     /// Repos by key (`model:ns/name`).
     pub repos: BTreeMap<String, Repo>,
-    /// sha256 → Xet file, from the CAS shards.
-    pub xet_files: BTreeMap<String, XetFile>,
     /// Counter mixed into new commit ids and tokens.
     pub counter: u64,
 }

@@ -501,3 +501,168 @@ fn unknown_routes_answer_501_on_both_origins() {
     let reply = call("GET", &format!("{}/repos/{REPO}", emu.second)).send();
     assert_eq!(reply.status, 501, "the upload origin served an API route");
 }
+
+#[test]
+fn rate_limits_primary_and_secondary_as_github_answers_them() {
+    let (_dir, emu) = github(false, None);
+    let read = || api(&emu, "GET", "").token(WRITE).send();
+    // Every answer carries the primary limit's headers, with requests left.
+    let ok = read();
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.header("x-ratelimit-limit"), Some("5000"));
+    assert_eq!(ok.header("x-ratelimit-remaining"), Some("4999"));
+    assert_eq!(ok.header("x-ratelimit-resource"), Some("core"));
+    assert!(ok.header("x-ratelimit-reset").is_some());
+
+    // Primary: spent until the reset, on the API and the upload origin; 403 unless told 429.
+    for status in [403u16, 429] {
+        let mut fault =
+            json!({"path": "/repos/*/*", "action": "rate_limit", "reset_s": 1, "times": 1});
+        if status == 429 {
+            fault["status"] = json!(429);
+        }
+        emu.faults(&json!({"faults": [fault]}));
+        let limited = read();
+        assert_eq!(limited.status, status, "{}", limited.text());
+        assert_eq!(limited.header("x-ratelimit-remaining"), Some("0"));
+        let reset: u64 = limited
+            .header("x-ratelimit-reset")
+            .and_then(|r| r.parse().ok())
+            .expect("reset");
+        assert!(reset >= emulators::util::now_secs());
+        assert!(limited.text().contains("API rate limit exceeded"));
+        assert!(limited.header("retry-after").is_none());
+        let upload = call(
+            "POST",
+            &format!("{}/repos/{REPO}/releases/1/assets?name=a.bin", emu.second),
+        )
+        .token(WRITE)
+        .body("application/octet-stream", b"x".to_vec())
+        .send();
+        assert_eq!(upload.status, status, "uploads count too");
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(read().status, 200);
+    }
+
+    // Secondary: 403 with `retry-after` while the primary limit shows requests left.
+    emu.faults(&json!({"faults": [
+        {"method": "POST", "path": "/repos/*/*/releases", "action": "rate_limit", "secondary": true, "reset_s": 1, "times": 1}
+    ]}));
+    let limited = create_release(&emu, &json!({"tag_name": "v1", "draft": true}));
+    assert_eq!(limited.status, 403);
+    assert_eq!(limited.header("retry-after"), Some("1"));
+    assert_ne!(limited.header("x-ratelimit-remaining"), Some("0"));
+    assert!(
+        limited
+            .text()
+            .contains("You have exceeded a secondary rate limit")
+    );
+    assert_eq!(read().status, 403, "held until the retry-after passes");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(read().status, 200);
+    assert!(
+        api(&emu, "GET", "/releases").token(WRITE).send().json()[0].is_null(),
+        "the limited create did nothing"
+    );
+}
+
+#[test]
+fn installation_tokens_read_no_truthful_permissions_but_may_write() {
+    for (shown, permissions) in [
+        ("absent", Value::Null),
+        (
+            "pull",
+            json!({"admin": false, "maintain": false, "push": false, "triage": false, "pull": true}),
+        ),
+    ] {
+        let (_dir, emu) = github(false, Some(json!({"installation_permissions": shown})));
+        let seeded = call("POST", &format!("{}/_emulator/seed", emu.url))
+            .json(&json!({"tokens": [
+                {"token": "ghs_installation", "user": "github-actions[bot]", "orgs": ["octo"],
+                 "scopes": ["contents:write"], "kind": "installation"},
+                {"token": "ghs_reader", "user": "github-actions[bot]", "orgs": ["octo"],
+                 "scopes": ["contents:read"], "kind": "installation"}
+            ]}))
+            .send();
+        assert_eq!(seeded.status, 200, "{}", seeded.text());
+        let repo = api(&emu, "GET", "").token("ghs_installation").send().json();
+        assert_eq!(repo["permissions"], permissions, "{shown}");
+        // A personal token sees its own permissions.
+        assert_eq!(
+            api(&emu, "GET", "").token(WRITE).send().json()["permissions"]["push"],
+            true
+        );
+        let sha = main_sha(&emu);
+        let tag = api(&emu, "POST", "/git/refs")
+            .token("ghs_installation")
+            .json(&json!({"ref": "refs/tags/v1", "sha": sha}))
+            .send();
+        assert_eq!(tag.status, 201, "{}", tag.text());
+        let refused = api(&emu, "POST", "/git/refs")
+            .token("ghs_reader")
+            .json(&json!({"ref": "refs/tags/v2", "sha": sha}))
+            .send();
+        assert_eq!(refused.status, 403);
+        assert_eq!(
+            refused.json()["message"],
+            "Resource not accessible by integration"
+        );
+        // A tag for a commit GitHub does not have.
+        let missing = api(&emu, "POST", "/git/refs")
+            .token("ghs_installation")
+            .json(&json!({"ref": "refs/tags/v3", "sha": "1".repeat(40)}))
+            .send();
+        assert_eq!(missing.status, 422);
+        assert_eq!(missing.json()["message"], "Object does not exist");
+    }
+}
+
+#[test]
+fn asset_names_are_renamed_and_lists_page_at_100() {
+    let (_dir, emu) = github(false, Some(json!({"max_assets": 103})));
+    let draft = create_release(&emu, &json!({"tag_name": "v1.0.0", "draft": true})).json();
+    let id = draft["id"].as_u64().expect("id");
+    let renamed = upload(&draft, "tinydit 1.0+cpu (fp16)~x.onnx", b"onnx");
+    assert_eq!(renamed.status, 201, "{}", renamed.text());
+    assert_eq!(renamed.json()["name"], "tinydit.1.0.cpu.fp16.x.onnx");
+    // Uploading the name GitHub gave finds the same asset.
+    let again = upload(&draft, "tinydit.1.0.cpu.fp16.x.onnx", b"onnx");
+    assert_eq!(again.status, 422);
+    assert_eq!(error_code(&again), "already_exists");
+    assert_eq!(
+        upload(&draft, ".config", b"c").json()["name"],
+        "default.config"
+    );
+    for i in 0..101 {
+        assert_eq!(
+            upload(&draft, &format!("part-{i:03}.bin"), b"p").status,
+            201
+        );
+    }
+    // 103 assets: a release holds no more.
+    let full = upload(&draft, "one-more.bin", b"p");
+    assert_eq!(full.status, 422, "{}", full.text());
+    // At most 100 a page, whatever `per_page` asks; `Link` names the next page.
+    let first = api(&emu, "GET", &format!("/releases/{id}/assets?per_page=500"))
+        .token(WRITE)
+        .send();
+    assert_eq!(first.json().as_array().map(Vec::len), Some(100));
+    let link = first.header("link").expect("link").to_owned();
+    assert!(
+        link.contains("per_page=100&page=2>; rel=\"next\""),
+        "{link}"
+    );
+    let default = api(&emu, "GET", &format!("/releases/{id}/assets"))
+        .token(WRITE)
+        .send();
+    assert_eq!(default.json().as_array().map(Vec::len), Some(30));
+    let second = api(
+        &emu,
+        "GET",
+        &format!("/releases/{id}/assets?per_page=100&page=2"),
+    )
+    .token(WRITE)
+    .send();
+    assert_eq!(second.json().as_array().map(Vec::len), Some(3));
+    assert!(!second.header("link").unwrap_or("").contains("rel=\"next\""));
+}

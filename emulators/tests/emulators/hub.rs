@@ -70,6 +70,18 @@ fn inline(path: &str, content: &[u8]) -> Value {
         "content": base64::engine::general_purpose::STANDARD.encode(content)}})
 }
 
+/// The CAS folder the emulator keeps for `repo` (`cas/<id>`, an id of its own per repo).
+fn cas_dir(emu: &Emulator, repo: &str) -> std::path::PathBuf {
+    let state = call("GET", &format!("{}/_emulator/state", emu.url))
+        .send()
+        .json();
+    let id = state["repos"][format!("model:{repo}")]["cas"]
+        .as_str()
+        .expect("cas id");
+    assert_eq!(id.len(), 16, "{id}");
+    emu.data.join("cas").join(id)
+}
+
 fn sha256_hex(bytes: &[u8]) -> String {
     emulators::util::sha256_hex(bytes)
 }
@@ -311,7 +323,8 @@ fn preupload_classifies_and_lfs_batch_answers_xet() {
     .send();
     assert_eq!(reply.status, 200);
     let body = reply.json();
-    let cas = format!("local://{}", emu.data.join("cas").display());
+    // Each repo has a CAS folder of its own: Xet objects belong to one repo.
+    let cas = format!("local://{}", cas_dir(&emu, "alice/m").display());
     assert_eq!(body["casUrl"], cas.as_str());
     assert_eq!(reply.header("x-xet-cas-url"), Some(cas.as_str()));
     assert_eq!(
@@ -352,12 +365,15 @@ fn lfs_files_need_an_uploaded_shard_and_resolve_like_the_hub() {
     let size = content.len() as u64;
     let lfs = json!({"key": "lfsFile", "value": {"path": "model.safetensors", "algo": "sha256", "oid": sha, "size": size}});
     let reply = commit(&emu, "alice/m", Some(&initial), std::slice::from_ref(&lfs));
-    assert_eq!(reply.status, 422, "{}", reply.text());
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(reply.text().contains(emulators::hub::LFS_POINTER_MISSING));
     assert!(reply.text().contains(&sha));
+    assert!(reply.text().contains("model.safetensors"));
 
     // A shard that only the client's cache holds proves nothing.
     let xet_hash = "0123456789abcdef".repeat(4);
-    let cache = emu.data.join("cas/xet/shard-cache");
+    let cas = cas_dir(&emu, "alice/m");
+    let cache = cas.join("xet/shard-cache");
     std::fs::create_dir_all(&cache).expect("mkdir");
     std::fs::write(
         cache.join("x.mdb"),
@@ -366,10 +382,10 @@ fn lfs_files_need_an_uploaded_shard_and_resolve_like_the_hub() {
     .expect("shard");
     assert_eq!(
         commit(&emu, "alice/m", Some(&initial), std::slice::from_ref(&lfs)).status,
-        422
+        400
     );
 
-    let shards = emu.data.join("cas/xet/xorbs/shards");
+    let shards = cas.join("xet/xorbs/shards");
     std::fs::create_dir_all(&shards).expect("mkdir");
     std::fs::write(
         shards.join("wrong-size.mdb"),
@@ -829,4 +845,126 @@ fn tree_and_commits_paginate_with_link_headers() {
     let next = link.trim_start_matches('<').split('>').next().expect("url");
     let rest = call("GET", next).send().json();
     assert_eq!(rest.as_array().map(Vec::len), Some(7), "57 commits in all");
+}
+
+fn lfs_line(path: &str, sha: &str, size: u64) -> Value {
+    json!({"key": "lfsFile", "value": {"path": path, "algo": "sha256", "oid": sha, "size": size}})
+}
+
+/// Puts a shard naming `sha` (`size` bytes) into `repo`'s CAS folder, as an Xet upload for it
+/// would.
+fn upload_shard(emu: &Emulator, repo: &str, name: &str, sha: &str, size: u64) {
+    let shards = cas_dir(emu, repo).join("xet/xorbs/shards");
+    std::fs::create_dir_all(&shards).expect("mkdir");
+    std::fs::write(
+        shards.join(format!("{name}.mdb")),
+        shard_bytes(&"ab".repeat(32), sha, size as u32),
+    )
+    .expect("shard");
+}
+
+#[test]
+fn xet_objects_belong_to_one_repo_and_go_with_it() {
+    let (_dir, emu) = hub();
+    let m = create_repo(&emu, "m");
+    let n = create_repo(&emu, "n");
+    assert_ne!(cas_dir(&emu, "alice/m"), cas_dir(&emu, "alice/n"));
+    let sha = sha256_hex(b"weights");
+    upload_shard(&emu, "alice/m", "one", &sha, 7);
+    let line = lfs_line("model.safetensors", &sha, 7);
+    let reply = commit(&emu, "alice/m", Some(&m), std::slice::from_ref(&line));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // Another repo does not have those bytes, though the emulator does.
+    let reply = commit(&emu, "alice/n", Some(&n), std::slice::from_ref(&line));
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(reply.text().contains(emulators::hub::LFS_POINTER_MISSING));
+
+    // Deleted and created again, the repo starts without them.
+    let old = cas_dir(&emu, "alice/m");
+    let reply = call("DELETE", &format!("{}/api/repos/delete", emu.url))
+        .token(WRITE)
+        .json(&json!({"name": "m", "organization": "alice"}))
+        .send();
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert!(!old.exists(), "the old repo's objects are gone");
+    let m = create_repo(&emu, "m");
+    assert_ne!(cas_dir(&emu, "alice/m"), old);
+    let reply = commit(&emu, "alice/m", Some(&m), std::slice::from_ref(&line));
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert!(reply.text().contains("model.safetensors"));
+    upload_shard(&emu, "alice/m", "again", &sha, 7);
+    let reply = commit(&emu, "alice/m", Some(&m), std::slice::from_ref(&line));
+    assert_eq!(reply.status, 200, "{}", reply.text());
+}
+
+#[test]
+fn fresh_objects_are_refused_while_they_propagate() {
+    for lag in [1u32, 2] {
+        let (_dir, emu) = hub_with(&json!({"lfs_propagation_lag": lag}));
+        let initial = create_repo(&emu, "m");
+        let sha = sha256_hex(b"weights");
+        upload_shard(&emu, "alice/m", "one", &sha, 7);
+        let line = lfs_line("model.safetensors", &sha, 7);
+        for _ in 0..lag {
+            let reply = commit(&emu, "alice/m", Some(&initial), std::slice::from_ref(&line));
+            assert_eq!(reply.status, 400, "lag {lag}: {}", reply.text());
+            assert!(reply.text().contains(emulators::hub::LFS_POINTER_MISSING));
+        }
+        let reply = commit(&emu, "alice/m", Some(&initial), std::slice::from_ref(&line));
+        assert_eq!(reply.status, 200, "lag {lag}: {}", reply.text());
+        // Once seen, it stays seen.
+        let head = reply.json()["commitOid"].as_str().expect("oid").to_owned();
+        let reply = commit(
+            &emu,
+            "alice/m",
+            Some(&head),
+            &[lfs_line("copy.safetensors", &sha, 7)],
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+}
+
+#[test]
+fn rate_limits_answer_429_with_ratelimit_headers_and_no_retry_after() {
+    let (_dir, emu) = hub_with(&json!({"rate_limit": {"limit": 4, "window_s": 2}}));
+    let whoami = || {
+        call("GET", &format!("{}/api/whoami-v2", emu.url))
+            .token(WRITE)
+            .send()
+    };
+    // Every answer carries the IETF draft headers.
+    let first = whoami();
+    assert_eq!(first.status, 200);
+    assert_eq!(first.header("ratelimit"), Some("\"api\";r=3;t=2"));
+    assert_eq!(
+        first.header("ratelimit-policy"),
+        Some("\"fixed window\";\"api\";q=4;w=2")
+    );
+    for _ in 0..3 {
+        assert_eq!(whoami().status, 200);
+    }
+    // The quota is spent: 429, `r=0`, the time to the reset, and no `Retry-After`.
+    let limited = whoami();
+    assert_eq!(limited.status, 429, "{}", limited.text());
+    let header = limited.header("ratelimit").expect("ratelimit");
+    assert!(header.starts_with("\"api\";r=0;t="), "{header}");
+    assert!(limited.header("retry-after").is_none());
+    assert!(limited.text().contains("We had to rate limit you"));
+    let log = emu.requests();
+    assert_eq!(log.last().expect("logged")["fault"], "rate_limit");
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_eq!(whoami().status, 200, "a new window");
+
+    // A `rate_limit` fault spends the quota for `reset_s`: every request until then is refused.
+    emu.faults(&json!({"faults": [
+        {"method": "GET", "path": "/api/models/*/*/refs", "action": "rate_limit", "reset_s": 1, "times": 1}
+    ]}));
+    let refs = call("GET", &format!("{}/api/models/alice/none/refs", emu.url))
+        .token(WRITE)
+        .send();
+    assert_eq!(refs.status, 429);
+    assert_eq!(refs.header("ratelimit"), Some("\"api\";r=0;t=1"));
+    assert_eq!(whoami().status, 429, "the whole bucket is spent");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(whoami().status, 200);
 }
