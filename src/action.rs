@@ -604,6 +604,9 @@ fn scan(
     reporter: &Reporter,
     results: &mut Results,
 ) -> anyhow::Result<Outcome> {
+    if let Some(path) = &inputs.sarif {
+        crate::output::refuse_symlinked_folder(path, "action input `sarif`")?;
+    }
     let files = expand_patterns(Path::new("."), &inputs.files)?;
     let mut reports: Vec<ScanReport> = Vec::new();
     for file in &files {

@@ -199,6 +199,9 @@ pub fn card(args: &CardArgs, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::
         ))
         .into());
     }
+    if let Some(path) = &args.output {
+        crate::output::refuse_symlinked_folder(path, "-o")?;
+    }
     let config = config::load(&args.config.config, &env.overrides(None))?;
     let mut metrics = crate::gates::Metrics::new();
     for (name, source) in &config.metrics {

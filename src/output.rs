@@ -5,13 +5,14 @@
 //!   renamed over the target only when complete, so readers never see half a file and a failure
 //!   leaves no partial output; the rename replaces a symlink at the target instead of writing
 //!   through it;
-//! - an output folder that is a symlink, or a path that exists and is not a folder, is refused
-//!   before any work is done;
+//! - an output folder that is a symlink or goes through one below the working directory (a
+//!   repository can commit `build -> /anywhere`), or a path that exists and is not a folder, is
+//!   refused before any work is done; so is an output file whose folder is or goes through one;
 //! - temporaries of our own naming left by a process that no longer runs (a crash, a kill) are
 //!   removed the next time a command writes into that folder.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
@@ -134,17 +135,85 @@ pub fn check_dir(dir: &Path, what: &str) -> anyhow::Result<bool> {
     }
 }
 
-/// Refuses a path whose last component is a symlink: outputs are never written through one.
+/// For an output file: refuses a folder that is or goes through a symlink (see
+/// [`refuse_symlink`]). A link at the file itself is replaced by the rename, never followed.
+pub fn refuse_symlinked_folder(file: &Path, what: &str) -> anyhow::Result<()> {
+    refuse_links(file, std::env::current_dir().ok().as_deref(), what, false)
+}
+
+/// Refuses a path that is a symlink or goes through one inside the working directory: outputs
+/// are never written through a symlink.
+///
+/// A repository can commit a symlink (`build -> /home/runner/.ssh`), so `--out build/dist` would
+/// write, and replace folders, wherever it points. Every component of a relative path is
+/// checked, and of an absolute path every component below the working directory; the folders
+/// above it (an absolute `--out` elsewhere, `/tmp` being a link on macOS) are the user's own
+/// choice, not the repository's. `.` and `..` are never links.
 pub fn refuse_symlink(path: &Path, what: &str) -> anyhow::Result<()> {
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return Err(Problem::new(format!(
-            "{what} `{}` is a symlink; outputs are never written through a symlink",
-            path.display()
-        ))
-        .hint("name a real folder or file instead of the link")
-        .into());
+    refuse_symlink_below(path, std::env::current_dir().ok().as_deref(), what)
+}
+
+/// [`refuse_symlink`] with the working directory given.
+fn refuse_symlink_below(path: &Path, cwd: Option<&Path>, what: &str) -> anyhow::Result<()> {
+    refuse_links(path, cwd, what, true)
+}
+
+/// Refuses a link at a component of `path` below `cwd`; at its last one only when `last`.
+fn refuse_links(path: &Path, cwd: Option<&Path>, what: &str, last: bool) -> anyhow::Result<()> {
+    let (mut walked, below) = workspace_part(path, cwd);
+    let count = below.components().count();
+    for (i, component) in below.components().enumerate() {
+        walked.push(component);
+        let is_last = i + 1 == count;
+        if (is_last && !last) || !matches!(component, Component::Normal(_)) || !is_symlink(&walked)
+        {
+            continue;
+        }
+        let problem = if is_last {
+            Problem::new(format!(
+                "{what} `{}` is a symlink; outputs are never written through a symlink",
+                path.display()
+            ))
+            .hint("name a real folder or file instead of the link")
+        } else {
+            Problem::new(format!(
+                "{what} `{}` goes through the symlink `{}`; outputs are never written through \
+                 a symlink",
+                path.display(),
+                walked.display()
+            ))
+            .hint("name a path without links: a repository can commit a symlink to anywhere")
+        };
+        return Err(problem.into());
     }
     Ok(())
+}
+
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
+}
+
+/// Splits `path` into the part that is checked for symlinks and the folder it starts from: a
+/// relative path whole (from the working directory), an absolute one below the working
+/// directory when it lies there, else only its last component.
+fn workspace_part<'a>(path: &'a Path, cwd: Option<&Path>) -> (PathBuf, &'a Path) {
+    if path.is_relative() {
+        return (PathBuf::new(), path);
+    }
+    let canonical = cwd.and_then(|c| c.canonicalize().ok());
+    for base in cwd.into_iter().chain(canonical.as_deref()) {
+        if let Ok(below) = path.strip_prefix(base) {
+            return (base.to_path_buf(), below);
+        }
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(_)) => (
+            parent.to_path_buf(),
+            path.strip_prefix(parent)
+                .expect("a path starts with its parent"),
+        ),
+        _ => (PathBuf::new(), Path::new("")),
+    }
 }
 
 /// Removes `.tinydit-release-*.tmp` files and `.bundle-*` folders in `dir` left by a process that
@@ -259,6 +328,50 @@ mod tests {
             assert!(err.to_string().contains("symlink"), "{err}");
         }
         prepare_dir(&dir.path().join("new/nested"), "--out").expect("created");
+    }
+
+    /// Issue 14: a committed symlink anywhere below the working directory is refused, the
+    /// whole way down; folders above it (an absolute path elsewhere) are the user's choice.
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_anywhere_below_the_working_directory_are_refused() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        let cwd = tempfile::tempdir().expect("tempdir");
+        let cwd = cwd.path();
+        std::fs::create_dir_all(cwd.join("real/deeper")).expect("mkdir");
+        std::os::unix::fs::symlink(outside.path(), cwd.join("build")).expect("symlink");
+        std::os::unix::fs::symlink(outside.path(), cwd.join("real/link")).expect("symlink");
+        for (path, link) in [
+            ("build/dist", "build"),
+            ("build/dist/more", "build"),
+            ("real/link/dist", "real/link"),
+            ("real/deeper/../link/x", "real/deeper/../link"),
+            ("build/..", "build"),
+        ] {
+            let err = refuse_symlink_below(&cwd.join(path), Some(cwd), "--out")
+                .expect_err(path)
+                .to_string();
+            assert!(
+                err.contains(&format!(
+                    "goes through the symlink `{}`",
+                    cwd.join(link).display()
+                )),
+                "{path}: {err}"
+            );
+        }
+        let err = refuse_symlink_below(&cwd.join("real/link"), Some(cwd), "--out")
+            .expect_err("the folder itself")
+            .to_string();
+        assert!(err.contains("is a symlink"), "{err}");
+        for fine in ["real", "real/deeper/new", "new/folder", ""] {
+            refuse_symlink_below(&cwd.join(fine), Some(cwd), "--out").expect(fine);
+        }
+        // Outside the working directory only the path itself counts: the link `build` lies
+        // above `elsewhere`'s last component when the working directory is elsewhere.
+        let elsewhere = tempfile::tempdir().expect("tempdir");
+        refuse_symlink_below(&cwd.join("build/dist"), Some(elsewhere.path()), "--out")
+            .expect("above the working directory");
+        assert!(refuse_symlink_below(&cwd.join("build"), Some(elsewhere.path()), "--out").is_err());
     }
 
     #[test]

@@ -268,9 +268,9 @@ fn check_output_path(output: &Path) -> anyhow::Result<()> {
         ))
         .into());
     }
-    crate::output::refuse_symlink(output, "the output")?;
     let dir = crate::output::parent_of(output);
     crate::output::refuse_symlink(&dir, "the output folder")?;
+    crate::output::refuse_symlink(output, "the output")?;
     if std::fs::metadata(&dir).is_ok_and(|m| !m.is_dir()) {
         return Err(Problem::new(format!(
             "the output folder `{}` exists and is not a folder",

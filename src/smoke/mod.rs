@@ -787,6 +787,7 @@ fn check_output_file(path: &Path, what: &str) -> anyhow::Result<()> {
         .hint("name a file to write, e.g. `final.npy`")
         .into());
     }
+    crate::output::refuse_symlinked_folder(path, what)?;
     let parent = crate::output::parent_of(path);
     if !parent.is_dir() {
         return Err(Problem::new(format!(
