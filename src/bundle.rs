@@ -14,6 +14,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
 use crate::config::paths::check_bundle_path;
+use crate::error::Problem;
 
 /// One file of the bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,10 +48,12 @@ pub struct Staging {
 }
 
 impl Staging {
-    /// Creates the staging folder inside `out` (created if needed).
+    /// Creates the staging folder inside `out` (created if needed). Refuses, before any work,
+    /// an `out` that is or goes through a symlink and an earlier `<out>/bundle` that
+    /// [`Staging::finish`] could not replace.
     pub fn new(out: &Path) -> anyhow::Result<Self> {
         crate::output::prepare_dir(out, "--out")?;
-        crate::output::refuse_symlink(&out.join("bundle"), "the bundle folder")?;
+        check_replaceable(out)?;
         let dir = tempfile::Builder::new()
             .prefix(&format!(
                 "{}{}-",
@@ -129,11 +132,13 @@ impl Staging {
         Ok(Manifest { files })
     }
 
-    /// Moves the staged bundle to `<out>/bundle`, replacing an earlier one, and returns its
-    /// file list. An earlier `<out>/manifest.json` is removed first: it described the old
-    /// bundle, and the caller writes the new one once the verdict is known.
+    /// Moves the staged bundle to `<out>/bundle`, replacing an earlier one of ours (see
+    /// [`check_replaceable`]), and returns its file list. An earlier `<out>/manifest.json` is
+    /// removed first: it described the old bundle, and the caller writes the new one once the
+    /// verdict is known.
     pub fn finish(self, out: &Path) -> anyhow::Result<Manifest> {
         let manifest = self.manifest()?;
+        check_replaceable(out)?;
         let stale = out.join(crate::manifest::MANIFEST_FILE);
         if stale.exists() {
             std::fs::remove_file(&stale)
@@ -155,7 +160,66 @@ impl Staging {
     }
 }
 
-/// `(bundle path, absolute path, size)` of every file below a finished bundle folder.
+/// Refuses to replace `<out>/bundle` unless it is a bundle this tool wrote: a real folder (not
+/// a symlink) holding only regular files and folders, every file listed in the
+/// `<out>/manifest.json` beside it (or no file at all). `--out .` in a repository with a
+/// `bundle/` folder of its own, or a bundle folder a user added files to, is left alone.
+fn check_replaceable(out: &Path) -> anyhow::Result<()> {
+    let target = out.join("bundle");
+    crate::output::refuse_symlink(&target, "the bundle folder")?;
+    let Ok(meta) = std::fs::symlink_metadata(&target) else {
+        return Ok(());
+    };
+    let not_ours = |why: String| -> anyhow::Error {
+        Problem::new(format!(
+            "the earlier bundle folder `{}` is not one tinydit-release wrote: {why}",
+            target.display()
+        ))
+        .hint(
+            "move or remove it yourself, or choose another `--out`; an earlier bundle is only \
+             replaced when the `manifest.json` beside it lists every file in it",
+        )
+        .into()
+    };
+    if !meta.is_dir() {
+        return Err(not_ours("it is not a folder".to_owned()));
+    }
+    let mut files = Vec::new();
+    walk(&target, &target, &mut files).map_err(|err| not_ours(format!("{err:#}")))?;
+    if files.is_empty() {
+        return Ok(());
+    }
+    let manifest = out.join(crate::manifest::MANIFEST_FILE);
+    let Some(listed) = crate::manifest::listed_paths(&manifest) else {
+        return Err(not_ours(format!(
+            "there is no readable `{}` beside it",
+            manifest.display()
+        )));
+    };
+    let foreign: Vec<String> = files
+        .iter()
+        .filter(|(path, _, _)| !listed.contains(path))
+        .map(|(path, _, _)| format!("`{path}`"))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    let shown = foreign.len().min(5);
+    let more = if foreign.len() > shown {
+        format!(" and {} more", foreign.len() - shown)
+    } else {
+        String::new()
+    };
+    Err(not_ours(format!(
+        "{}{more} not listed in `{}`",
+        foreign[..shown].join(", "),
+        manifest.display()
+    )))
+}
+
+/// `(bundle path, absolute path, size)` of every file below a finished bundle folder. A symlink
+/// or anything else that is not a regular file or a folder is refused: a bundle never holds
+/// one, and following it would publish (or measure) a file from outside.
 pub fn list_files(bundle: &Path, files: &mut Vec<(String, PathBuf, u64)>) -> anyhow::Result<()> {
     walk(bundle, bundle, files)
 }
@@ -255,18 +319,30 @@ fn walk(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf, u64)>) -> any
         let entry = entry?;
         let path = entry.path();
         let kind = entry.file_type()?;
+        let relative = path
+            .strip_prefix(root)
+            .expect("walked from the root")
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy())
+            .collect::<Vec<_>>()
+            .join("/");
         if kind.is_dir() {
             walk(root, &path, files)?;
         } else if kind.is_file() {
-            let relative = path
-                .strip_prefix(root)
-                .expect("walked from the root")
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
             let bytes = entry.metadata()?.len();
             files.push((relative, path, bytes));
+        } else {
+            let what = if kind.is_symlink() {
+                "a symlink"
+            } else {
+                "neither a file nor a folder"
+            };
+            return Err(Problem::new(format!(
+                "`{relative}` in `{}` is {what}; a bundle holds only regular files and folders",
+                root.display()
+            ))
+            .hint("rebuild the bundle with `tinydit-release check`; never publish a bundle with links")
+            .into());
         }
     }
     Ok(())
@@ -317,6 +393,79 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().starts_with(".bundle-"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    /// Issue 14: an earlier `bundle/` is replaced only when the `manifest.json` beside it lists
+    /// every file in it; anything else is left as it was, refused before any work.
+    #[test]
+    fn only_a_bundle_of_ours_is_replaced() {
+        let out = tempfile::tempdir().expect("tempdir");
+        let bundle = out.path().join("bundle");
+        std::fs::create_dir_all(bundle.join("onnx")).expect("mkdir");
+        std::fs::write(bundle.join("README.md"), b"user notes").expect("write");
+        std::fs::write(bundle.join("onnx/keep.onnx"), b"user model").expect("write");
+        let err = Staging::new(out.path())
+            .expect_err("no manifest")
+            .to_string();
+        assert!(
+            err.contains("is not one tinydit-release wrote")
+                && err.contains("no readable")
+                && err.contains("manifest.json"),
+            "{err}"
+        );
+        // A manifest that lists some of the files only.
+        std::fs::write(
+            out.path().join("manifest.json"),
+            br#"{"files": [{"path": "README.md"}]}"#,
+        )
+        .expect("write");
+        let err = Staging::new(out.path()).expect_err("unlisted").to_string();
+        assert!(err.contains("`onnx/keep.onnx` not listed"), "{err}");
+        // Checked again when the staged bundle is moved into place.
+        let other = tempfile::tempdir().expect("tempdir");
+        let staging = Staging::new(other.path()).expect("staging");
+        staging.write("README.md", b"new").expect("write");
+        assert!(staging.finish(out.path()).is_err());
+        assert_eq!(
+            std::fs::read(bundle.join("onnx/keep.onnx")).expect("kept"),
+            b"user model"
+        );
+        assert!(out.path().join("manifest.json").is_file(), "left as it was");
+        // Listed in full: ours, replaced.
+        std::fs::write(
+            out.path().join("manifest.json"),
+            br#"{"files": [{"path": "README.md"}, {"path": "onnx/keep.onnx"}]}"#,
+        )
+        .expect("write");
+        let staging = Staging::new(out.path()).expect("ours");
+        staging.write("README.md", b"new").expect("write");
+        staging.finish(out.path()).expect("replaced");
+        assert!(!bundle.join("onnx").exists());
+        // A file where the folder would go.
+        let out = tempfile::tempdir().expect("tempdir");
+        std::fs::write(out.path().join("bundle"), b"x").expect("write");
+        let err = Staging::new(out.path()).expect_err("a file").to_string();
+        assert!(err.contains("it is not a folder"), "{err}");
+    }
+
+    /// Issue 14: a link inside an earlier bundle is never ours (a bundle never holds one).
+    #[cfg(unix)]
+    #[test]
+    fn a_bundle_with_a_symlink_inside_is_not_replaced() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::fs::write(outside.path().join("precious"), b"keep").expect("write");
+        let out = tempfile::tempdir().expect("tempdir");
+        let bundle = out.path().join("bundle");
+        std::fs::create_dir_all(&bundle).expect("mkdir");
+        std::os::unix::fs::symlink(outside.path(), bundle.join("onnx")).expect("symlink");
+        std::fs::write(
+            out.path().join("manifest.json"),
+            br#"{"files": [{"path": "onnx/precious"}]}"#,
+        )
+        .expect("write");
+        let err = Staging::new(out.path()).expect_err("a link").to_string();
+        assert!(err.contains("`onnx`") && err.contains("a symlink"), "{err}");
+        assert!(outside.path().join("precious").is_file());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! The manifest is not part of the bundle: it records provenance (source commit, tool) that
 //! would otherwise make identical releases differ.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -139,6 +140,28 @@ impl ReleaseManifest {
     }
 
     fn compare(&self, bundle: &Path, hash: bool) -> anyhow::Result<()> {
+        // A link anywhere (the folder itself, a folder or a file in it) could make us measure,
+        // hash and publish files from outside the bundle: refused before any file is looked at,
+        // so no message ever shows the size of a file outside.
+        match std::fs::symlink_metadata(bundle) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(Problem::new(format!(
+                    "the bundle `{}` is a symlink; a bundle holds only regular files and folders",
+                    bundle.display()
+                ))
+                .hint("publish the folder `tinydit-release check` wrote, not a link to it")
+                .into());
+            }
+            Ok(meta) if meta.is_dir() => {}
+            _ => {
+                return Err(Problem::new(format!(
+                    "the bundle `{}` is missing or not a folder",
+                    bundle.display()
+                ))
+                .hint("run `tinydit-release check` again to rebuild the bundle")
+                .into());
+            }
+        }
         let mut problems = Vec::new();
         let mut present = Vec::new();
         crate::bundle::list_files(bundle, &mut present)?;
@@ -190,6 +213,27 @@ impl ReleaseManifest {
     }
 }
 
+/// The bundle paths an earlier `manifest.json` lists, read leniently (any schema version):
+/// what `check` may replace. `None` when there is no readable manifest (or it is a symlink).
+pub fn listed_paths(path: &Path) -> Option<BTreeSet<String>> {
+    if std::fs::symlink_metadata(path)
+        .ok()?
+        .file_type()
+        .is_symlink()
+    {
+        return None;
+    }
+    let shown = path.display().to_string();
+    let text = crate::input::read_text(path, &shown, "the manifest", MAX_MANIFEST_BYTES).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    value
+        .get("files")?
+        .as_array()?
+        .iter()
+        .map(|file| file.get("path")?.as_str().map(str::to_owned))
+        .collect()
+}
+
 /// Where a built release lies: `<out>/manifest.json` and `<out>/bundle/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltRelease {
@@ -221,16 +265,24 @@ impl BuiltRelease {
     }
 
     /// `--bundle DIR`: either `check`'s output folder (holding `manifest.json` and `bundle/`)
-    /// or the `bundle/` folder itself.
+    /// or the `bundle/` folder itself. `publish` writes into it (the files it adopts from the
+    /// Hub and their manifest), so it is refused, as an output is, when it is or goes through
+    /// a symlink; so is a `manifest.json` that is a symlink.
     pub fn locate(dir: &Path) -> anyhow::Result<Self> {
-        if dir.join(MANIFEST_FILE).is_file() {
-            return Ok(Self::in_out_dir(dir));
-        }
-        if let Some(parent) = dir.parent()
+        crate::output::refuse_symlink(dir, "`--bundle`")?;
+        let found = if dir.join(MANIFEST_FILE).is_file() {
+            Some(Self::in_out_dir(dir))
+        } else if let Some(parent) = dir.parent()
             && parent.join(MANIFEST_FILE).is_file()
             && dir.file_name().is_some_and(|n| n == "bundle")
         {
-            return Ok(Self::in_out_dir(parent));
+            Some(Self::in_out_dir(parent))
+        } else {
+            None
+        };
+        if let Some(found) = found {
+            crate::output::refuse_symlink(&found.manifest, "the manifest")?;
+            return Ok(found);
         }
         Err(Problem::new(format!(
             "`--bundle` `{}` holds no `{MANIFEST_FILE}`",
@@ -313,6 +365,47 @@ mod tests {
         assert!(!text.contains("`a.bin`"), "{text}");
         assert!(text.contains("`b.bin` has 2 bytes") && text.contains("`c` is missing"));
         assert!(text.contains("`extra` is not in the manifest"), "{text}");
+    }
+
+    /// Issue 14: a link anywhere in a bundle (a file, a folder, the bundle itself) is refused
+    /// before anything is measured, even when its target has the recorded bytes, so nothing
+    /// from outside is published and no message shows an outside file's size.
+    #[cfg(unix)]
+    #[test]
+    fn a_bundle_with_a_symlink_is_refused_before_any_file_is_measured() {
+        let outside = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(outside.path().join("onnx")).expect("mkdir");
+        std::fs::write(outside.path().join("onnx/g.onnx"), b"x").expect("same bytes");
+        std::fs::write(outside.path().join("secret"), vec![b's'; 123_457]).expect("write");
+        let files: &[(&str, &[u8])] = &[("README.md", b"# card"), ("onnx/g.onnx", b"x")];
+        for (link, target) in [
+            ("onnx", outside.path().join("onnx")),
+            ("README.md", outside.path().join("secret")),
+            ("extra", outside.path().join("secret")),
+        ] {
+            let (dir, manifest) = bundle_with(files);
+            let path = dir.path().join(link);
+            if path.is_dir() {
+                std::fs::remove_dir_all(&path).expect("rm");
+            } else if path.exists() {
+                std::fs::remove_file(&path).expect("rm");
+            }
+            std::os::unix::fs::symlink(&target, &path).expect("symlink");
+            for check in [ReleaseManifest::verify, ReleaseManifest::verify_listing] {
+                let err = check(&manifest, dir.path()).expect_err(link).to_string();
+                assert!(err.contains(&format!("`{link}`")), "{link}: {err}");
+                assert!(err.contains("is a symlink"), "{link}: {err}");
+                assert!(!err.contains("123457"), "an outside size leaked: {err}");
+            }
+        }
+        let (dir, manifest) = bundle_with(files);
+        let link = outside.path().join("bundle-link");
+        std::os::unix::fs::symlink(dir.path(), &link).expect("symlink");
+        let err = manifest
+            .verify(&link)
+            .expect_err("the bundle itself")
+            .to_string();
+        assert!(err.contains("is a symlink"), "{err}");
     }
 
     #[test]
