@@ -8,7 +8,8 @@
 //! A run, in order:
 //! 1. tokens (`hf_token`, `github_token`, and `HF_TOKEN`/`GITHUB_TOKEN` if set) are masked with
 //!    `::add-mask::` before anything else is printed;
-//! 2. the event decides what is allowed (no `publish` on pull requests) and which commit a pull
+//! 2. the event decides what is allowed (no `publish` on pull-request events, the rule the command
+//!    line shares: `crate::publish::refuse_pull_request_event`) and which commit a pull
 //!    request's provenance names (its head, not the merge commit GitHub builds);
 //! 3. the command runs, folded in a `::group::`, through the same code as the command line;
 //! 4. whatever happened, including an error: every problem becomes an `::error`/`::warning`
@@ -210,13 +211,6 @@ impl Event {
             fork,
         }
     }
-
-    /// Pull request events, where publishing is refused.
-    pub fn is_pull_request(&self) -> bool {
-        self.name
-            .as_deref()
-            .is_some_and(|n| n.starts_with("pull_request"))
-    }
 }
 
 /// How bad an annotation is.
@@ -409,17 +403,7 @@ fn run_command(
             Ok(Outcome::Success)
         }
         ActionCommand::Publish => {
-            if event.is_pull_request() {
-                return Err(Problem::new(format!(
-                    "publishing is refused on `{}` events",
-                    event.name.as_deref().unwrap_or("pull_request")
-                ))
-                .hint(
-                    "run `command: check` on pull requests and `command: publish` on tag pushes \
-                     or a manual `workflow_dispatch`",
-                )
-                .into());
-            }
+            crate::publish::refuse_pull_request_event(event.name.as_deref())?;
             let args = crate::cli::PublishArgs {
                 config: ConfigArg {
                     config: inputs.config.clone(),

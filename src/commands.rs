@@ -450,13 +450,7 @@ pub fn publish(
     ort: OrtSearch,
     reporter: &Reporter,
 ) -> anyhow::Result<PublishResult> {
-    if env.github_event_name.as_deref() == Some("pull_request") {
-        return Err(
-            error::Problem::new("publishing from a `pull_request` event is refused")
-                .hint("run `check` or `plan` on pull requests and `publish` on tag pushes")
-                .into(),
-        );
-    }
+    crate::publish::refuse_pull_request_event(env.github_event_name.as_deref())?;
     let built = if let Some(dir) = &args.bundle {
         crate::manifest::BuiltRelease::locate(dir)?
     } else {

@@ -65,7 +65,7 @@ pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
 pub const TINYDIT_RELEASE_GITHUB_UPLOAD_URL: &str = "TINYDIT_RELEASE_GITHUB_UPLOAD_URL";
 
 /// The event that started a workflow run (`push`, `pull_request`, ...); publishing from a
-/// `pull_request` event is refused.
+/// pull-request event (`crate::publish::PULL_REQUEST_EVENTS`) is refused.
 pub const GITHUB_EVENT_NAME: &str = "GITHUB_EVENT_NAME";
 
 /// The web address of GitHub (`https://github.com`), for the run URL in commit messages.

@@ -148,6 +148,41 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .context("failed to start the network runtime")
 }
 
+/// The workflow events on which `publish` is refused: each runs on code a pull request proposes
+/// (`pull_request`, `pull_request_target`, `pull_request_review` and
+/// `pull_request_review_comment` for a pull request's commits, `merge_group` for a merge
+/// queue's candidate, which may never reach the base branch). Any later `pull_request_*` event
+/// is refused too. `issue_comment` and `workflow_run` run the base branch's workflow and are
+/// not refused; such a workflow must not publish a bundle built by a pull request's run.
+pub const PULL_REQUEST_EVENTS: &[&str] = &[
+    "pull_request",
+    "pull_request_target",
+    "pull_request_review",
+    "pull_request_review_comment",
+    "merge_group",
+];
+
+/// Whether `GITHUB_EVENT_NAME` names a pull-request event (see [`PULL_REQUEST_EVENTS`]).
+pub fn is_pull_request_event(name: &str) -> bool {
+    PULL_REQUEST_EVENTS.contains(&name) || name.starts_with("pull_request")
+}
+
+/// Refuses publishing from a pull-request event: the one rule the command line and the action
+/// share.
+pub fn refuse_pull_request_event(event: Option<&str>) -> anyhow::Result<()> {
+    match event {
+        Some(name) if is_pull_request_event(name) => Err(crate::error::Problem::new(format!(
+            "publishing is refused on `{name}` events"
+        ))
+        .hint(
+            "run `check` or `plan` on pull requests and merge queues, and `publish` on tag \
+             pushes or a manual `workflow_dispatch`",
+        )
+        .into()),
+        _ => Ok(()),
+    }
+}
+
 /// The release version the configuration resolved, or an error saying how to give one.
 pub fn release_version(config: &ReleaseConfig) -> anyhow::Result<ReleaseVersion> {
     let version = config.version.version.clone().ok_or_else(|| {
