@@ -158,6 +158,8 @@ pub struct PublishArgs {
     #[arg(long, value_name = "X.Y.Z")]
     pub version: Option<String>,
     /// Publish the bundle an earlier `check --out DIR` built, instead of running `check` again.
+    /// It is trusted as built: use only one built in this run from the commit being released
+    /// (a bundle that names another commit is refused), never a pull request's artifact.
     #[arg(long, value_name = "DIR")]
     pub bundle: Option<PathBuf>,
     /// Folder `check` writes the bundle and reports to (without `--bundle`).

@@ -452,7 +452,9 @@ pub fn publish(
 ) -> anyhow::Result<PublishResult> {
     crate::publish::refuse_pull_request_event(env.github_event_name.as_deref())?;
     let built = if let Some(dir) = &args.bundle {
-        crate::manifest::BuiltRelease::locate(dir)?
+        let built = crate::manifest::BuiltRelease::locate(dir)?;
+        crate::publish::check_bundle_source(&built, env.source_commit_id().as_deref())?;
+        built
     } else {
         let check_args = CheckArgs {
             config: args.config.clone(),

@@ -147,15 +147,7 @@ impl EnvSnapshot {
     /// told. Asked only by the commands that record provenance, not at start-up.
     pub fn source_commit(&self) -> Option<SourceCommit> {
         let head = git(&["rev-parse", "HEAD"]);
-        let commit = if let Some(sha) = &self.github_sha {
-            sha.clone()
-        } else {
-            let sha = head.as_ref().ok()?.trim().to_owned();
-            if sha.len() != 40 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return None;
-            }
-            sha
-        };
+        let commit = self.commit_of(head.as_deref().ok())?;
         // Untracked files are normal in a release job (artifacts downloaded by earlier steps);
         // only changes to tracked files make the commit id a lie.
         let (dirty, dirty_unknown) =
@@ -168,6 +160,24 @@ impl EnvSnapshot {
             dirty,
             dirty_unknown,
         })
+    }
+
+    /// The id of the commit being released, as [`Self::source_commit`] names it, without asking
+    /// whether tracked files were modified.
+    pub fn source_commit_id(&self) -> Option<String> {
+        if self.github_sha.is_some() {
+            return self.commit_of(None);
+        }
+        self.commit_of(git(&["rev-parse", "HEAD"]).as_deref().ok())
+    }
+
+    /// `GITHUB_SHA`, else the output of `git rev-parse HEAD` when it is a commit id.
+    fn commit_of(&self, head: Option<&str>) -> Option<String> {
+        if let Some(sha) = &self.github_sha {
+            return Some(sha.clone());
+        }
+        let sha = head?.trim();
+        (sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit())).then(|| sha.to_owned())
     }
 
     pub(crate) fn overrides(&self, version: Option<String>) -> Overrides {

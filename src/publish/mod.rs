@@ -3,8 +3,10 @@
 //! The order of `publish`, each step checking the world before acting so that a re-run after a
 //! failure anywhere finishes the release without duplicates (and a re-run after success does
 //! nothing):
-//! 1. preflight: the bundle matches its manifest, the version is known, no `pull_request`
-//!    event, no uncommitted tracked changes (unless `--allow-dirty`), tokens present;
+//! 1. preflight (the front ends refuse pull-request events first, [`refuse_pull_request_event`],
+//!    and a `--bundle` of another commit, [`check_bundle_source`]): the bundle matches its
+//!    manifest, the version is known, no uncommitted tracked changes (unless `--allow-dirty`),
+//!    tokens present;
 //! 2. plan ([`plan::build`]) from the Hub's and GitHub's state; its problems refuse;
 //! 3. Hub: the repo (created if missing), a prerelease's branch, one commit of the changed files
 //!    based on the head read in step 2, the tree read back and compared, the tag;
@@ -213,6 +215,41 @@ pub fn load_built(built: &BuiltRelease, ours: &ReleaseVersion) -> anyhow::Result
         .into());
     }
     Ok(manifest)
+}
+
+/// `publish --bundle`: a bundle built by an earlier step must name the commit this run releases
+/// (`releasing`: `GITHUB_SHA`, else `HEAD`). A bundle is trusted as built (its checks are not
+/// run again, and the GitHub tag goes on the commit it names), so one of another commit, an
+/// artifact of another run or of a pull request's, is refused before its files are read.
+pub fn check_bundle_source(built: &BuiltRelease, releasing: Option<&str>) -> anyhow::Result<()> {
+    let manifest = ReleaseManifest::read(&built.manifest)?;
+    let recorded = manifest.source.as_ref().map(|s| s.commit.as_str());
+    let message = match (recorded, releasing) {
+        (Some(ours), Some(theirs)) if ours.eq_ignore_ascii_case(theirs) => return Ok(()),
+        (None, None) => return Ok(()),
+        (Some(built_from), Some(releasing)) => format!(
+            "the bundle `{}` was built from commit `{built_from}`, but this run releases commit \
+             `{releasing}`",
+            built.bundle.display()
+        ),
+        (Some(built_from), None) => format!(
+            "the bundle `{}` was built from commit `{built_from}`, but the commit this run \
+             releases cannot be told (no `GITHUB_SHA`, and no `git` commit here)",
+            built.bundle.display()
+        ),
+        (None, Some(releasing)) => format!(
+            "the bundle `{}` records no source commit, but this run releases commit \
+             `{releasing}`",
+            built.bundle.display()
+        ),
+    };
+    Err(crate::error::Problem::new(message)
+        .hint(
+            "publish only a bundle `check` built in this workflow run from the commit being \
+             released (never an artifact of a pull request's run), or run `publish` without \
+             `--bundle` to check and publish in one step",
+        )
+        .into())
 }
 
 /// `check --baseline hub`: the metrics of the Hub's latest release before this version, or
@@ -841,4 +878,64 @@ pub fn release_notes(manifest: &ReleaseManifest, hub_commit_url: Option<&str>) -
         manifest.total_bytes()
     );
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 14: one rule for the command line and the action, every pull-request event.
+    #[test]
+    fn publishing_is_refused_on_every_pull_request_event() {
+        for event in PULL_REQUEST_EVENTS
+            .iter()
+            .chain(&["pull_request_future_kind"])
+        {
+            let err = refuse_pull_request_event(Some(event)).expect_err(event);
+            assert_eq!(
+                err.to_string(),
+                format!("publishing is refused on `{event}` events")
+            );
+        }
+        for event in ["push", "workflow_dispatch", "release", "schedule", ""] {
+            refuse_pull_request_event(Some(event)).expect(event);
+        }
+        refuse_pull_request_event(None).expect("outside GitHub Actions");
+    }
+
+    /// Issue 14: a bundle from another commit is refused naming both commits.
+    #[test]
+    fn a_bundle_of_another_commit_is_refused_naming_both() {
+        let out = tempfile::tempdir().expect("tempdir");
+        let built = BuiltRelease::in_out_dir(out.path());
+        let write = |source: serde_json::Value| {
+            let manifest = serde_json::json!({
+                "schema_version": crate::manifest::MANIFEST_SCHEMA_VERSION,
+                "tool": "t", "model": "m", "hub_repo": "o/m", "github_repo": "o/r",
+                "version": "1.0.0", "tag": "v1.0.0", "source": source,
+                "outcome": "pass", "files": [],
+            });
+            std::fs::write(&built.manifest, manifest.to_string()).expect("write");
+        };
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        write(serde_json::json!({"commit": a, "dirty": false}));
+        check_bundle_source(&built, Some(&a)).expect("same commit");
+        check_bundle_source(&built, Some(&a.to_uppercase())).expect("same commit, any case");
+        let err = check_bundle_source(&built, Some(&b)).expect_err("other commit");
+        assert!(
+            err.to_string()
+                .contains(&format!("built from commit `{a}`"))
+                && err.to_string().contains(&format!("releases commit `{b}`")),
+            "{err}"
+        );
+        let err = check_bundle_source(&built, None).expect_err("unknown here");
+        assert!(err.to_string().contains("cannot be told"), "{err}");
+        write(serde_json::Value::Null);
+        let err = check_bundle_source(&built, Some(&b)).expect_err("none recorded");
+        assert!(
+            err.to_string().contains("records no source commit"),
+            "{err}"
+        );
+        check_bundle_source(&built, None).expect("neither known: outside git and Actions");
+    }
 }

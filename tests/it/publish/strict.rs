@@ -455,7 +455,20 @@ fn a_source_commit_github_does_not_have_is_refused_before_any_write() {
     let unpushed = "0123456789abcdef0123456789abcdef01234567";
     manifest["source"]["commit"] = json!(unpushed);
     std::fs::write(&manifest_path, manifest.to_string()).expect("manifest");
-    let refused = world.publish("1.0.0");
+    // This run releases that commit (`publish --bundle` refuses a bundle of another one).
+    let mut command = world.command(
+        &[
+            "publish",
+            "--bundle",
+            "dist",
+            "--version",
+            "1.0.0",
+            "--json",
+        ],
+        true,
+    );
+    command.env("GITHUB_SHA", unpushed);
+    let refused = outcome(command);
     refused
         .status(2)
         .stderr_has(&format!("the source commit `{unpushed}` is not on GitHub"))
