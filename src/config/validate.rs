@@ -269,6 +269,20 @@ impl Rules<'_> {
         let Some(version) = &self.raw.version else {
             return;
         };
+        if let Some(prefix) = &version.tag_prefix
+            && let Err(why) = check_tag_prefix(prefix)
+        {
+            sink.push(
+                self.at(
+                    "version.tag-prefix",
+                    format!(
+                        "`version.tag-prefix` = `{}` cannot start a git tag name: {why}",
+                        prefix.escape_debug()
+                    ),
+                )
+                .hint("use letters, digits, `-`, `_`, `.` and `/` between parts, like the default `v`"),
+            );
+        }
         match (version.from.unwrap_or(VersionSource::Tag), &version.value) {
             (VersionSource::Config, None) => sink.push(
                 self.at(
@@ -768,6 +782,53 @@ fn check_repo_id(id: &str) -> Result<(), &'static str> {
     }
 }
 
+/// Why `refs/tags/<prefix><version>` would not be a valid git ref name for some version
+/// (`git check-ref-format`), the prefix being followed by a semantic version (which starts with
+/// a digit and holds only ASCII letters, digits, `.` and `-`). The tag becomes a ref on GitHub and
+/// on the Hub and a segment of request URLs, so what git refuses is refused here, at the key.
+fn check_tag_prefix(prefix: &str) -> Result<(), String> {
+    if let Some(c) = prefix.chars().find(|c| c.is_control()) {
+        return Err(format!(
+            "it holds the control character U+{:04X}",
+            u32::from(c)
+        ));
+    }
+    if let Some(c) = prefix
+        .chars()
+        .find(|c| matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\'))
+    {
+        return Err(format!(
+            "it holds `{c}`, which git does not allow in a ref name"
+        ));
+    }
+    if prefix.contains("..") {
+        return Err("it holds `..`".to_owned());
+    }
+    if prefix.contains("@{") {
+        return Err("it holds `@{`".to_owned());
+    }
+    if prefix.starts_with('/') {
+        return Err("it starts with `/`".to_owned());
+    }
+    if prefix.contains("//") {
+        return Err("it holds `//`".to_owned());
+    }
+    let mut parts = prefix.split('/').peekable();
+    while let Some(part) = parts.next() {
+        if part.starts_with('.') {
+            return Err(format!("the part `{part}` starts with `.`"));
+        }
+        // The last part is followed by the version, so only the parts before a `/` can end so;
+        // any case, as on a case-insensitive file system `A.LOCK` is a lock file too.
+        let bytes = part.as_bytes();
+        let ends_lock = bytes.len() >= 5 && bytes[bytes.len() - 5..].eq_ignore_ascii_case(b".lock");
+        if parts.peek().is_some() && ends_lock {
+            return Err(format!("the part `{part}` ends with `.lock`"));
+        }
+    }
+    Ok(())
+}
+
 /// The bundle path of an `[[onnx]]` entry without `output`: `onnx/<file name>`.
 pub(super) fn default_onnx_output(path: &str) -> String {
     let name = path.rsplit(['/', '\\']).next().unwrap_or(path);
@@ -856,6 +917,51 @@ mod tests {
         assert!(check_repo_id("a/b/c").is_err());
         assert!(check_repo_id("a/-b").is_err());
         assert!(check_repo_id("a/b c").is_err());
+    }
+
+    /// Issue 14: every rule of `git check-ref-format` a prefix can break (`tests/it` asks git
+    /// itself about the same table).
+    #[test]
+    fn tag_prefixes_follow_git_ref_rules() {
+        for fine in [
+            "v",
+            "",
+            "release-",
+            "models/tinydit-v",
+            "v.",
+            "rel/",
+            "ü-",
+            "v@",
+            "V_",
+        ] {
+            assert_eq!(check_tag_prefix(fine), Ok(()), "{fine:?}");
+        }
+        for (hostile, why) in [
+            ("v..", "`..`"),
+            ("a..b-", "`..`"),
+            ("v 1-", "` `"),
+            ("v~", "`~`"),
+            ("v^", "`^`"),
+            ("v:", "`:`"),
+            ("v?", "`?`"),
+            ("v*", "`*`"),
+            ("v[", "`[`"),
+            ("v\\", "`\\`"),
+            ("v\n", "U+000A"),
+            ("\tv", "U+0009"),
+            ("v\u{7f}", "U+007F"),
+            ("\u{1b}[31mv", "U+001B"),
+            ("v@{", "`@{`"),
+            ("/v", "starts with `/`"),
+            ("a//v", "`//`"),
+            (".v", "`.v` starts with `.`"),
+            ("a/.b/v", "`.b` starts with `.`"),
+            ("a.lock/v", "`a.lock` ends with `.lock`"),
+            ("a.LOCK/v", "`a.LOCK` ends with `.lock`"),
+        ] {
+            let err = check_tag_prefix(hostile).expect_err(hostile);
+            assert!(err.contains(why), "{hostile:?}: {err}");
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Configuration problems: all reported at once, each at `release.toml:LINE:COL`, exit code 2.
 
+use std::fmt::Write as _;
+
 use crate::common::TestContext;
 
 #[test]
@@ -251,4 +253,92 @@ max = 1.0
         );
         assert!(!line.contains('\u{1b}'), "escape code: {line:?}");
     }
+}
+
+/// Issue 14: `version.tag-prefix` becomes part of a git ref, `refs/tags/<prefix><version>`, on
+/// GitHub and the Hub and in request URLs. `git check-ref-format` is the judge: what it refuses
+/// is refused at the key's line and column, what it accepts is accepted.
+#[test]
+fn hostile_tag_prefixes_are_refused_at_their_position_as_git_refuses_them() {
+    let accepted = [
+        "v",
+        "",
+        "release-",
+        "models/tinydit-v",
+        "v.",
+        "rel/",
+        "ü-",
+        "v@",
+        "V_",
+    ];
+    let refused = [
+        "v..",
+        "a..b-",
+        "v 1-",
+        "v~",
+        "v^",
+        "v:",
+        "v?",
+        "v*",
+        "v[",
+        "v\\",
+        "v\n",
+        "\tv",
+        "v\u{7f}",
+        "\u{1b}[31mv",
+        "v@{",
+        "/v",
+        "a//v",
+        ".v",
+        "a/.b/v",
+        "a.lock/v",
+    ];
+    let is_ref = |prefix: &str| {
+        // A prerelease, so every character a version may hold follows the prefix.
+        std::process::Command::new("git")
+            .args(["check-ref-format", &format!("refs/tags/{prefix}1.2.3-rc.1")])
+            .status()
+            .expect("git runs")
+            .success()
+    };
+    for (prefix, valid) in accepted
+        .iter()
+        .map(|p| (p, true))
+        .chain(refused.iter().map(|p| (p, false)))
+    {
+        assert_eq!(is_ref(prefix), valid, "git disagrees about {prefix:?}");
+        let ctx = TestContext::new().file(
+            "release.toml",
+            format!(
+                "[model]\nname = \"x\"\nhub-repo = \"a/b\"\n\n[version]\nfrom = \"config\"\n\
+                 value = \"1.0.0\"\ntag-prefix = {}\n",
+                toml_string(prefix)
+            ),
+        );
+        let run = ctx.run(["validate"]);
+        if valid {
+            run.assert_status(0);
+        } else {
+            run.assert_status(2)
+                .assert_stderr_contains("release.toml:8:14: `version.tag-prefix` = `")
+                .assert_stderr_contains("cannot start a git tag name");
+        }
+    }
+}
+
+/// A TOML basic string holding `text`, control characters escaped.
+fn toml_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04X}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
