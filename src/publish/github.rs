@@ -16,6 +16,7 @@ use serde::Deserialize;
 use super::PublishError;
 use super::plan::{GithubAsset, GithubRelease, GithubState};
 use super::retry::{self, Backoff, Failure, Landed};
+use super::route;
 use crate::secrets::Token;
 
 /// A connection to one repository.
@@ -179,21 +180,17 @@ fn message_of(err: &octocrab::Error) -> &str {
 /// Most pages followed when listing (GitHub caps a release at 1000 assets: 10 pages of 100).
 const MAX_PAGES: usize = 20;
 
-/// Percent-encodes an asset name for the `name` query parameter.
-pub fn encode_query(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 impl GitHub {
+    /// `/repos/{owner}/{name}` and `rest`, the repository's parts percent-encoded (checked by
+    /// [`GitHub::new`]).
+    fn route(&self, rest: &str) -> String {
+        let repo = route::repo(&self.repo).expect("checked when the client was made");
+        format!("/repos/{repo}{rest}")
+    }
+
     /// A client for `repo` (`owner/name`); octocrab's own retries are off.
     pub fn new(api: &str, uploads: &str, token: &Token, repo: &str) -> anyhow::Result<Self> {
+        route::repo(repo)?;
         let octo = Octocrab::builder()
             .personal_token(token.expose().to_owned())
             .base_uri(api)
@@ -225,7 +222,7 @@ impl GitHub {
     /// at all, for a repository they can write to. An installation token that really lacks
     /// `contents: write` is refused at the first write, with the same hint.
     pub async fn check_push_access(&self, commit: Option<&str>) -> anyhow::Result<()> {
-        let route = format!("/repos/{}", self.repo);
+        let route = self.route("");
         let repo: Result<serde_json::Value, _> = self
             .backoff
             .run(|| self.octo.get(&route, None::<&()>), classify)
@@ -256,7 +253,7 @@ impl GitHub {
         let Some(commit) = commit else {
             return Ok(());
         };
-        let route = format!("/repos/{}/commits/{commit}", self.repo);
+        let route = self.route(&format!("/commits/{}", route::segment(commit)));
         let found: Result<serde_json::Value, _> = self
             .backoff
             .run(|| self.octo.get(&route, None::<&()>), classify)
@@ -289,7 +286,7 @@ impl GitHub {
 
     /// The commit a tag points at (through an annotated tag object if need be).
     pub async fn tag_commit(&self, tag: &str) -> anyhow::Result<Option<String>> {
-        let route = format!("/repos/{}/git/ref/tags/{tag}", self.repo);
+        let route = self.route(&format!("/git/ref/tags/{}", route::segment(tag)));
         let found: Result<RefJson, _> = self
             .backoff
             .run(|| self.octo.get(&route, None::<&()>), classify)
@@ -308,7 +305,10 @@ impl GitHub {
         if reference.object.kind != "tag" {
             return Ok(Some(reference.object.sha));
         }
-        let route = format!("/repos/{}/git/tags/{}", self.repo, reference.object.sha);
+        let route = self.route(&format!(
+            "/git/tags/{}",
+            route::segment(&reference.object.sha)
+        ));
         let object: TagJson = self
             .backoff
             .run(|| self.octo.get(&route, None::<&()>), classify)
@@ -341,8 +341,7 @@ impl GitHub {
 
     /// Every release, drafts included (listed only for users with push access).
     async fn releases(&self) -> Result<Vec<ReleaseJson>, octocrab::Error> {
-        self.all_pages(&format!("/repos/{}/releases?per_page=100", self.repo))
-            .await
+        self.all_pages(&self.route("/releases?per_page=100")).await
     }
 
     /// The release of `tag` (or its draft), the tags of published releases and the tag.
@@ -370,7 +369,7 @@ impl GitHub {
 
     /// Creates the tag on `commit`, or accepts it when it points there already.
     pub async fn ensure_tag(&self, tag: &str, commit: &str) -> anyhow::Result<()> {
-        let route = format!("/repos/{}/git/refs", self.repo);
+        let route = self.route("/git/refs");
         let body = serde_json::json!({ "ref": format!("refs/tags/{tag}"), "sha": commit });
         let created: Result<serde_json::Value, _> = self
             .backoff
@@ -434,7 +433,7 @@ impl GitHub {
         {
             return Ok(existing);
         }
-        let route = format!("/repos/{}/releases", self.repo);
+        let route = self.route("/releases");
         let body = serde_json::json!({
             "tag_name": tag,
             "name": name,
@@ -480,7 +479,7 @@ impl GitHub {
 
     /// Deletes an asset (a partial or different one of the same name).
     pub async fn delete_asset(&self, id: u64) -> anyhow::Result<()> {
-        let route = format!("/repos/{}/releases/assets/{id}", self.repo);
+        let route = self.route(&format!("/releases/assets/{id}"));
         let deleted = self
             .backoff
             .run(
@@ -501,10 +500,7 @@ impl GitHub {
     /// The assets of a release, re-read: every page (a release holds up to 1000).
     async fn assets(&self, release: u64) -> anyhow::Result<Vec<GithubAsset>> {
         let assets: Vec<AssetJson> = self
-            .all_pages(&format!(
-                "/repos/{}/releases/{release}/assets?per_page=100",
-                self.repo
-            ))
+            .all_pages(&self.route(&format!("/releases/{release}/assets?per_page=100")))
             .await
             .map_err(|err| translate(&err, &self.repo, "list the release assets"))?;
         Ok(assets.into_iter().map(Into::into).collect())
@@ -536,10 +532,12 @@ impl GitHub {
             }
         }
         let url = format!(
-            "{}/repos/{}/releases/{release}/assets?name={}",
+            "{}{}",
             self.uploads,
-            self.repo,
-            encode_query(name)
+            self.route(&format!(
+                "/releases/{release}/assets?name={}",
+                route::segment(name)
+            ))
         );
         let mut failures = 0;
         loop {
@@ -647,7 +645,7 @@ impl GitHub {
         notes: &str,
         make_latest: bool,
     ) -> anyhow::Result<String> {
-        let route = format!("/repos/{}/releases/{release}", self.repo);
+        let route = self.route(&format!("/releases/{release}"));
         let body = serde_json::json!({
             "draft": false,
             "body": notes,
@@ -660,16 +658,5 @@ impl GitHub {
             .await
             .map_err(|err| translate(&err, &self.repo, "publish the release"))?;
         Ok(published.html_url)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn asset_names_are_encoded() {
-        assert_eq!(encode_query("model.safetensors"), "model.safetensors");
-        assert_eq!(encode_query("a b&c#d"), "a%20b%26c%23d");
     }
 }

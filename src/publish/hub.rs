@@ -29,6 +29,7 @@ use sha1::Digest as _;
 use super::PublishError;
 use super::plan::{FileAction, HubPlan, HubRef, HubState, PreviousRelease, RemoteFile};
 use super::retry::{self, Backoff, Failure, Landed};
+use super::route;
 use crate::bundle::BundleMetrics;
 use crate::identity::{IDENTITY_FILE, MAX_IDENTITY_BYTES, ReleaseIdentity};
 use crate::manifest::ReleaseManifest;
@@ -173,6 +174,7 @@ impl Hub {
 
     /// A client that may read public repos without a token.
     pub fn connect(endpoint: &str, token: Option<&Token>, repo_id: &str) -> anyhow::Result<Self> {
+        route::repo(repo_id)?;
         let (owner, name) = repo_id
             .split_once('/')
             .with_context(|| format!("the Hub repo `{repo_id}` is not `owner/name`"))?;
@@ -206,12 +208,13 @@ impl Hub {
 
     /// The repo's web address.
     pub fn repo_url(&self) -> String {
-        format!("{}/{}", self.endpoint, self.repo_id)
+        let repo = route::repo(&self.repo_id).expect("checked when the client was made");
+        format!("{}/{repo}", self.endpoint)
     }
 
     /// A commit's web address.
     pub fn commit_url(&self, commit: &str) -> String {
-        format!("{}/{}/commit/{commit}", self.endpoint, self.repo_id)
+        format!("{}/commit/{}", self.repo_url(), route::segment(commit))
     }
 
     /// Branches and tags, or `None` when the repo does not exist.
@@ -550,8 +553,8 @@ impl Hub {
         let url = format!(
             "{}/api/models/{}/preupload/{}",
             self.endpoint,
-            self.repo_id,
-            encode_segment(revision)
+            route::repo(&self.repo_id)?,
+            route::segment(revision)
         );
         let answer: serde_json::Value = self
             .post_json(
@@ -581,7 +584,8 @@ impl Hub {
             .collect();
         let url = format!(
             "{}/{}.git/info/lfs/objects/batch",
-            self.endpoint, self.repo_id
+            self.endpoint,
+            route::repo(&self.repo_id)?
         );
         let body = serde_json::json!({
             "operation": "upload",
@@ -999,18 +1003,6 @@ impl std::fmt::Display for RawFailure {
     }
 }
 
-/// Percent-encodes a revision for one path segment.
-fn encode_segment(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1025,11 +1017,5 @@ mod tests {
             git_blob_oid(&path).expect("oid"),
             "ce013625030ba8dba906f756967f9e9ca394464a"
         );
-    }
-
-    #[test]
-    fn revisions_are_encoded_as_one_segment() {
-        assert_eq!(encode_segment("main"), "main");
-        assert_eq!(encode_segment("a/b c"), "a%2Fb%20c");
     }
 }

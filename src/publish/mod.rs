@@ -22,6 +22,7 @@ pub mod github;
 pub mod hub;
 pub mod plan;
 pub mod retry;
+pub mod route;
 pub mod version;
 
 use std::fmt::Write as _;
@@ -624,8 +625,9 @@ pub fn publish(
         ));
         if let TagPlan::Exists { commit } = &hub_plan.tag_plan {
             receipt.hub_commit_url = Some(format!(
-                "{}/commit/{commit}",
-                receipt.hub_url.as_deref().unwrap_or_default()
+                "{}/commit/{}",
+                receipt.hub_url.as_deref().unwrap_or_default(),
+                route::segment(commit)
             ));
             receipt.hub_commit = Some(commit.clone());
         }

@@ -486,6 +486,7 @@ fn metric_deltas(before: &Metrics, now: &Metrics) -> Vec<MetricDelta> {
 
 /// The Hub's web address of a repo.
 pub fn hub_repo_url(endpoint: &str, repo: &str) -> String {
+    let repo = super::route::repo(repo).unwrap_or_else(|_| super::route::segment(repo));
     format!("{}/{repo}", endpoint.trim_end_matches('/'))
 }
 
