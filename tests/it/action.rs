@@ -207,6 +207,22 @@ fn publishing_on_a_pull_request_is_refused() {
     assert!(!ctx.path().join("out").exists(), "nothing ran");
 }
 
+/// Issue 14: the action refuses `publish` on every event the command line refuses, with the
+/// same rule (one function) and the same message.
+#[test]
+fn publishing_is_refused_on_every_pull_request_event() {
+    for event in tinydit_release::publish::PULL_REQUEST_EVENTS {
+        let ctx = action_context(RELEASE_TOML)
+            .env("INPUT_COMMAND", "publish")
+            .env("GITHUB_EVENT_NAME", *event);
+        let run = ctx.run(["action"]);
+        run.assert_status(2).assert_stdout_contains(&format!(
+            "::error title=tinydit-release::publishing is refused on `{event}` events"
+        ));
+        assert!(!ctx.path().join("out").exists(), "{event}: nothing ran");
+    }
+}
+
 /// A pull request's provenance is its head commit from the event payload, not the merge commit
 /// in `GITHUB_SHA`.
 #[test]

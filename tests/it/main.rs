@@ -8,6 +8,8 @@ mod config_errors;
 mod convert;
 mod example;
 mod hooks;
+#[cfg(unix)]
+mod outputs;
 mod publish;
 mod sample;
 mod scan;

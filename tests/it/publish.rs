@@ -793,6 +793,149 @@ fn publishing_from_a_pull_request_or_a_dirty_tree_is_refused() {
         .status(0);
 }
 
+/// Issue 14: every pull-request event refuses `publish`, before anything is read or sent.
+#[test]
+fn publishing_is_refused_on_every_pull_request_event() {
+    let world = World::new();
+    let before = (world.hub.requests().len(), world.github.requests().len());
+    for event in tinydit_release::publish::PULL_REQUEST_EVENTS {
+        let output = world
+            .command(&["publish", "--bundle", "dist", "--version", "1.0.0"], true)
+            .env("GITHUB_EVENT_NAME", event)
+            .output()
+            .expect("run");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{event}: {stderr}");
+        assert!(
+            stderr.contains(&format!("publishing is refused on `{event}` events")),
+            "{event}: {stderr}"
+        );
+    }
+    assert_eq!(
+        (world.hub.requests().len(), world.github.requests().len()),
+        before,
+        "nothing was sent"
+    );
+}
+
+/// Issue 14: a bundle is trusted as built, so one that names another commit than the one this
+/// run releases (`GITHUB_SHA`) is refused naming both, before any request.
+#[test]
+fn a_bundle_from_another_commit_is_refused_naming_both() {
+    let world = World::new();
+    let manifest_path = world.ctx.path().join("dist/manifest.json");
+    let original = std::fs::read(&manifest_path).expect("read");
+    let other = "0".repeat(40);
+    let before = (world.hub.requests().len(), world.github.requests().len());
+    // The bundle of another commit.
+    let mut manifest: Value = serde_json::from_slice(&original).expect("json");
+    manifest["source"]["commit"] = json!(other);
+    std::fs::write(&manifest_path, manifest.to_string()).expect("write");
+    world
+        .publish("1.0.0")
+        .status(2)
+        .stderr_has(&format!("was built from commit `{other}`"))
+        .stderr_has(&format!("this run releases commit `{}`", world.source))
+        .stderr_has("never an artifact of a pull request's run");
+    // A bundle that records no commit.
+    manifest["source"] = Value::Null;
+    std::fs::write(&manifest_path, manifest.to_string()).expect("write");
+    world
+        .publish("1.0.0")
+        .status(2)
+        .stderr_has("records no source commit");
+    // The right bundle, but this run releases another commit.
+    std::fs::write(&manifest_path, &original).expect("write");
+    let output = world
+        .command(&["publish", "--bundle", "dist", "--version", "1.0.0"], true)
+        .env("GITHUB_SHA", &other)
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("this run releases commit `{other}`")),
+        "{stderr}"
+    );
+    assert_eq!(
+        (world.hub.requests().len(), world.github.requests().len()),
+        before,
+        "nothing was sent"
+    );
+    world.publish("1.0.0").status(0);
+}
+
+/// Issue 14: a link anywhere in a bundle (a file, a folder, the bundle folder, the folder given
+/// to `--bundle`) is refused by `plan` and `publish` before any request, even when its target
+/// holds exactly the recorded bytes; no message shows the size of a file outside.
+#[cfg(unix)]
+#[test]
+fn a_bundle_with_a_symlink_is_refused_by_plan_and_publish() {
+    let outside = tempfile::tempdir().expect("tempdir");
+    let world = World::new();
+    let dist = world.ctx.path().join("dist");
+    let bundle = dist.join("bundle");
+    // Copies of the real files outside, so every size and digest matches the manifest.
+    let copy = |from: &Path, to: &Path| {
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        std::fs::copy(from, to).expect("copy");
+    };
+    copy(
+        &bundle.join("onnx/gen.onnx"),
+        &outside.path().join("onnx/gen.onnx"),
+    );
+    copy(&bundle.join("README.md"), &outside.path().join("README.md"));
+    std::fs::write(outside.path().join("secret"), vec![b's'; 123_457]).expect("write");
+    let before = (world.hub.requests().len(), world.github.requests().len());
+    let refused = |named: &str| {
+        for args in [
+            &["publish", "--bundle", "dist", "--version", "1.0.0"][..],
+            &["plan", "--bundle", "dist", "--version", "1.0.0", "--json"][..],
+        ] {
+            let run = world.run(args);
+            run.status(2).stderr_has(named).stderr_has("is a symlink");
+            assert!(!run.stderr.contains("123457"), "{}", run.stderr);
+        }
+    };
+    for (inside, target) in [
+        ("onnx", outside.path().join("onnx")),
+        ("README.md", outside.path().join("README.md")),
+        ("model.safetensors", outside.path().join("secret")),
+    ] {
+        let path = bundle.join(inside);
+        let aside = dist.join(format!("aside-{}", inside.replace('/', "-")));
+        std::fs::rename(&path, &aside).expect("aside");
+        std::os::unix::fs::symlink(&target, &path).expect("symlink");
+        refused(&format!("`{inside}`"));
+        std::fs::remove_file(&path).expect("rm link");
+        std::fs::rename(&aside, &path).expect("back");
+    }
+    // The bundle folder itself, a link to the real files.
+    let moved = outside.path().join("bundle");
+    std::fs::rename(&bundle, &moved).expect("move");
+    std::os::unix::fs::symlink(&moved, &bundle).expect("symlink");
+    refused("`dist/bundle`");
+    std::fs::remove_file(&bundle).expect("rm link");
+    std::fs::rename(&moved, &bundle).expect("back");
+    // `--bundle` through a link to the real folder.
+    std::os::unix::fs::symlink(&dist, world.ctx.path().join("linked")).expect("symlink");
+    for (bundle_arg, why) in [
+        ("linked", "`--bundle` `linked` is a symlink"),
+        ("linked/bundle", "goes through the symlink `linked`"),
+    ] {
+        world
+            .run(&["publish", "--bundle", bundle_arg, "--version", "1.0.0"])
+            .status(2)
+            .stderr_has(why);
+    }
+    assert_eq!(
+        (world.hub.requests().len(), world.github.requests().len()),
+        before,
+        "nothing was sent"
+    );
+    world.publish("1.0.0").status(0);
+}
+
 #[test]
 fn a_changed_bundle_file_is_refused_before_any_request() {
     let world = World::new();
