@@ -32,12 +32,15 @@ $(VENV)/.lint-ready: scripts/requirements-lint.txt $(VENV)/.ready
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements-lint.txt
 	touch $@
 
-# The action, workflows and Dockerfile, checked offline (Docker cannot run here): linters, then
-# the Dockerfile's steps run as plain commands against the debug binary.
+# The action, workflows and Dockerfile, checked offline without a Docker engine: linters, a check
+# that the cargo stages copy every file the build needs, then the Dockerfile's steps run as plain
+# commands against the debug binary.
 lint: $(VENV)/.lint-ready
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/zizmor --offline .
 	$(VENV)/bin/hadolint Dockerfile Dockerfile.cuda
+	scripts/dockerfile-copies.sh Dockerfile Dockerfile.cuda
+	scripts/dockerfile-copies.sh --self-test
 	scripts/base-images.sh list > /dev/null
 	cargo build --locked --quiet
 	PYTHON=$(VENV)/bin/python scripts/dockerfile-steps.sh
