@@ -8,7 +8,7 @@ PYTHON ?= python3
 # The ONNX Runtime shared library inside the venv's onnxruntime package.
 ORT_LIB = $(shell scripts/ort-lib $(VENV)/bin/python)
 
-.PHONY: example test ci setup lint
+.PHONY: example test ci setup lint image-test
 
 setup: $(VENV)/.ready
 
@@ -44,6 +44,14 @@ lint: $(VENV)/.lint-ready
 	scripts/base-images.sh list > /dev/null
 	cargo build --locked --quiet
 	PYTHON=$(VENV)/bin/python scripts/dockerfile-steps.sh
+
+# The action's real image: every stage of the Dockerfile built on local stand-ins of its base
+# images (Debian from debootstrap, this machine's Rust toolchain, Debian's Python), then run as a
+# runner runs a container action: a pull request's check, a tag push's publish against the
+# emulators, a re-run after a fault, a modified tracked file. Needs root, a running Docker engine
+# and debootstrap; no image registry.
+image-test:
+	scripts/image-test.sh
 
 # Everything CI runs (.ci/run), with a closing count of the tests.
 ci:
