@@ -17,17 +17,21 @@
 # `tests/fixtures/tinydit`, owned by uid 1001 while the container runs as root, as on hosted
 # runners), `/github/file_commands`, `/github/workflow/event.json`, `/github/home`,
 # `/github/runner_temp`, the `GITHUB_*`/`RUNNER_*` variables with the container's paths, and one
-# `INPUT_*` variable per input of `action.yml` (its default, or the step's `with:` value). The
-# network is the host's (`--network host`): the Hub and GitHub emulators bind 127.0.0.1. Their
-# data folders are mounted at the same path, since the tool and the Hub emulator share the Xet
-# store `local://<data>/cas`.
+# `INPUT_*` variable per input of `action.yml` (its default, or the step's `with:` value). Two
+# differences from a runner: the network is the host's (`--network host`, where the runner uses
+# the job's network), since the Hub and GitHub emulators bind 127.0.0.1; and the Docker socket
+# is not mounted (the tool never uses it). The Hub emulator's data folder is mounted at its own
+# path, since the tool and the emulator share the Xet store `local://<data>/cas`.
 #
 # Scenarios (one `ok`/`FAIL` line each; the exit status is 1 when any fails):
 #   pr-check           pull_request `check`, no tokens: exit 0, outputs and a step summary
 #   tag-publish        tag push `publish` against the emulators: exit 0, Hub tag and GitHub release
 #   rerun-after-fault  GitHub answers 503 to the release's publish PATCH: exit 2; fault cleared, a
 #                      plain re-run (not --bundle) exits 0 and the Hub has one release commit
-#   dirty-tree         a modified tracked release.toml: `publish` exits 2 naming uncommitted changes
+#   dirty-tree         a modified tracked release.toml: `publish` exits 2 naming uncommitted changes,
+#                      and nothing is published; the command line's `publish --allow-dirty` exits 0
+#
+# Needs root (debootstrap, chown), a running Docker engine, debootstrap, git, curl and python3.
 #
 # Environment: DOCKER (default docker), IMAGE_TAG (default tinydit-release:image-test),
 # EMULATOR_BIN_DIR (folder with hub-emulator and github-emulator; default: built with
