@@ -8,7 +8,7 @@
 #                                     as the official image has it (/usr/local/rustup, /usr/local/cargo)
 #   tinydit-standin/python:3.11       the same + Debian's python3 and python3-pip, `python` -> python3
 #
-#   scripts/image-bases.sh            # build the stand-ins that do not exist yet
+#   scripts/image-bases.sh            # build the stand-ins that are missing or out of date
 #   scripts/image-bases.sh --force    # rebuild all three (the debootstrap tarballs stay cached)
 #   scripts/image-bases.sh --print    # the three tags, one `role tag` per line, and nothing else
 #
@@ -68,7 +68,6 @@ if [ -z "$mirror" ]; then
 fi
 mirror="${mirror%/}"
 
-exists() { "$docker" image inspect "$1" > /dev/null 2>&1; }
 
 # ENV lines shared by the three stand-ins: registry settings of this machine, as `--change`s.
 env_changes=()
@@ -83,9 +82,21 @@ while IFS='=' read -r name value; do
   esac
 done < <(env)
 
+# A stand-in is current when its label holds the hash of this script and of what it takes from
+# this machine (CA bundle, registry settings, the toolchain's version).
+key=$( {
+  cat "$0" "$ca_bundle"
+  cat /etc/pip.conf "$cargo_home/config.toml" "$cargo_home/config" 2> /dev/null || true
+  printf '%s\n' "${env_changes[@]}"
+  "$toolchain/bin/rustc" --version
+} | sha256sum | cut -c1-16)
+exists() {
+  [ "$("$docker" image inspect --format '{{index .Config.Labels "tinydit.standin.key"}}' "$1" 2> /dev/null)" = "$key" ]
+}
+
 # A cached debootstrap tarball: `rootfs NAME PACKAGES` prints its path.
 rootfs() {
-  local name=$1 include=$2 tarball="$cache/$1.tar"
+  local name=$1 include=$2 tarball="$cache/$1-slim.tar"
   if [ ! -s "$tarball" ]; then
     local dir="$cache/$name.rootfs"
     rm -rf "$dir"
@@ -109,7 +120,33 @@ Suites: $suite-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 EOF
-    rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/archives/*.deb "$dir"/var/log/*.log
+    # What the official `-slim` images hold (debuerreotype's minimizing and slimify steps): apt
+    # keeps no package caches, translations or suggested packages, and dpkg leaves out
+    # documentation, manuals and translations, for what is installed now and in later layers.
+    cat > "$dir/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
+    echo 'Acquire::Languages "none";' > "$dir/etc/apt/apt.conf.d/docker-no-languages"
+    echo 'Apt::AutoRemove::SuggestsImportant "false";' > "$dir/etc/apt/apt.conf.d/docker-autoremove-suggests"
+    cat > "$dir/etc/dpkg/dpkg.cfg.d/docker" <<'EOF'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/locale/*
+path-include /usr/share/locale/locale.alias
+path-exclude /usr/share/man/*
+EOF
+    find "$dir/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+    find "$dir/usr/share/locale" -mindepth 1 -maxdepth 1 -not -name locale.alias -exec rm -rf {} +
+    rm -rf "$dir"/usr/share/man/* "$dir"/usr/share/info/* "$dir"/usr/share/groff/* "$dir"/usr/share/lintian/*
+    rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/archives/*.deb "$dir"/var/cache/apt/*.bin \
+      "$dir"/var/log/*.log
     tar --numeric-owner -C "$dir" -cf "$tarball.tmp" .
     mv "$tarball.tmp" "$tarball"
     rm -rf "$dir"
@@ -131,7 +168,8 @@ unpack() {
 
 import() {
   local dir=$1 tag=$2; shift 2
-  tar --numeric-owner -C "$dir" -c . | "$docker" import "${env_changes[@]}" "$@" - "$tag" > /dev/null
+  tar --numeric-owner -C "$dir" -c . \
+    | "$docker" import "${env_changes[@]}" --change "LABEL tinydit.standin.key=$key" "$@" - "$tag" > /dev/null
   rm -rf "$dir"
   echo "image-bases: built $tag" >&2
 }
@@ -142,7 +180,7 @@ if [ "$force" = 1 ] || ! exists "$base_tag"; then
   unpack "$(rootfs debian-$suite ca-certificates)" "$work"
   import "$work" "$base_tag" --change 'CMD ["bash"]'
 else
-  echo "image-bases: $base_tag exists" >&2
+  echo "image-bases: $base_tag is current" >&2
 fi
 
 if [ "$force" = 1 ] || ! exists "$rust_tag"; then
@@ -163,7 +201,7 @@ if [ "$force" = 1 ] || ! exists "$rust_tag"; then
     --change 'ENV PATH=/usr/local/cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change "ENV RUST_VERSION=$rust_version" --change 'CMD ["bash"]'
 else
-  echo "image-bases: $rust_tag exists" >&2
+  echo "image-bases: $rust_tag is current" >&2
 fi
 
 if [ "$force" = 1 ] || ! exists "$python_tag"; then
@@ -171,5 +209,5 @@ if [ "$force" = 1 ] || ! exists "$python_tag"; then
   ln -s /usr/bin/python3 "$work/usr/local/bin/python"
   import "$work" "$python_tag" --change 'ENV LANG=C.UTF-8' --change 'CMD ["python3"]'
 else
-  echo "image-bases: $python_tag exists" >&2
+  echo "image-bases: $python_tag is current" >&2
 fi
