@@ -75,7 +75,9 @@ build() {
       case "$base" in
         rust:*)
           base=${standin[rust]}
-          if [ "${IMAGE_TEST_WARM:-0}" = 1 ] && exists "$base-warm"; then base=$base-warm; fi
+          if [ "${IMAGE_TEST_WARM:-0}" = 1 ] && [ "$(warm_base "$base-warm")" = "$(image_id "$base")" ]; then
+            base=$base-warm
+          fi
           ;;
         python:*) base=${standin[python]} ;;
         debian:*) base=${standin[debian]} ;;
@@ -97,6 +99,7 @@ build() {
   git ls-files -z --cached --others --exclude-standard \
     | while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done \
     | tar --null -T - -cf "$out/context.tar"
+  sha256sum < "$out/context.tar" | cut -d' ' -f1 > "$out/sources.sha256"
   tar -rf "$out/context.tar" -C "$out" image-test.Dockerfile
   log "docker build ($(du -h "$out/context.tar" | cut -f1) context) -> $image, log in $out/build.log"
   # The build's own processes belong to the daemon: run dockerd itself under `nice` to lower them.
@@ -104,32 +107,40 @@ build() {
     > "$out/build.log" 2>&1 \
     || { tail -n 40 "$out/build.log" >&2; die "docker build failed (log above)"; }
   log "built $image in $((SECONDS - started)) s"
-  if [ "${IMAGE_TEST_WARM:-0}" = 1 ]; then warm_builder "$out" "${standin[rust]}-warm"; fi
+  if [ "${IMAGE_TEST_WARM:-0}" = 1 ]; then warm_builder "$out" "${standin[rust]}"; fi
   rm -f "$out/context.tar"
 }
 
-exists() { "$docker" image inspect "$1" > /dev/null 2>&1; }
+image_id() { "$docker" image inspect --format '{{.Id}}' "$1" 2> /dev/null || true; }
+# The Rust stand-in a warm stand-in was made from (it is used only while that is current).
+warm_base() {
+  "$docker" image inspect --format '{{index .Config.Labels "tinydit.warm.base"}}' "$1" 2> /dev/null || true
+}
 
-# warm_builder OUT TAG: the builder stage just built (all cached), its /src emptied except
-# `target/`, flattened into one layer (so warm images do not stack) with the stand-in's ENV.
+# warm_builder OUT RUST-STANDIN: the builder stage just built (all cached), its /src emptied
+# except `target/`, flattened into one layer (so warm images do not stack) with the stand-in's
+# ENV, tagged RUST-STANDIN-warm. Skipped when neither the checkout's files nor the Rust stand-in
+# changed since the last one (a build from the warm stand-in makes a new builder image even then).
 warm_builder() {
-  local out=$1 tag=$2 started=$SECONDS builder=tinydit-image-test-warm-$$ changes=() id
-  local stamp="${IMAGE_CACHE:-target/image-cache}/warm-builder.id"
-  id=$("$docker" build -q -f image-test.Dockerfile --target builder -t "$builder" - < "$out/context.tar" 2> "$out/warm.log")
-  if exists "$tag" && [ "$(cat "$stamp" 2> /dev/null)" = "$id" ]; then
-    "$docker" rmi "$builder" > /dev/null
+  local out=$1 rust=$2 tag=$2-warm started=$SECONDS builder=tinydit-image-test-warm-$$ changes=()
+  local stamp="${IMAGE_CACHE:-target/image-cache}/warm-builder.stamp" inputs
+  inputs="$(cat "$out/sources.sha256") $(image_id "$rust")"
+  if [ "$(warm_base "$tag")" = "$(image_id "$rust")" ] && [ "$(cat "$stamp" 2> /dev/null)" = "$inputs" ]; then
     return
   fi
+  "$docker" build -q -f image-test.Dockerfile --target builder -t "$builder" - < "$out/context.tar" \
+    > "$out/warm.log" 2>&1 || { cat "$out/warm.log" >&2; die "the builder stage did not build again"; }
   containers+=("$builder")
   "$docker" run --name "$builder" "$builder" \
     find /src -mindepth 1 -maxdepth 1 ! -name target -exec rm -rf {} +
   while IFS= read -r env; do
     [ -n "$env" ] && changes+=(--change "ENV ${env%%=*}=${env#*=}")
   done < <("$docker" image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$builder")
-  "$docker" export "$builder" | "$docker" import "${changes[@]}" --change 'CMD ["bash"]' - "$tag" > /dev/null
+  "$docker" export "$builder" | "$docker" import "${changes[@]}" --change 'CMD ["bash"]' \
+    --change "LABEL tinydit.warm.base=$(image_id "$rust")" - "$tag" > /dev/null
   "$docker" rm "$builder" > /dev/null
   "$docker" rmi "$builder" > /dev/null
-  printf '%s\n' "$id" > "$stamp"
+  printf '%s\n' "$inputs" > "$stamp"
   log "warm builder stand-in $tag in $((SECONDS - started)) s"
 }
 
