@@ -122,24 +122,24 @@ warm_base() {
 # ENV, tagged RUST-STANDIN-warm. Skipped when neither the checkout's files nor the Rust stand-in
 # changed since the last one (a build from the warm stand-in makes a new builder image even then).
 warm_builder() {
-  local out=$1 rust=$2 tag=$2-warm started=$SECONDS builder=tinydit-image-test-warm-$$ changes=()
-  local stamp="${IMAGE_CACHE:-target/image-cache}/warm-builder.stamp" inputs
+  local out=$1 rust=$2 tag=$2-warm started=$SECONDS container=tinydit-image-test-warm-$$ changes=()
+  local stamp="${IMAGE_CACHE:-target/image-cache}/warm-builder.stamp" inputs builder
   inputs="$(cat "$out/sources.sha256") $(image_id "$rust")"
   if [ "$(warm_base "$tag")" = "$(image_id "$rust")" ] && [ "$(cat "$stamp" 2> /dev/null)" = "$inputs" ]; then
     return
   fi
-  "$docker" build -q -f image-test.Dockerfile --target builder -t "$builder" - < "$out/context.tar" \
-    > "$out/warm.log" 2>&1 || { cat "$out/warm.log" >&2; die "the builder stage did not build again"; }
-  containers+=("$builder")
-  "$docker" run --name "$builder" "$builder" \
+  # By id, untagged: removing a tag would remove the image, and with it the layer cache.
+  builder=$("$docker" build -q -f image-test.Dockerfile --target builder - < "$out/context.tar" 2> "$out/warm.log") \
+    || { cat "$out/warm.log" >&2; die "the builder stage did not build again"; }
+  containers+=("$container")
+  "$docker" run --name "$container" "$builder" \
     find /src -mindepth 1 -maxdepth 1 ! -name target -exec rm -rf {} +
   while IFS= read -r env; do
     [ -n "$env" ] && changes+=(--change "ENV ${env%%=*}=${env#*=}")
   done < <("$docker" image inspect --format '{{range .Config.Env}}{{println .}}{{end}}' "$builder")
-  "$docker" export "$builder" | "$docker" import "${changes[@]}" --change 'CMD ["bash"]' \
+  "$docker" export "$container" | "$docker" import "${changes[@]}" --change 'CMD ["bash"]' \
     --change "LABEL tinydit.warm.base=$(image_id "$rust")" - "$tag" > /dev/null
-  "$docker" rm "$builder" > /dev/null
-  "$docker" rmi "$builder" > /dev/null
+  "$docker" rm "$container" > /dev/null
   printf '%s\n' "$inputs" > "$stamp"
   log "warm builder stand-in $tag in $((SECONDS - started)) s"
 }
