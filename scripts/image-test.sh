@@ -103,7 +103,7 @@ build() {
   tar -rf "$out/context.tar" -C "$out" image-test.Dockerfile
   log "docker build ($(du -h "$out/context.tar" | cut -f1) context) -> $image, log in $out/build.log"
   # The build's own processes belong to the daemon: run dockerd itself under `nice` to lower them.
-  nice -n 10 "$docker" build -f image-test.Dockerfile -t "$image" - < "$out/context.tar" \
+  nice -n 10 "$docker" build --force-rm -f image-test.Dockerfile -t "$image" - < "$out/context.tar" \
     > "$out/build.log" 2>&1 \
     || { tail -n 40 "$out/build.log" >&2; die "docker build failed (log above)"; }
   log "built $image in $((SECONDS - started)) s"
