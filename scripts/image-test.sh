@@ -45,7 +45,8 @@
 # changed is compiled while every COPY line must still bring the sources in. Without the warm
 # stand-in, or with IMAGE_TEST_WARM unset, the builder starts from the plain Rust stand-in.
 # Each build after a change leaves the previous stages' images untagged (about 1.4 GB for the
-# builder's): `docker image prune` reclaims them.
+# builder's): `docker image prune` reclaims them, and drops the builder stage's layer cache too
+# (its last image is never tagged), so the next build compiles everything again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 docker="${DOCKER:-docker}"
