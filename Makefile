@@ -8,7 +8,7 @@ PYTHON ?= python3
 # The ONNX Runtime shared library inside the venv's onnxruntime package.
 ORT_LIB = $(shell scripts/ort-lib $(VENV)/bin/python)
 
-.PHONY: example test ci setup lint
+.PHONY: example test ci setup lint image-test
 
 setup: $(VENV)/.ready
 
@@ -32,18 +32,29 @@ $(VENV)/.lint-ready: scripts/requirements-lint.txt $(VENV)/.ready
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements-lint.txt
 	touch $@
 
-# The action, workflows and Dockerfile, checked offline (Docker cannot run here): linters, the
-# base image and action pins, the release scripts against a local repository, then the
-# Dockerfile's steps run as plain commands against the debug binary.
+# The action, workflows and Dockerfile, checked offline without a Docker engine: linters, a check
+# that the cargo stages copy every file the build needs, the base image and action pins, the
+# release scripts against a local repository, then the Dockerfile's steps run as plain commands
+# against the debug binary.
 lint: $(VENV)/.lint-ready
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/zizmor --offline .
 	$(VENV)/bin/hadolint Dockerfile Dockerfile.cuda
+	scripts/dockerfile-copies.sh Dockerfile Dockerfile.cuda
+	scripts/dockerfile-copies.sh --self-test
 	scripts/base-images.sh list > /dev/null
 	scripts/check-pins.sh
 	scripts/test-release-scripts.sh
 	cargo build --locked --quiet
 	PYTHON=$(VENV)/bin/python scripts/dockerfile-steps.sh
+
+# The action's real image: every stage of the Dockerfile built on local stand-ins of its base
+# images (Debian from debootstrap, this machine's Rust toolchain, Debian's Python), then run as a
+# runner runs a container action: a pull request's check, a tag push's publish against the
+# emulators, a re-run after a fault, a modified tracked file. Needs root, a running Docker engine
+# and debootstrap; no image registry.
+image-test:
+	scripts/image-test.sh
 
 # Everything CI runs (.ci/run), with a closing count of the tests.
 ci:
