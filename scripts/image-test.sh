@@ -141,6 +141,7 @@ warm_builder() {
   "$docker" export "$container" | "$docker" import "${changes[@]}" --change 'CMD ["bash"]' \
     --change "LABEL tinydit.warm.base=$(image_id "$rust")" - "$tag" > /dev/null
   "$docker" rm "$container" > /dev/null
+  mkdir -p "$(dirname "$stamp")"
   printf '%s\n' "$inputs" > "$stamp"
   log "warm builder stand-in $tag in $((SECONDS - started)) s"
 }
@@ -478,6 +479,8 @@ scenario_dirty_tree() {
   elif [ -n "$tags" ]; then
     result FAIL dirty-tree "refused, but the Hub has tags: $tags" "$world/dirty.log"
   else
+    # The command line, not the action: no step inputs.
+    declare -A with=()
     runner_run allow-dirty push refs/tags/v0.1.0 "$release_sha" \
       -e HF_TOKEN="$hf_token" -e GITHUB_TOKEN="$gh_token" \
       --entrypoint /usr/local/bin/tinydit-release "$image" publish --allow-dirty
