@@ -8,6 +8,7 @@ use clap::Parser;
 use tinydit_release::cli::{Cli, ColorChoice};
 use tinydit_release::error::ExitStatus;
 use tinydit_release::report::Reporter;
+use tinydit_release::secrets::{self, Token, Tokens};
 use tinydit_release::{EnvSnapshot, Outcome, env};
 
 /// `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID`, inside a workflow run.
@@ -21,6 +22,23 @@ fn run_url() -> Option<String> {
     ))
 }
 
+/// `HF_TOKEN` and `GITHUB_TOKEN`, checked and registered with the printer so that no output
+/// ever shows them.
+fn tokens() -> anyhow::Result<Tokens> {
+    let read = |name: &str| -> anyhow::Result<Option<Token>> {
+        let value = std::env::var(name).ok();
+        let token = Token::parse(value.as_deref(), &format!("`{name}`"))?;
+        if let Some(token) = &token {
+            secrets::hide(token);
+        }
+        Ok(token)
+    };
+    Ok(Tokens {
+        hub: read(env::HF_TOKEN)?,
+        github: read(env::GITHUB_TOKEN)?,
+    })
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let no_color = std::env::var_os(env::NO_COLOR).is_some_and(|v| !v.is_empty());
@@ -30,6 +48,13 @@ fn main() -> ExitCode {
         ColorChoice::Auto => !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let reporter = Reporter::new(color, cli.global.quiet);
+    let tokens = match tokens() {
+        Ok(settings) => settings,
+        Err(error) => {
+            reporter.error(&error);
+            return ExitCode::from(ExitStatus::Error as u8);
+        }
+    };
     let snapshot = EnvSnapshot {
         ort_dylib_path: std::env::var_os(env::ORT_DYLIB_PATH),
         python: std::env::var_os(env::TINYDIT_RELEASE_PYTHON),
@@ -39,12 +64,7 @@ fn main() -> ExitCode {
         github_sha: std::env::var(env::GITHUB_SHA)
             .ok()
             .filter(|sha| !sha.is_empty()),
-        tokens: tinydit_release::secrets::Tokens {
-            hub: tinydit_release::secrets::Token::from_env_value(std::env::var(env::HF_TOKEN).ok()),
-            github: tinydit_release::secrets::Token::from_env_value(
-                std::env::var(env::GITHUB_TOKEN).ok(),
-            ),
-        },
+        tokens,
         endpoints: tinydit_release::Endpoints::from_values(
             std::env::var(env::HF_ENDPOINT).ok(),
             std::env::var(env::GITHUB_API_URL).ok(),

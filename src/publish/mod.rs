@@ -217,7 +217,7 @@ pub fn baseline_from_hub(
         Err(err) => {
             reporter.warn(format!(
                 "could not read the baseline from the Hub ({}): regression gates have no baseline",
-                connection.tokens.scrub(&format!("{err:#}"))
+                format!("{err:#}")
             ));
             None
         }
