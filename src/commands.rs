@@ -364,6 +364,7 @@ fn connection(env: &EnvSnapshot) -> crate::publish::Connection {
         tokens: env.tokens.clone(),
         endpoints: env.endpoints.clone(),
         run_url: env.run_url.clone(),
+        timeouts: env.timeouts,
     }
 }
 

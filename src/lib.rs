@@ -67,6 +67,8 @@ pub struct EnvSnapshot {
     pub tokens: secrets::Tokens,
     /// Where the Hub and GitHub are.
     pub endpoints: Endpoints,
+    /// The limits of every network call (`TINYDIT_RELEASE_*_TIMEOUT`).
+    pub timeouts: publish::net::Timeouts,
     /// `GITHUB_EVENT_NAME`.
     pub github_event_name: Option<String>,
     /// The URL of the workflow run, from `GITHUB_SERVER_URL`, `GITHUB_REPOSITORY` and

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use tinydit_release::cli::{Cli, ColorChoice};
 use tinydit_release::error::ExitStatus;
+use tinydit_release::publish::net::Timeouts;
 use tinydit_release::report::Reporter;
 use tinydit_release::secrets::{self, Token, Tokens};
 use tinydit_release::{EnvSnapshot, Outcome, env};
@@ -48,7 +49,15 @@ fn main() -> ExitCode {
         ColorChoice::Auto => !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let reporter = Reporter::new(color, cli.global.quiet);
-    let tokens = match tokens() {
+    let settings = tokens().and_then(|tokens| {
+        let timeouts = Timeouts::from_values(
+            std::env::var(env::TINYDIT_RELEASE_CONNECT_TIMEOUT).ok(),
+            std::env::var(env::TINYDIT_RELEASE_READ_TIMEOUT).ok(),
+            std::env::var(env::TINYDIT_RELEASE_REQUEST_TIMEOUT).ok(),
+        )?;
+        Ok((tokens, timeouts))
+    });
+    let (tokens, timeouts) = match settings {
         Ok(settings) => settings,
         Err(error) => {
             reporter.error(&error);
@@ -70,6 +79,7 @@ fn main() -> ExitCode {
             std::env::var(env::GITHUB_API_URL).ok(),
             std::env::var(env::TINYDIT_RELEASE_GITHUB_UPLOAD_URL).ok(),
         ),
+        timeouts,
         github_event_name: std::env::var(env::GITHUB_EVENT_NAME).ok(),
         run_url: run_url(),
         exe_dir: std::env::current_exe()
