@@ -295,7 +295,6 @@ pub fn run(
     let mut results = Results::default();
     let outcome = match inputs(lookup) {
         Ok(inputs) => {
-            mask(reporter, [&inputs.hf_token, &inputs.github_token]);
             let event = Event::read(&lookup);
             let mut env_snapshot = env_snapshot.clone();
             if let Some(token) = &inputs.hf_token {

@@ -433,6 +433,12 @@ mod tests {
     }
 
     #[test]
+    fn long_error_lines_are_cut_at_a_character_boundary() {
+        assert_eq!(cut("short", 10), "short");
+        assert_eq!(cut("ééééé", 5), "éé ... (6 more bytes)");
+    }
+
+    #[test]
     fn workflow_command_values_cannot_break_out() {
         assert_eq!(
             escape_command_data("50% done\nnext\r"),

@@ -172,11 +172,12 @@ fn rate_limited(err: &octocrab::Error) -> Option<PublishError> {
 }
 
 /// Translates an octocrab error; authentication and permission errors get a token-scope hint,
-/// rate limits (403 or 429 too) say so instead.
-pub fn translate(err: &octocrab::Error, repo: &str, doing: &str) -> anyhow::Error {
+/// rate limits (403 or 429 too) say so instead. `host` is the API's, named in every failure
+/// (a proxy or an Enterprise server may be the one answering).
+pub fn translate(err: &octocrab::Error, repo: &str, host: &str, doing: &str) -> anyhow::Error {
+    let context = format!("failed to {doing} on GitHub (`{repo}` at `{host}`)");
     if let Some(limited) = rate_limited(err) {
-        return anyhow::Error::new(limited)
-            .context(format!("failed to {doing} on GitHub ({repo})"));
+        return anyhow::Error::new(limited).context(context);
     }
     match status_of(err) {
         Some(401) => PublishError::AuthRequired {
@@ -211,15 +212,30 @@ pub fn translate(err: &octocrab::Error, repo: &str, doing: &str) -> anyhow::Erro
                             Some(hint) => problem.hint(hint),
                             None => problem,
                         };
-                        return anyhow::Error::new(problem)
-                            .context(format!("failed to {doing} on GitHub ({repo})"));
+                        return anyhow::Error::new(problem).context(context);
                     }
                     None => net::excerpt(&other.to_string(), 600),
                 },
             };
-            anyhow::anyhow!("{message}").context(format!("failed to {doing} on GitHub ({repo})"))
+            anyhow::anyhow!("{message}").context(context)
         }
     }
+}
+
+/// Whether a transport error is one of the connect, read or write timeouts (hyper-timeout
+/// reports them as `io::ErrorKind::TimedOut` somewhere in the chain).
+fn is_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(cause) = current {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        current = cause.source();
+    }
+    false
 }
 
 /// An error and its causes, on one line (a transport error says why only in its sources).
@@ -289,6 +305,11 @@ impl GitHub {
         })
     }
 
+    /// [`translate`] for this repository and API host.
+    fn refused(&self, err: &octocrab::Error, doing: &str) -> anyhow::Error {
+        translate(err, &self.repo, &net::host_of(&self.api), doing)
+    }
+
     /// One API call through octocrab, bounded: the whole exchange within the request deadline,
     /// the answer read within `limit` (an error answer only far enough to quote it). Returns the
     /// answer's headers and body; a failed status is octocrab's `GitHub` error, as its own calls
@@ -345,6 +366,22 @@ impl GitHub {
             unreachable!("an answer that is not a success maps to an error")
         };
         match tokio::time::timeout(self.timeouts.request, exchange).await {
+            // A broken or silent connection, in words that name the host.
+            Ok(Err(err @ (octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. }))) => {
+                Err(octocrab_error(if is_timeout(&err) {
+                    NetError::TimedOut {
+                        host,
+                        what: what.to_owned(),
+                        timeouts: self.timeouts,
+                    }
+                } else {
+                    NetError::Unreachable {
+                        host,
+                        what: what.to_owned(),
+                        detail: net::excerpt(&chain(&err), 300),
+                    }
+                }))
+            }
             Ok(result) => result,
             Err(_) => Err(octocrab_error(NetError::TimedOut {
                 host,
@@ -403,7 +440,9 @@ impl GitHub {
                 }
                 .into());
             }
-            Err(err) => return Err(translate(&err, &self.repo, "read the repository")),
+            Err(err) => {
+                return Err(self.refused(&err, "read the repository"));
+            }
         }
         let Some(commit) = commit else {
             return Ok(());
@@ -423,11 +462,7 @@ impl GitHub {
             {
                 Err(self.commit_missing(commit))
             }
-            Err(err) => Err(translate(
-                &err,
-                &self.repo,
-                &format!("read the source commit `{commit}`"),
-            )),
+            Err(err) => Err(self.refused(&err, &format!("read the source commit `{commit}`"))),
         }
     }
 
@@ -453,11 +488,7 @@ impl GitHub {
             Ok(r) => r,
             Err(err) if status_of(&err) == Some(404) => return Ok(None),
             Err(err) => {
-                return Err(translate(
-                    &err,
-                    &self.repo,
-                    &format!("read the tag `{tag}`"),
-                ));
+                return Err(self.refused(&err, &format!("read the tag `{tag}`")));
             }
         };
         if reference.object.kind != "tag" {
@@ -471,7 +502,7 @@ impl GitHub {
                 classify,
             )
             .await
-            .map_err(|err| translate(&err, &self.repo, &format!("read the tag `{tag}`")))?;
+            .map_err(|err| self.refused(&err, &format!("read the tag `{tag}`")))?;
         Ok(Some(object.object.sha))
     }
 
@@ -533,7 +564,7 @@ impl GitHub {
         let releases = self
             .releases()
             .await
-            .map_err(|err| translate(&err, &self.repo, "list the releases"))?;
+            .map_err(|err| self.refused(&err, "list the releases"))?;
         let mut release = None;
         let mut released_tags = Vec::new();
         for r in releases {
@@ -585,11 +616,7 @@ impl GitHub {
                 }
                 .into()),
             },
-            Err(err) => Err(translate(
-                &err,
-                &self.repo,
-                &format!("create the tag `{tag}`"),
-            )),
+            Err(err) => Err(self.refused(&err, &format!("create the tag `{tag}`"))),
         }
     }
 
@@ -613,7 +640,7 @@ impl GitHub {
         };
         if let Some(existing) = find()
             .await
-            .map_err(|err| translate(&err, &self.repo, "list the releases"))?
+            .map_err(|err| self.refused(&err, "list the releases"))?
         {
             return Ok(existing);
         }
@@ -651,13 +678,9 @@ impl GitHub {
             // Another run created it meanwhile: use theirs.
             Err(err) if status_of(&err) == Some(422) => find()
                 .await
-                .map_err(|err| translate(&err, &self.repo, "list the releases"))?
+                .map_err(|err| self.refused(&err, "list the releases"))?
                 .context("GitHub says the release exists but does not list it"),
-            Err(err) => Err(translate(
-                &err,
-                &self.repo,
-                &format!("create the release `{tag}`"),
-            )),
+            Err(err) => Err(self.refused(&err, &format!("create the release `{tag}`"))),
         }
     }
 
@@ -684,7 +707,7 @@ impl GitHub {
         match deleted {
             Ok(()) => Ok(()),
             Err(err) if status_of(&err) == Some(404) => Ok(()),
-            Err(err) => Err(translate(&err, &self.repo, "delete a partial asset")),
+            Err(err) => Err(self.refused(&err, "delete a partial asset")),
         }
     }
 
@@ -699,7 +722,7 @@ impl GitHub {
                 "the asset list",
             )
             .await
-            .map_err(|err| translate(&err, &self.repo, "list the release assets"))?;
+            .map_err(|err| self.refused(&err, "list the release assets"))?;
         Ok(assets.into_iter().map(Into::into).collect())
     }
 
@@ -847,7 +870,7 @@ impl GitHub {
                 classify,
             )
             .await
-            .map_err(|err| translate(&err, &self.repo, "publish the release"))?;
+            .map_err(|err| self.refused(&err, "publish the release"))?;
         Ok(published.html_url)
     }
 }

@@ -103,6 +103,10 @@ pub fn translate(err: HFError, repo: &str, doing: &str) -> anyhow::Error {
             retry_after: retry_after.map(|d| d.as_secs()),
         }
         .into(),
+        HFError::Request { ref source, .. } if source.is_timeout() => {
+            anyhow::Error::new(crate::error::Problem::new(describe(&err)).hint(net::TIMEOUT_HINT))
+                .context(format!("failed to {doing} on the Hub"))
+        }
         other => {
             anyhow::anyhow!("{}", describe(&other)).context(format!("failed to {doing} on the Hub"))
         }
@@ -960,7 +964,7 @@ impl Hub {
         manifest: &ReleaseManifest,
         bundle: &Path,
     ) -> Result<Landed<String>, HFError> {
-        let Some((branches, _)) = self.read_refs().await.map_err(hf_error)? else {
+        let Some((branches, _)) = self.read_refs().await.map_err(|err| hf_error(&err))? else {
             return Ok(Landed::No);
         };
         let Some(head) = branches
@@ -1041,7 +1045,7 @@ impl Hub {
                     let tags = self
                         .read_refs()
                         .await
-                        .map_err(hf_error)?
+                        .map_err(|err| hf_error(&err))?
                         .map(|(_, tags)| tags)
                         .unwrap_or_default();
                     Ok(match pointing(tags) {
@@ -1082,7 +1086,7 @@ impl Hub {
 
 /// One of our reads failed inside a write's `landed` check, which speaks hf-hub's error type:
 /// carried as its message.
-fn hf_error(err: NetError) -> HFError {
+fn hf_error(err: &NetError) -> HFError {
     HFError::Other(err.to_string())
 }
 

@@ -220,8 +220,8 @@ pub fn baseline_from_hub(
         }
         Err(err) => {
             reporter.warn(format!(
-                "could not read the baseline from the Hub ({}): regression gates have no baseline",
-                format!("{err:#}")
+                "could not read the baseline from the Hub ({err:#}): regression gates have no \
+                 baseline"
             ));
             None
         }

@@ -61,6 +61,10 @@ impl Limit {
     }
 }
 
+/// What to do when a server does not answer in time.
+pub const TIMEOUT_HINT: &str = "the service or a proxy in between may be down; if it is only \
+    slow, raise `TINYDIT_RELEASE_READ_TIMEOUT` or `TINYDIT_RELEASE_REQUEST_TIMEOUT` (seconds)";
+
 /// The part of an error answer read to quote its message.
 const ERROR_BYTES: usize = 64 * 1024;
 /// The longest server message quoted in an error.
@@ -81,8 +85,8 @@ impl Default for Timeouts {
     fn default() -> Self {
         Self {
             connect: Duration::from_secs(30),
-            read: Duration::from_secs(120),
-            request: Duration::from_secs(300),
+            read: Duration::from_mins(2),
+            request: Duration::from_mins(5),
         }
     }
 }
@@ -296,10 +300,7 @@ impl NetError {
     /// What to do about it, where there is something.
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            Self::TimedOut { .. } => Some(
-                "the service or a proxy in between may be down; if it is only slow, raise \
-                 `TINYDIT_RELEASE_READ_TIMEOUT` or `TINYDIT_RELEASE_REQUEST_TIMEOUT` (seconds)",
-            ),
+            Self::TimedOut { .. } => Some(TIMEOUT_HINT),
             Self::OtherOrigin { .. } | Self::TooLarge { .. } | Self::TooManyPages { .. } => Some(
                 "a proxy or mirror between us and the service may be misbehaving; check \
                  `HF_ENDPOINT` and `GITHUB_API_URL`",
