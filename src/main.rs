@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tinydit_release::cli::{Cli, ColorChoice};
-use tinydit_release::error::ExitStatus;
+use tinydit_release::error::{ExitStatus, Problem};
 use tinydit_release::publish::net::Timeouts;
 use tinydit_release::report::Reporter;
 use tinydit_release::secrets::{self, Token, Tokens};
@@ -24,20 +24,30 @@ fn run_url() -> Option<String> {
 }
 
 /// `HF_TOKEN` and `GITHUB_TOKEN`, checked and registered with the printer so that no output
-/// ever shows them.
-fn tokens() -> anyhow::Result<Tokens> {
-    let read = |name: &str| -> anyhow::Result<Option<Token>> {
+/// ever shows them. A token that cannot be used is left out, and the first such problem is
+/// returned for the commands that go online.
+fn tokens() -> (Tokens, Option<Problem>) {
+    let mut problem = None;
+    let mut read = |name: &str| {
         let value = std::env::var(name).ok();
-        let token = Token::parse(value.as_deref(), &format!("`{name}`"))?;
-        if let Some(token) = &token {
-            secrets::hide(token);
+        match Token::parse(value.as_deref(), &format!("`{name}`")) {
+            Ok(token) => {
+                if let Some(token) = &token {
+                    secrets::hide(token);
+                }
+                token
+            }
+            Err(refused) => {
+                problem.get_or_insert(refused);
+                None
+            }
         }
-        Ok(token)
     };
-    Ok(Tokens {
-        hub: read(env::HF_TOKEN)?,
-        github: read(env::GITHUB_TOKEN)?,
-    })
+    let tokens = Tokens {
+        hub: read(env::HF_TOKEN),
+        github: read(env::GITHUB_TOKEN),
+    };
+    (tokens, problem)
 }
 
 fn main() -> ExitCode {
@@ -49,20 +59,14 @@ fn main() -> ExitCode {
         ColorChoice::Auto => !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let reporter = Reporter::new(color, cli.global.quiet);
-    let settings = tokens().and_then(|tokens| {
-        let timeouts = Timeouts::from_values(
-            std::env::var(env::TINYDIT_RELEASE_CONNECT_TIMEOUT).ok(),
-            std::env::var(env::TINYDIT_RELEASE_READ_TIMEOUT).ok(),
-            std::env::var(env::TINYDIT_RELEASE_REQUEST_TIMEOUT).ok(),
-        )?;
-        Ok((tokens, timeouts))
-    });
-    let (tokens, timeouts) = match settings {
-        Ok(settings) => settings,
-        Err(error) => {
-            reporter.error(&error);
-            return ExitCode::from(ExitStatus::Error as u8);
-        }
+    let (tokens, token_problem) = tokens();
+    let (timeouts, timeout_problem) = match Timeouts::from_values(
+        std::env::var(env::TINYDIT_RELEASE_CONNECT_TIMEOUT).ok(),
+        std::env::var(env::TINYDIT_RELEASE_READ_TIMEOUT).ok(),
+        std::env::var(env::TINYDIT_RELEASE_REQUEST_TIMEOUT).ok(),
+    ) {
+        Ok(timeouts) => (timeouts, None),
+        Err(problem) => (Timeouts::default(), Some(problem)),
     };
     let snapshot = EnvSnapshot {
         ort_dylib_path: std::env::var_os(env::ORT_DYLIB_PATH),
@@ -80,6 +84,7 @@ fn main() -> ExitCode {
             std::env::var(env::TINYDIT_RELEASE_GITHUB_UPLOAD_URL).ok(),
         ),
         timeouts,
+        network_problem: token_problem.or(timeout_problem),
         github_event_name: std::env::var(env::GITHUB_EVENT_NAME).ok(),
         run_url: run_url(),
         exe_dir: std::env::current_exe()

@@ -23,6 +23,7 @@ use reqwest::Url;
 use reqwest::header::HeaderMap;
 
 use super::retry::{self, Backoff, Failure};
+use crate::env;
 use crate::error::Problem;
 
 /// Most pages a listing follows (a Hub tree of 1000 entries a page, 50 with details; GitHub's
@@ -98,12 +99,20 @@ impl Timeouts {
         connect: Option<String>,
         read: Option<String>,
         request: Option<String>,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, Problem> {
         let defaults = Self::default();
         Ok(Self {
-            connect: seconds(connect, "TINYDIT_RELEASE_CONNECT_TIMEOUT", defaults.connect)?,
-            read: seconds(read, "TINYDIT_RELEASE_READ_TIMEOUT", defaults.read)?,
-            request: seconds(request, "TINYDIT_RELEASE_REQUEST_TIMEOUT", defaults.request)?,
+            connect: seconds(
+                connect,
+                env::TINYDIT_RELEASE_CONNECT_TIMEOUT,
+                defaults.connect,
+            )?,
+            read: seconds(read, env::TINYDIT_RELEASE_READ_TIMEOUT, defaults.read)?,
+            request: seconds(
+                request,
+                env::TINYDIT_RELEASE_REQUEST_TIMEOUT,
+                defaults.request,
+            )?,
         })
     }
 
@@ -129,7 +138,7 @@ fn shown(duration: Duration) -> String {
     format!("{} s", duration.as_secs_f64())
 }
 
-fn seconds(value: Option<String>, name: &str, default: Duration) -> anyhow::Result<Duration> {
+fn seconds(value: Option<String>, name: &str, default: Duration) -> Result<Duration, Problem> {
     let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
         return Ok(default);
     };
@@ -141,8 +150,7 @@ fn seconds(value: Option<String>, name: &str, default: Duration) -> anyhow::Resu
         .hint(format!(
             "unset it for the default ({} s), or give seconds such as `60` or `0.5`",
             default.as_secs()
-        ))
-        .into()),
+        ))),
     }
 }
 

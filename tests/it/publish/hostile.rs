@@ -386,6 +386,31 @@ fn tokens_are_trimmed_and_one_with_a_control_character_inside_is_refused() {
         "the good token is masked though the other is refused"
     );
     assert!(!stdout.contains("s3cr3t\u{7}"), "{stdout}");
+    // A refused variable stops only what goes online, and in the action it is reported like any
+    // error: an annotation and the step summary.
+    let schema = world
+        .command(&["schema"], false)
+        .env("HF_TOKEN", "hf_publish_s3cr3t\nx")
+        .output()
+        .expect("run");
+    assert_eq!(schema.status.code(), Some(0));
+    let output = world
+        .command(&["action"], false)
+        .env("INPUT_COMMAND", "plan")
+        .env("INPUT_VERSION", "1.0.0")
+        .env("GITHUB_TOKEN", "ghp_publish_s3cr3t\tx")
+        .env("GITHUB_STEP_SUMMARY", world.ctx.path().join("summary2.md"))
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    assert!(
+        stdout.contains("::error title=tinydit-release::`GITHUB_TOKEN` contains"),
+        "{stdout}"
+    );
+    let summary = std::fs::read_to_string(world.ctx.path().join("summary2.md")).expect("summary");
+    assert!(summary.contains("`GITHUB_TOKEN` contains"), "{summary}");
+    assert!(!summary.contains("s3cr3t") && !stdout.contains("s3cr3t"));
     assert_eq!(
         (world.hub.requests().len(), world.github.requests().len()),
         before,
