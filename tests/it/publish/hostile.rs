@@ -520,9 +520,11 @@ fn an_oversized_answer_is_read_only_up_to_its_bound() {
 
 /// Item 2: `X-Linked-Size: 1 TiB` on the download of the previous release's `metrics.json` (which
 /// hf-hub preallocates from) changes nothing: the size is what is read. `check --baseline hub`
-/// takes the baseline as before.
+/// takes the baseline as before. Item 1: a Hub that echoes the token to `check --baseline hub`
+/// gets a warning printed without it, and nothing `check` writes (bundle, manifest, report,
+/// summary) holds it.
 #[test]
-fn a_lying_linked_size_is_not_believed() {
+fn a_lying_linked_size_is_not_believed_and_an_echo_is_not_written() {
     let ort = crate::common::require_ort();
     let gates = "[[gate]]\nmetric = \"fid\"\nmax-regression = 2.0\n";
     let fixture = crate::check::release_toml(gates, "").replace("someone/tinydit-fixture", REPO);
@@ -558,6 +560,31 @@ fn a_lying_linked_size_is_not_believed() {
         world.hub.requests().iter().any(|r| r["fault"] == "headers"),
         "the lie was told"
     );
+    world.hub.faults(
+        &json!({"faults": [{"method": "GET", "path": "/api/models/*/*/refs",
+        "action": "echo_token", "status": 400}]}),
+    );
+    let mut check = world.command(
+        &[
+            "check",
+            "--config",
+            "fx/release.toml",
+            "--out",
+            "fx/out",
+            "--baseline",
+            "hub",
+        ],
+        true,
+    );
+    check.env("ORT_DYLIB_PATH", &ort);
+    bounded(check)
+        .outcome
+        .status(1)
+        .stderr_has("could not read the baseline from the Hub")
+        .stderr_has("Bearer ***");
+    assert!(world.ctx.path().join("fx/out/report.json").is_file());
+    assert_no_token_in_files(world.ctx.path());
+    world.hub.faults(&json!({"faults": []}));
     // `plan` reads the same file for the previous release.
     world.bundle("1.1.0", b"weights-v2");
     let plan = bounded(world.command(&["plan", "--version", "1.1.0", "--json"], true));
