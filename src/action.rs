@@ -161,8 +161,14 @@ pub fn inputs(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<ActionI
         version: get("version"),
         dry_run,
         bundle: get("bundle").map(PathBuf::from),
-        hf_token: Token::from_env_value(lookup(&input_variable("hf_token"))),
-        github_token: Token::from_env_value(lookup(&input_variable("github_token"))),
+        hf_token: Token::parse(
+            lookup(&input_variable("hf_token")).as_deref(),
+            "action input `hf_token`",
+        )?,
+        github_token: Token::parse(
+            lookup(&input_variable("github_token")).as_deref(),
+            "action input `github_token`",
+        )?,
         files,
         sarif: get("sarif").map(PathBuf::from),
     })
@@ -269,15 +275,20 @@ pub fn run(
     let output_file = lookup(env::GITHUB_OUTPUT).map(PathBuf::from);
     let summary_file = lookup(env::GITHUB_STEP_SUMMARY).map(PathBuf::from);
     let workspace = lookup(env::GITHUB_WORKSPACE).map(PathBuf::from);
-    // Tokens that arrive in the environment are masked even when inputs are bad.
+    // Tokens that arrive in the environment or as inputs are masked even when other inputs
+    // (or the other token) are bad.
     mask(
         reporter,
         [&env_snapshot.tokens.hub, &env_snapshot.tokens.github],
     );
+    for name in ["hf_token", "github_token"] {
+        if let Ok(token) = Token::parse(lookup(&input_variable(name)).as_deref(), name) {
+            mask(reporter, [&token]);
+        }
+    }
     let mut results = Results::default();
     let outcome = match inputs(lookup) {
         Ok(inputs) => {
-            mask(reporter, [&inputs.hf_token, &inputs.github_token]);
             let event = Event::read(&lookup);
             let mut env_snapshot = env_snapshot.clone();
             if let Some(token) = &inputs.hf_token {
@@ -356,8 +367,11 @@ pub fn run(
     Ok(outcome)
 }
 
+/// Tells the runner to hide each token in its log, and registers it with the printer and the file
+/// writers, which replace it wherever it appears (`secrets::scrub`).
 fn mask<'a>(reporter: &Reporter, tokens: impl IntoIterator<Item = &'a Option<Token>>) {
     for token in tokens.into_iter().flatten() {
+        crate::secrets::hide(token);
         reporter.mask(token);
     }
 }
@@ -775,7 +789,10 @@ fn fit_summary(summary: &str) -> String {
     )
 }
 
+/// Appends to a runner file, without any registered token (`secrets::scrub`): the summary and
+/// outputs quote error chains and plans, which may quote a server's echo of a request.
 fn append(path: &Path, text: &str) -> anyhow::Result<()> {
+    let text = crate::secrets::scrub(text);
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

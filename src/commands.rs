@@ -32,7 +32,7 @@ pub fn check(
         None => config.checks.baseline_from_hub,
     };
     let baseline = if from_hub {
-        crate::publish::baseline_from_hub(&config, &connection(env), reporter)
+        crate::publish::baseline_from_hub(&config, &connection(env)?, reporter)
             .map(|(_, metrics)| check::Baseline::Metrics(metrics))
     } else {
         args.baseline.clone().map(check::Baseline::File)
@@ -361,13 +361,18 @@ pub fn scan(args: &ScanArgs, reporter: &Reporter) -> anyhow::Result<Outcome> {
     Ok(Outcome::Success)
 }
 
-/// The connection to the services, from the captured environment.
-fn connection(env: &EnvSnapshot) -> crate::publish::Connection {
-    crate::publish::Connection {
+/// The connection to the services, from the captured environment; refused when a token or a
+/// network setting was given but cannot be used.
+fn connection(env: &EnvSnapshot) -> anyhow::Result<crate::publish::Connection> {
+    if let Some(problem) = &env.network_problem {
+        return Err(problem.clone().into());
+    }
+    Ok(crate::publish::Connection {
         tokens: env.tokens.clone(),
         endpoints: env.endpoints.clone(),
         run_url: env.run_url.clone(),
-    }
+        timeouts: env.timeouts,
+    })
 }
 
 /// What `plan` found, in the forms the action needs.
@@ -400,7 +405,7 @@ pub fn plan_built(
     reporter: &Reporter,
 ) -> anyhow::Result<PlanReport> {
     let config = config::load(&args.config.config, &env.overrides(args.version.clone()))?;
-    let plan = crate::publish::plan(&config, built, &connection(env), reporter)?;
+    let plan = crate::publish::plan(&config, built, &connection(env)?, reporter)?;
     let report = PlanReport {
         json: serde_json::to_value(&plan).expect("plans serialize to JSON"),
         markdown: crate::report::plan_markdown::markdown(&plan),
@@ -474,7 +479,7 @@ pub fn publish(
         dry_run: args.dry_run,
         allow_dirty: args.allow_dirty,
     };
-    let receipt = crate::publish::publish(&config, &built, &connection(env), options, reporter)?;
+    let receipt = crate::publish::publish(&config, &built, &connection(env)?, options, reporter)?;
     if receipt.already_released {
         reporter.status(
             "Skipped",

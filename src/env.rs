@@ -64,6 +64,17 @@ pub const GITHUB_API_URL: &str = "GITHUB_API_URL";
 /// else `<api host>/api/uploads`; tests aim it at the GitHub emulator.
 pub const TINYDIT_RELEASE_GITHUB_UPLOAD_URL: &str = "TINYDIT_RELEASE_GITHUB_UPLOAD_URL";
 
+/// Seconds to wait for a connection to the Hub or GitHub (`2`, `0.5`). Default: 30.
+pub const TINYDIT_RELEASE_CONNECT_TIMEOUT: &str = "TINYDIT_RELEASE_CONNECT_TIMEOUT";
+
+/// Seconds a server may stay silent: before its answer starts, and between two pieces of it.
+/// Default: 120.
+pub const TINYDIT_RELEASE_READ_TIMEOUT: &str = "TINYDIT_RELEASE_READ_TIMEOUT";
+
+/// Seconds one request to the Hub or GitHub may take in all, answer included; an asset upload
+/// gets one more second per MiB it sends. Default: 300.
+pub const TINYDIT_RELEASE_REQUEST_TIMEOUT: &str = "TINYDIT_RELEASE_REQUEST_TIMEOUT";
+
 /// The event that started a workflow run (`push`, `pull_request`, ...); publishing from a
 /// pull-request event (`crate::publish::PULL_REQUEST_EVENTS`) is refused.
 pub const GITHUB_EVENT_NAME: &str = "GITHUB_EVENT_NAME";
@@ -98,6 +109,18 @@ mod tests {
             (
                 "TINYDIT_RELEASE_GITHUB_UPLOAD_URL",
                 super::TINYDIT_RELEASE_GITHUB_UPLOAD_URL,
+            ),
+            (
+                "TINYDIT_RELEASE_CONNECT_TIMEOUT",
+                super::TINYDIT_RELEASE_CONNECT_TIMEOUT,
+            ),
+            (
+                "TINYDIT_RELEASE_READ_TIMEOUT",
+                super::TINYDIT_RELEASE_READ_TIMEOUT,
+            ),
+            (
+                "TINYDIT_RELEASE_REQUEST_TIMEOUT",
+                super::TINYDIT_RELEASE_REQUEST_TIMEOUT,
             ),
             ("GITHUB_EVENT_NAME", super::GITHUB_EVENT_NAME),
             ("GITHUB_EVENT_PATH", super::GITHUB_EVENT_PATH),

@@ -67,6 +67,12 @@ pub struct EnvSnapshot {
     pub tokens: secrets::Tokens,
     /// Where the Hub and GitHub are.
     pub endpoints: Endpoints,
+    /// The limits of every network call (`TINYDIT_RELEASE_*_TIMEOUT`).
+    pub timeouts: publish::net::Timeouts,
+    /// A token or network setting that was given but cannot be used (a token with a control
+    /// character inside, a timeout that is not a number): every command that would go online
+    /// stops with it, the others do not need it.
+    pub network_problem: Option<error::Problem>,
     /// `GITHUB_EVENT_NAME`.
     pub github_event_name: Option<String>,
     /// The URL of the workflow run, from `GITHUB_SERVER_URL`, `GITHUB_REPOSITORY` and

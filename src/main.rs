@@ -6,8 +6,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tinydit_release::cli::{Cli, ColorChoice};
-use tinydit_release::error::ExitStatus;
+use tinydit_release::error::{ExitStatus, Problem};
+use tinydit_release::publish::net::Timeouts;
 use tinydit_release::report::Reporter;
+use tinydit_release::secrets::{self, Token, Tokens};
 use tinydit_release::{EnvSnapshot, Outcome, env};
 
 /// `$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/actions/runs/$GITHUB_RUN_ID`, inside a workflow run.
@@ -21,6 +23,33 @@ fn run_url() -> Option<String> {
     ))
 }
 
+/// `HF_TOKEN` and `GITHUB_TOKEN`, checked and registered with the printer so that no output
+/// ever shows them. A token that cannot be used is left out, and the first such problem is
+/// returned for the commands that go online.
+fn tokens() -> (Tokens, Option<Problem>) {
+    let mut problem = None;
+    let mut read = |name: &str| {
+        let value = std::env::var(name).ok();
+        match Token::parse(value.as_deref(), &format!("`{name}`")) {
+            Ok(token) => {
+                if let Some(token) = &token {
+                    secrets::hide(token);
+                }
+                token
+            }
+            Err(refused) => {
+                problem.get_or_insert(refused);
+                None
+            }
+        }
+    };
+    let tokens = Tokens {
+        hub: read(env::HF_TOKEN),
+        github: read(env::GITHUB_TOKEN),
+    };
+    (tokens, problem)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let no_color = std::env::var_os(env::NO_COLOR).is_some_and(|v| !v.is_empty());
@@ -30,6 +59,15 @@ fn main() -> ExitCode {
         ColorChoice::Auto => !no_color && std::io::IsTerminal::is_terminal(&std::io::stderr()),
     };
     let reporter = Reporter::new(color, cli.global.quiet);
+    let (tokens, token_problem) = tokens();
+    let (timeouts, timeout_problem) = match Timeouts::from_values(
+        std::env::var(env::TINYDIT_RELEASE_CONNECT_TIMEOUT).ok(),
+        std::env::var(env::TINYDIT_RELEASE_READ_TIMEOUT).ok(),
+        std::env::var(env::TINYDIT_RELEASE_REQUEST_TIMEOUT).ok(),
+    ) {
+        Ok(timeouts) => (timeouts, None),
+        Err(problem) => (Timeouts::default(), Some(problem)),
+    };
     let snapshot = EnvSnapshot {
         ort_dylib_path: std::env::var_os(env::ORT_DYLIB_PATH),
         python: std::env::var_os(env::TINYDIT_RELEASE_PYTHON),
@@ -39,17 +77,14 @@ fn main() -> ExitCode {
         github_sha: std::env::var(env::GITHUB_SHA)
             .ok()
             .filter(|sha| !sha.is_empty()),
-        tokens: tinydit_release::secrets::Tokens {
-            hub: tinydit_release::secrets::Token::from_env_value(std::env::var(env::HF_TOKEN).ok()),
-            github: tinydit_release::secrets::Token::from_env_value(
-                std::env::var(env::GITHUB_TOKEN).ok(),
-            ),
-        },
+        tokens,
         endpoints: tinydit_release::Endpoints::from_values(
             std::env::var(env::HF_ENDPOINT).ok(),
             std::env::var(env::GITHUB_API_URL).ok(),
             std::env::var(env::TINYDIT_RELEASE_GITHUB_UPLOAD_URL).ok(),
         ),
+        timeouts,
+        network_problem: token_problem.or(timeout_problem),
         github_event_name: std::env::var(env::GITHUB_EVENT_NAME).ok(),
         run_url: run_url(),
         exe_dir: std::env::current_exe()

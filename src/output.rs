@@ -89,10 +89,12 @@ impl Write for AtomicFile {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary sibling and a rename.
+/// Writes `bytes` to `path` through a temporary sibling and a rename, without any registered
+/// token (`secrets::scrub_bytes`): reports, manifests and summaries may quote what a server said.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let bytes = crate::secrets::scrub_bytes(bytes);
     let mut file = AtomicFile::create(path)?;
-    file.write_all(bytes)
+    file.write_all(&bytes)
         .with_context(|| format!("failed to write `{}`", path.display()))?;
     file.commit()
 }

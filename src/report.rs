@@ -3,6 +3,11 @@
 //! Stages never print; they call a [`Reporter`]. Status lines use cargo-style verbs
 //! (`Converting`, `Checking`, `Rendering`); progress bars appear only when stderr is a terminal,
 //! otherwise each step is one plain line, which is what CI logs want.
+//!
+//! Every line leaves through [`emit`] (or the JSON and workflow-command writers next to it),
+//! which replaces every registered token by `***` ([`crate::secrets::scrub`]): an error chain
+//! that quotes a server's echo of our `Authorization` header is printed without it, whoever
+//! built the message. Only [`Reporter::mask`] names a token, to the runner.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::borrow::Cow;
@@ -52,6 +57,23 @@ fn escape_keeping<'a>(text: &'a str, keep: &[char]) -> Cow<'a, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// `text` cut at a character boundary after at most `max` bytes, with a note of how much more
+/// there was.
+fn cut(text: &str, max: usize) -> Cow<'_, str> {
+    if text.len() <= max {
+        return Cow::Borrowed(text);
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!(
+        "{} ... ({} more bytes)",
+        &text[..end],
+        text.len() - end
+    ))
 }
 
 /// Control characters, and the format characters that reorder or hide text (Trojan Source:
@@ -114,10 +136,14 @@ enum Stream {
     Err,
 }
 
-/// Writes one line. A closed or failing stdout/stderr (`| head`) is ignored: printing never
-/// panics and never stops the work.
+/// Longest error line printed: a server's message can be a whole page (or a gigabyte).
+const MAX_ERROR_LINE: usize = 4096;
+
+/// Writes one line, without any registered token. A closed or failing stdout/stderr (`| head`)
+/// is ignored: printing never panics and never stops the work.
 fn emit(stream: Stream, line: &str) {
-    let line = guard_line(line);
+    let line = crate::secrets::scrub(line);
+    let line = guard_line(&line);
     let _ = match stream {
         Stream::Out => writeln!(std::io::stdout().lock(), "{line}"),
         Stream::Err => writeln!(std::io::stderr().lock(), "{line}"),
@@ -226,9 +252,10 @@ impl Reporter {
             if let Some(config) = cause.downcast_ref::<ConfigError>() {
                 Self::config_error(&prefix, config);
             } else {
+                let cause = crate::secrets::scrub(&cause.to_string()).into_owned();
                 emit(
                     Stream::Err,
-                    &format!("{prefix} {}", escape(&cause.to_string())),
+                    &format!("{prefix} {}", escape(&cut(&cause, MAX_ERROR_LINE))),
                 );
             }
         }
@@ -325,6 +352,7 @@ impl Reporter {
     /// Pretty JSON on stdout.
     pub fn json(&self, value: &impl serde::Serialize) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(value)?;
+        let text = crate::secrets::scrub(&text);
         let _ = writeln!(std::io::stdout().lock(), "{}", escape_json(&text));
         Ok(())
     }
@@ -344,13 +372,13 @@ impl Reporter {
     pub fn workflow_command(&self, command: &str, properties: &[(&str, String)], message: &str) {
         let props: Vec<String> = properties
             .iter()
-            .map(|(k, v)| format!("{k}={}", escape_command_property(v)))
+            .map(|(k, v)| format!("{k}={}", escape_command_property(&crate::secrets::scrub(v))))
             .collect();
         let sep = if props.is_empty() { "" } else { " " };
         let line = format!(
             "::{command}{sep}{}::{}",
             props.join(","),
-            escape_command_data(message)
+            escape_command_data(&crate::secrets::scrub(message))
         );
         let _ = writeln!(std::io::stdout().lock(), "{line}");
     }
@@ -402,6 +430,12 @@ mod tests {
         assert!(!escaped.contains('\u{9b}') && !escaped.contains('\u{202e}'));
         let back: serde_json::Value = serde_json::from_str(&escaped).expect("still JSON");
         assert_eq!(back, value);
+    }
+
+    #[test]
+    fn long_error_lines_are_cut_at_a_character_boundary() {
+        assert_eq!(cut("short", 10), "short");
+        assert_eq!(cut("ééééé", 5), "éé ... (6 more bytes)");
     }
 
     #[test]

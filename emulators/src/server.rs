@@ -2,15 +2,18 @@
 //! task per client (so a fault can close a connection without answering), fault injection
 //! from `faults.json`, the JSONL request log and the `/_emulator/faults` admin route.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -45,6 +48,21 @@ pub enum FaultAction {
     /// `reset_s` seconds: this and every counted request until then is answered as the service
     /// answers a rate-limited client (`ratelimit`).
     RateLimit,
+    /// Answer `status` (default 401) with an error that quotes the request's `Authorization`
+    /// header, in the body (`error` and `message`) and in `X-Error-Message`: a server, proxy or
+    /// mirror that echoes what it was sent. Nothing is performed.
+    EchoToken,
+    /// Accept the request and never answer, keeping the connection open.
+    Hang,
+    /// Perform the request, send the status and headers at once, then the body one byte every
+    /// `interval_ms` (default 200).
+    Drip,
+    /// Answer `status` (default 200) with a body of `bytes` bytes (default 1 GiB), generated as
+    /// it is sent, without a `Content-Length`. Nothing is performed.
+    HugeBody,
+    /// Perform the request and set `headers` on its answer (a lying `X-Linked-Size`, a `Link` to
+    /// another origin).
+    Headers,
 }
 
 /// One configured fault: which requests it matches, what it does and how often.
@@ -89,6 +107,15 @@ pub struct Fault {
     /// second asset upload, not the first. The count left is written back to `faults.json`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<u64>,
+    /// `headers`: header name -> value, set on the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// `huge_body`: the body's size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// `drip`: milliseconds between two bytes of the body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u64>,
 }
 
 /// The content of `faults.json`.
@@ -314,6 +341,11 @@ async fn handle(
         return faults_admin(req, &common).await;
     }
     let admin = path.starts_with("/_emulator/");
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut entry = LogEntry {
         ts_ms: u64::try_from(util::now_millis()).unwrap_or(u64::MAX),
         origin: origin.to_owned(),
@@ -375,7 +407,48 @@ async fn handle(
                 kill.notify_one();
                 return std::future::pending().await;
             }
-            FaultAction::LoseResponse | FaultAction::Delay => {}
+            FaultAction::EchoToken => {
+                let status = StatusCode::from_u16(fault.status.unwrap_or(401))
+                    .unwrap_or(StatusCode::UNAUTHORIZED);
+                let text = format!(
+                    "{}; you sent `Authorization: {}`",
+                    fault.message.as_deref().unwrap_or("Invalid credentials"),
+                    authorization.as_deref().unwrap_or("(none)")
+                );
+                let mut response = json_response(
+                    status,
+                    &serde_json::json!({ "error": text, "message": text }),
+                );
+                if let Ok(value) = HeaderValue::from_str(&text) {
+                    response.headers_mut().insert("x-error-message", value);
+                }
+                entry.status = Some(status.as_u16());
+                common.log(&entry);
+                return response;
+            }
+            FaultAction::Hang => {
+                common.log(&entry);
+                return std::future::pending().await;
+            }
+            FaultAction::HugeBody => {
+                let status =
+                    StatusCode::from_u16(fault.status.unwrap_or(200)).unwrap_or(StatusCode::OK);
+                let mut response = Response::new(Body::new(Trickle::generated(
+                    fault.bytes.unwrap_or(1 << 30),
+                )));
+                *response.status_mut() = status;
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                entry.status = Some(status.as_u16());
+                common.log(&entry);
+                return response;
+            }
+            FaultAction::LoseResponse
+            | FaultAction::Delay
+            | FaultAction::Drip
+            | FaultAction::Headers => {}
         }
     }
     if counted {
@@ -403,11 +476,102 @@ async fn handle(
         kill.notify_one();
         return std::future::pending().await;
     }
+    if let Some(fault) = &fault {
+        match fault.action {
+            FaultAction::Headers => {
+                for (name, value) in fault.headers.iter().flatten() {
+                    if let (Ok(name), Ok(value)) = (
+                        header::HeaderName::from_bytes(name.as_bytes()),
+                        HeaderValue::from_str(value),
+                    ) {
+                        response.headers_mut().insert(name, value);
+                    }
+                }
+            }
+            FaultAction::Drip => {
+                let (parts, body) = response.into_parts();
+                let bytes = axum::body::to_bytes(body, ADMIN_BODY_LIMIT)
+                    .await
+                    .unwrap_or_default();
+                let interval = Duration::from_millis(fault.interval_ms.unwrap_or(200));
+                response =
+                    Response::from_parts(parts, Body::new(Trickle::dripped(bytes, interval)));
+            }
+            _ => {}
+        }
+    }
     entry.status = Some(response.status().as_u16());
     if !admin {
         common.log(&entry);
     }
     response
+}
+
+/// A body sent piece by piece and never held whole: a real answer dripped a byte at a time
+/// (`drip`), or a large generated one (`huge_body`).
+struct Trickle {
+    /// The bytes to drip, or one chunk repeated.
+    data: Bytes,
+    /// Next byte of `data` to drip.
+    at: usize,
+    /// Bytes left to send.
+    left: u64,
+    /// Wait between two pieces; zero for a generated body.
+    interval: Duration,
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl Trickle {
+    fn dripped(data: Bytes, interval: Duration) -> Self {
+        Self {
+            left: data.len() as u64,
+            data,
+            at: 0,
+            interval,
+            sleep: None,
+        }
+    }
+
+    fn generated(bytes: u64) -> Self {
+        Self {
+            data: Bytes::from(vec![b'x'; 64 * 1024]),
+            at: 0,
+            left: bytes,
+            interval: Duration::ZERO,
+            sleep: None,
+        }
+    }
+}
+
+impl hyper::body::Body for Trickle {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        if !self.interval.is_zero() {
+            let interval = self.interval;
+            let sleep = self
+                .sleep
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(interval)));
+            if sleep.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.sleep = None;
+            let at = self.at;
+            self.at += 1;
+            self.left -= 1;
+            return Poll::Ready(Some(Ok(hyper::body::Frame::data(self.data.slice(at..=at)))));
+        }
+        let n = self.left.min(self.data.len() as u64) as usize;
+        self.left -= n as u64;
+        Poll::Ready(Some(Ok(hyper::body::Frame::data(self.data.slice(..n)))))
+    }
 }
 
 async fn faults_admin(req: Request<Incoming>, common: &Common) -> Response<Body> {

@@ -3,7 +3,8 @@
 //! Loading happens in this order, and every step reports all of its problems before stopping:
 //! 1. parse the TOML (syntax errors, with recovery so several are reported);
 //! 2. walk the parsed tree against the JSON Schema of the `Raw*` types (`schema_check.rs`):
-//!    unknown keys with did-you-mean, missing keys, wrong types, out-of-range integers;
+//!    unknown keys with did-you-mean, missing keys, wrong types, out-of-range integers; and
+//!    refuse any key or value that looks like an access token (`validate::no_tokens`);
 //! 3. deserialize into [`raw::RawConfig`];
 //! 4. cross-field rules and path confinement (`validate.rs`);
 //! 5. apply defaults and the command-line [`Overrides`], producing [`ReleaseConfig`].
@@ -481,6 +482,7 @@ pub fn parse(
     }
     let mut sink = Sink::default();
     schema_check::check(&root, &schema(), &source, &mut sink);
+    validate::no_tokens(root.get_ref(), &source, &mut sink);
     if !sink.is_empty() {
         return Err(fail(sink.into_sorted()).into());
     }

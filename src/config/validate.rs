@@ -894,6 +894,66 @@ pub fn parse_size(text: &str) -> Option<u64> {
     (1.0..1e15).contains(&bytes).then(|| bytes.round() as u64)
 }
 
+/// Refuses every key or value of the parsed file that looks like a Hugging Face or GitHub token
+/// (`secrets::find_token_like`), wherever it sits: release.toml values end up in the model card,
+/// `config.json` and the release notes, which are published. A token belongs in the job's
+/// secrets; the message names what it looks like, never the value.
+pub(super) fn no_tokens(root: &toml::de::DeTable<'_>, source: &Source, sink: &mut Sink) {
+    use toml::de::DeValue;
+    /// `what` names the place: `` `model.description` `` or, for a key (whose path would
+    /// spell the token), `a key in `metrics``.
+    fn refuse(
+        source: &Source,
+        span: std::ops::Range<usize>,
+        what: &str,
+        text: &str,
+        sink: &mut Sink,
+    ) {
+        let Some((kind, prefix)) = crate::secrets::find_token_like(text) else {
+            return;
+        };
+        let (line, column) = source.line_col(span.start);
+        sink.push(Located {
+            line,
+            column,
+            message: format!(
+                "{what} holds what looks like {kind} (`{prefix}…`); a token must never be in \
+                 release.toml, which is published with the model"
+            ),
+            hint: Some(
+                "remove it and revoke the token; `publish` reads `HF_TOKEN` and `GITHUB_TOKEN` \
+                 from the environment (in a workflow, from `secrets`)"
+                    .to_owned(),
+            ),
+        });
+    }
+    fn walk(value: &toml::Spanned<DeValue<'_>>, path: &str, source: &Source, sink: &mut Sink) {
+        match value.get_ref() {
+            DeValue::String(text) => refuse(source, value.span(), &format!("`{path}`"), text, sink),
+            DeValue::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    walk(item, &format!("{path}[{i}]"), source, sink);
+                }
+            }
+            DeValue::Table(table) => table_walk(table, path, source, sink),
+            _ => {}
+        }
+    }
+    fn table_walk(table: &toml::de::DeTable<'_>, path: &str, source: &Source, sink: &mut Sink) {
+        for (key, value) in table {
+            let child = super::source::join_key(path, key.get_ref());
+            let place = if path.is_empty() {
+                "a top-level key".to_owned()
+            } else {
+                format!("a key in `{path}`")
+            };
+            refuse(source, key.span(), &place, key.get_ref(), sink);
+            walk(value, &child, source, sink);
+        }
+    }
+    table_walk(root, "", source, sink);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -961,6 +1021,43 @@ mod tests {
         ] {
             let err = check_tag_prefix(hostile).expect_err(hostile);
             assert!(err.contains(why), "{hostile:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn values_that_look_like_tokens_are_refused_at_their_position_without_the_value() {
+        let hf = format!("hf_{}", "Zq7".repeat(12));
+        let gh = format!("ghs_{}", "k2".repeat(18));
+        let text = format!(
+            "[model]\nname = \"x\"\ndescription = \"my token is {hf} ok\"\n\n[card]\nextra = [\"a\", \"{gh}\"]\n\n[metrics.\"{hf}\"]\nfile = \"m.json\"\nwords = \"hf_hub_download and ghp_short\"\n"
+        );
+        let root = toml::de::DeTable::parse(&text).expect("valid toml");
+        let source = Source::index(&text, &root);
+        let mut sink = Sink::default();
+        no_tokens(root.get_ref(), &source, &mut sink);
+        let problems = sink.into_sorted();
+        let found: Vec<(usize, usize, &str)> = problems
+            .iter()
+            .map(|p| (p.line, p.column, p.message.as_str()))
+            .collect();
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert_eq!((found[0].0, found[0].1), (3, 15));
+        assert!(found[0].2.starts_with(
+            "`model.description` holds what looks like a Hugging Face token (`hf_…`)"
+        ));
+        assert_eq!((found[1].0, found[1].1), (6, 15));
+        assert!(
+            found[1].2.contains("`card.extra[1]`")
+                && found[1].2.contains("a GitHub token (`ghs_…`)")
+        );
+        assert_eq!((found[2].0, found[2].1), (8, 10));
+        assert!(
+            found[2]
+                .2
+                .starts_with("a key in `metrics` holds what looks like")
+        );
+        for problem in &problems {
+            assert!(!problem.message.contains(&hf[3..]) && !problem.message.contains(&gh[4..]));
         }
     }
 

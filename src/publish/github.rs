@@ -6,14 +6,24 @@
 //! from disk with a percent-encoded name (octocrab's `upload_asset` takes the whole file in
 //! memory and does not encode the name). Drafts are invisible to `releases/tags/{tag}`, so the
 //! release of a tag is found by listing.
+//!
+//! octocrab reads every answer whole and has no deadline for a whole request, so each call goes
+//! through [`GitHub::call`]: octocrab's raw request (with its connect, read and write timeouts),
+//! the whole exchange under the request deadline of `net::Timeouts`, the answer read within a
+//! `net::Limit`; listings follow `Link: rel="next"` on the API's origin only (`net::next_page`).
 
 use std::path::Path;
 
 use anyhow::Context as _;
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
 use octocrab::Octocrab;
+use reqwest::Url;
+use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
 use super::PublishError;
+use super::net::{self, Limit, NetError, Timeouts};
 use super::plan::{GithubAsset, GithubRelease, GithubState};
 use super::retry::{self, Backoff, Failure, Landed};
 use super::route;
@@ -22,11 +32,22 @@ use crate::secrets::Token;
 /// A connection to one repository.
 pub struct GitHub {
     octo: Octocrab,
-    http: reqwest::Client,
+    uploader: reqwest::Client,
+    api: Url,
     repo: String,
     uploads: String,
     token: Token,
     backoff: Backoff,
+    timeouts: Timeouts,
+}
+
+/// The HTTP methods the release needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Method {
+    Get,
+    Post,
+    Patch,
+    Delete,
 }
 
 #[derive(Deserialize)]
@@ -113,7 +134,22 @@ pub fn classify(err: &octocrab::Error) -> Failure {
             &source.message,
         ),
         octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. } => Failure::Transient(None),
-        _ => Failure::Permanent,
+        other => net_error(other).map_or(Failure::Permanent, NetError::classify),
+    }
+}
+
+/// Our own failure (a deadline, a bound, a foreign `Link`) carried inside octocrab's error type.
+fn net_error(err: &octocrab::Error) -> Option<&NetError> {
+    match err {
+        octocrab::Error::Other { source, .. } => source.downcast_ref::<NetError>(),
+        _ => None,
+    }
+}
+
+fn octocrab_error(err: NetError) -> octocrab::Error {
+    octocrab::Error::Other {
+        source: Box::new(err),
+        backtrace: std::backtrace::Backtrace::disabled(),
     }
 }
 
@@ -137,11 +173,12 @@ fn rate_limited(err: &octocrab::Error) -> Option<PublishError> {
 }
 
 /// Translates an octocrab error; authentication and permission errors get a token-scope hint,
-/// rate limits (403 or 429 too) say so instead.
-pub fn translate(err: &octocrab::Error, repo: &str, doing: &str) -> anyhow::Error {
+/// rate limits (403 or 429 too) say so instead. `host` is the API's, named in every failure
+/// (a proxy or an Enterprise server may be the one answering).
+pub fn translate(err: &octocrab::Error, repo: &str, host: &str, doing: &str) -> anyhow::Error {
+    let context = format!("failed to {doing} on GitHub (`{repo}` at `{host}`)");
     if let Some(limited) = rate_limited(err) {
-        return anyhow::Error::new(limited)
-            .context(format!("failed to {doing} on GitHub ({repo})"));
+        return anyhow::Error::new(limited).context(context);
     }
     match status_of(err) {
         Some(401) => PublishError::AuthRequired {
@@ -160,13 +197,58 @@ pub fn translate(err: &octocrab::Error, repo: &str, doing: &str) -> anyhow::Erro
         _ => {
             let message = match err {
                 octocrab::Error::GitHub { source, .. } => {
-                    format!("HTTP {}: {}", source.status_code, source.message)
+                    format!(
+                        "HTTP {}: {}",
+                        source.status_code,
+                        net::excerpt(&source.message, 300)
+                    )
                 }
-                other => other.to_string(),
+                octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. } => {
+                    format!("could not reach GitHub: {}", net::excerpt(&chain(err), 300))
+                }
+                other => match net_error(other) {
+                    Some(net) => {
+                        let problem = crate::error::Problem::new(net.to_string());
+                        let problem = match net.hint() {
+                            Some(hint) => problem.hint(hint),
+                            None => problem,
+                        };
+                        return anyhow::Error::new(problem).context(context);
+                    }
+                    None => net::excerpt(&other.to_string(), 600),
+                },
             };
-            anyhow::anyhow!("{message}").context(format!("failed to {doing} on GitHub ({repo})"))
+            anyhow::anyhow!("{message}").context(context)
         }
     }
+}
+
+/// Whether a transport error is one of the connect, read or write timeouts (hyper-timeout
+/// reports them as `io::ErrorKind::TimedOut` somewhere in the chain).
+fn is_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(err);
+    while let Some(cause) = current {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        current = cause.source();
+    }
+    false
+}
+
+/// An error and its causes, on one line (a transport error says why only in its sources).
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The message of a GitHub error answer.
@@ -177,9 +259,6 @@ fn message_of(err: &octocrab::Error) -> &str {
     }
 }
 
-/// Most pages followed when listing (GitHub caps a release at 1000 assets: 10 pages of 100).
-const MAX_PAGES: usize = 20;
-
 impl GitHub {
     /// `/repos/{owner}/{name}` and `rest`, the repository's parts percent-encoded (checked by
     /// [`GitHub::new`]).
@@ -188,8 +267,15 @@ impl GitHub {
         format!("/repos/{repo}{rest}")
     }
 
-    /// A client for `repo` (`owner/name`); octocrab's own retries are off.
-    pub fn new(api: &str, uploads: &str, token: &Token, repo: &str) -> anyhow::Result<Self> {
+    /// A client for `repo` (`owner/name`); octocrab's own retries are off, its connections
+    /// carry the connect, read and write limits of `timeouts`.
+    pub fn new(
+        api: &str,
+        uploads: &str,
+        token: &Token,
+        repo: &str,
+        timeouts: &Timeouts,
+    ) -> anyhow::Result<Self> {
         route::repo(repo)?;
         let octo = Octocrab::builder()
             .personal_token(token.expose().to_owned())
@@ -198,20 +284,120 @@ impl GitHub {
             .upload_uri(uploads)
             .with_context(|| format!("the upload URL `{uploads}` is not a URL"))?
             .add_retry_config(octocrab::service::middleware::retry::RetryConfig::None)
+            .set_connect_timeout(Some(timeouts.connect))
+            .set_read_timeout(Some(timeouts.read))
+            .set_write_timeout(Some(timeouts.read))
             .build()
             .context("failed to set up the GitHub client")?;
-        let http = reqwest::Client::builder()
-            .user_agent(format!("tinydit-release/{}", env!("CARGO_PKG_VERSION")))
-            .build()
-            .context("failed to set up the upload client")?;
         Ok(Self {
             octo,
-            http,
+            uploader: net::upload_client(timeouts)?,
+            api: Url::parse(api)
+                .with_context(|| format!("`GITHUB_API_URL` = `{api}` is not a URL"))?,
             repo: repo.to_owned(),
             uploads: uploads.trim_end_matches('/').to_owned(),
             token: token.clone(),
             backoff: Backoff::default(),
+            timeouts: *timeouts,
         })
+    }
+
+    /// [`translate`] for this repository and API host.
+    fn refused(&self, err: &octocrab::Error, doing: &str) -> anyhow::Error {
+        translate(err, &self.repo, &net::host_of(&self.api), doing)
+    }
+
+    /// One API call through octocrab, bounded: the whole exchange within the request deadline,
+    /// the answer read within `limit` (an error answer only far enough to quote it). Returns the
+    /// answer's headers and body; a failed status is octocrab's `GitHub` error, as its own calls
+    /// return it.
+    async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<&serde_json::Value>,
+        what: &str,
+        limit: Limit,
+    ) -> Result<(HeaderMap, Bytes), octocrab::Error> {
+        let host = self
+            .api
+            .join(uri)
+            .map_or_else(|_| net::host_of(&self.api), |u| net::host_of(&u));
+        let exchange = async {
+            let response = match method {
+                Method::Get => self.octo._get(uri).await?,
+                Method::Post => self.octo._post(uri, body).await?,
+                Method::Patch => self.octo._patch(uri, body).await?,
+                Method::Delete => self.octo._delete(uri, body).await?,
+            };
+            let (parts, mut stream) = response.into_parts();
+            let success = parts.status.is_success();
+            let bound = if success { limit.bytes() } else { 64 * 1024 };
+            let mut bytes = Vec::new();
+            while let Some(frame) = stream.frame().await {
+                let Ok(data) = frame?.into_data() else {
+                    continue;
+                };
+                let room = bound.saturating_sub(bytes.len() as u64) as usize;
+                if data.len() > room {
+                    if !success {
+                        bytes.extend_from_slice(&data[..room]);
+                        break;
+                    }
+                    return Err(octocrab_error(NetError::TooLarge {
+                        host: host.clone(),
+                        what: what.to_owned(),
+                        limit: limit.bytes(),
+                    }));
+                }
+                bytes.extend_from_slice(&data);
+            }
+            let bytes = Bytes::from(bytes);
+            if success {
+                return Ok((parts.headers, bytes));
+            }
+            let body = http_body_util::Full::new(bytes)
+                .map_err(|never| match never {})
+                .boxed();
+            octocrab::map_github_error(http::Response::from_parts(parts, body)).await?;
+            unreachable!("an answer that is not a success maps to an error")
+        };
+        match tokio::time::timeout(self.timeouts.request, exchange).await {
+            // A broken or silent connection, in words that name the host.
+            Ok(Err(err @ (octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. }))) => {
+                Err(octocrab_error(if is_timeout(&err) {
+                    NetError::TimedOut {
+                        host,
+                        what: what.to_owned(),
+                        timeouts: self.timeouts,
+                    }
+                } else {
+                    NetError::Unreachable {
+                        host,
+                        what: what.to_owned(),
+                        detail: net::excerpt(&chain(&err), 300),
+                    }
+                }))
+            }
+            Ok(result) => result,
+            Err(_) => Err(octocrab_error(NetError::TimedOut {
+                host,
+                what: what.to_owned(),
+                timeouts: self.timeouts,
+            })),
+        }
+    }
+
+    /// [`GitHub::call`] within the backoff, the answer as JSON of type `T`.
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        uri: &str,
+        body: Option<&serde_json::Value>,
+        what: &str,
+    ) -> Result<T, octocrab::Error> {
+        let (_, bytes) = self.call(method, uri, body, what, Limit::Answer).await?;
+        parse(&bytes, &net::host_of(&self.api), what)
     }
 
     /// Preflight: the repository exists for this token, a personal token may push, and the
@@ -225,7 +411,10 @@ impl GitHub {
         let route = self.route("");
         let repo: Result<serde_json::Value, _> = self
             .backoff
-            .run(|| self.octo.get(&route, None::<&()>), classify)
+            .run(
+                || self.json(Method::Get, &route, None, "the repository"),
+                classify,
+            )
             .await;
         match repo {
             Ok(repo) => {
@@ -248,7 +437,9 @@ impl GitHub {
                 }
                 .into());
             }
-            Err(err) => return Err(translate(&err, &self.repo, "read the repository")),
+            Err(err) => {
+                return Err(self.refused(&err, "read the repository"));
+            }
         }
         let Some(commit) = commit else {
             return Ok(());
@@ -256,7 +447,10 @@ impl GitHub {
         let route = self.route(&format!("/commits/{}", route::segment(commit)));
         let found: Result<serde_json::Value, _> = self
             .backoff
-            .run(|| self.octo.get(&route, None::<&()>), classify)
+            .run(
+                || self.json(Method::Get, &route, None, "the source commit"),
+                classify,
+            )
             .await;
         match found {
             Ok(_) => Ok(()),
@@ -265,11 +459,7 @@ impl GitHub {
             {
                 Err(self.commit_missing(commit))
             }
-            Err(err) => Err(translate(
-                &err,
-                &self.repo,
-                &format!("read the source commit `{commit}`"),
-            )),
+            Err(err) => Err(self.refused(&err, &format!("read the source commit `{commit}`"))),
         }
     }
 
@@ -289,17 +479,13 @@ impl GitHub {
         let route = self.route(&format!("/git/ref/tags/{}", route::segment(tag)));
         let found: Result<RefJson, _> = self
             .backoff
-            .run(|| self.octo.get(&route, None::<&()>), classify)
+            .run(|| self.json(Method::Get, &route, None, "a tag"), classify)
             .await;
         let reference = match found {
             Ok(r) => r,
             Err(err) if status_of(&err) == Some(404) => return Ok(None),
             Err(err) => {
-                return Err(translate(
-                    &err,
-                    &self.repo,
-                    &format!("read the tag `{tag}`"),
-                ));
+                return Err(self.refused(&err, &format!("read the tag `{tag}`")));
             }
         };
         if reference.object.kind != "tag" {
@@ -311,37 +497,63 @@ impl GitHub {
         ));
         let object: TagJson = self
             .backoff
-            .run(|| self.octo.get(&route, None::<&()>), classify)
+            .run(
+                || self.json(Method::Get, &route, None, "a tag object"),
+                classify,
+            )
             .await
-            .map_err(|err| translate(&err, &self.repo, &format!("read the tag `{tag}`")))?;
+            .map_err(|err| self.refused(&err, &format!("read the tag `{tag}`")))?;
         Ok(Some(object.object.sha))
     }
 
-    /// Every item of a listing, following GitHub's `Link: <…>; rel="next"` pages (at most
-    /// [`MAX_PAGES`]).
+    /// Every item of a listing, following GitHub's `Link: <…>; rel="next"` pages on the API's
+    /// origin only, at most [`net::MAX_PAGES`] of them and [`net::LISTING_BYTES`] in all.
     async fn all_pages<T: serde::de::DeserializeOwned>(
         &self,
         route: &str,
+        what: &str,
     ) -> Result<Vec<T>, octocrab::Error> {
         let mut all = Vec::new();
         let mut next = Some(route.to_owned());
-        for _ in 0..MAX_PAGES {
-            let Some(route) = next.take() else {
-                break;
-            };
-            let mut page: octocrab::Page<T> = self
+        let mut pages = 0;
+        let mut read = 0u64;
+        while let Some(uri) = next.take() {
+            let current = self.api.join(&uri).map_err(|err| {
+                octocrab_error(NetError::Malformed {
+                    host: net::host_of(&self.api),
+                    what: what.to_owned(),
+                    detail: err.to_string(),
+                })
+            })?;
+            if pages == net::MAX_PAGES || read >= net::LISTING_BYTES {
+                return Err(octocrab_error(NetError::TooManyPages {
+                    host: net::host_of(&current),
+                    what: what.to_owned(),
+                    pages,
+                }));
+            }
+            pages += 1;
+            let (headers, bytes) = self
                 .backoff
-                .run(|| self.octo.get(&route, None::<&()>), classify)
+                .run(
+                    || self.call(Method::Get, &uri, None, what, Limit::Page),
+                    classify,
+                )
                 .await?;
-            all.append(&mut page.items);
-            next = page.next.map(|uri| uri.to_string());
+            read += bytes.len() as u64;
+            let mut items: Vec<T> = parse(&bytes, &net::host_of(&current), what)?;
+            all.append(&mut items);
+            next = net::next_page(&headers, &current, what)
+                .map_err(octocrab_error)?
+                .map(String::from);
         }
         Ok(all)
     }
 
     /// Every release, drafts included (listed only for users with push access).
     async fn releases(&self) -> Result<Vec<ReleaseJson>, octocrab::Error> {
-        self.all_pages(&self.route("/releases?per_page=100")).await
+        self.all_pages(&self.route("/releases?per_page=100"), "the release list")
+            .await
     }
 
     /// The release of `tag` (or its draft), the tags of published releases and the tag.
@@ -349,7 +561,7 @@ impl GitHub {
         let releases = self
             .releases()
             .await
-            .map_err(|err| translate(&err, &self.repo, "list the releases"))?;
+            .map_err(|err| self.refused(&err, "list the releases"))?;
         let mut release = None;
         let mut released_tags = Vec::new();
         for r in releases {
@@ -374,7 +586,7 @@ impl GitHub {
         let created: Result<serde_json::Value, _> = self
             .backoff
             .run_write(
-                || self.octo.post(&route, Some(&body)),
+                || self.json(Method::Post, &route, Some(&body), "the new tag"),
                 classify,
                 || async {
                     Ok(match self.tag_commit(tag).await {
@@ -401,11 +613,7 @@ impl GitHub {
                 }
                 .into()),
             },
-            Err(err) => Err(translate(
-                &err,
-                &self.repo,
-                &format!("create the tag `{tag}`"),
-            )),
+            Err(err) => Err(self.refused(&err, &format!("create the tag `{tag}`"))),
         }
     }
 
@@ -429,7 +637,7 @@ impl GitHub {
         };
         if let Some(existing) = find()
             .await
-            .map_err(|err| translate(&err, &self.repo, "list the releases"))?
+            .map_err(|err| self.refused(&err, "list the releases"))?
         {
             return Ok(existing);
         }
@@ -444,7 +652,7 @@ impl GitHub {
         let created: Result<ReleaseJson, _> = self
             .backoff
             .run_write(
-                || self.octo.post(&route, Some(&body)),
+                || self.json(Method::Post, &route, Some(&body), "the new release"),
                 classify,
                 || async {
                     Ok(match find().await? {
@@ -467,13 +675,9 @@ impl GitHub {
             // Another run created it meanwhile: use theirs.
             Err(err) if status_of(&err) == Some(422) => find()
                 .await
-                .map_err(|err| translate(&err, &self.repo, "list the releases"))?
+                .map_err(|err| self.refused(&err, "list the releases"))?
                 .context("GitHub says the release exists but does not list it"),
-            Err(err) => Err(translate(
-                &err,
-                &self.repo,
-                &format!("create the release `{tag}`"),
-            )),
+            Err(err) => Err(self.refused(&err, &format!("create the release `{tag}`"))),
         }
     }
 
@@ -484,8 +688,15 @@ impl GitHub {
             .backoff
             .run(
                 || async {
-                    let response = self.octo._delete(&route, None::<&()>).await?;
-                    octocrab::map_github_error(response).await.map(|_| ())
+                    self.call(
+                        Method::Delete,
+                        &route,
+                        None,
+                        "an asset deletion",
+                        Limit::Answer,
+                    )
+                    .await
+                    .map(|_| ())
                 },
                 classify,
             )
@@ -493,16 +704,19 @@ impl GitHub {
         match deleted {
             Ok(()) => Ok(()),
             Err(err) if status_of(&err) == Some(404) => Ok(()),
-            Err(err) => Err(translate(&err, &self.repo, "delete a partial asset")),
+            Err(err) => Err(self.refused(&err, "delete a partial asset")),
         }
     }
 
     /// The assets of a release, re-read: every page (a release holds up to 1000).
     async fn assets(&self, release: u64) -> anyhow::Result<Vec<GithubAsset>> {
         let assets: Vec<AssetJson> = self
-            .all_pages(&self.route(&format!("/releases/{release}/assets?per_page=100")))
+            .all_pages(
+                &self.route(&format!("/releases/{release}/assets?per_page=100")),
+                "the asset list",
+            )
             .await
-            .map_err(|err| translate(&err, &self.repo, "list the release assets"))?;
+            .map_err(|err| self.refused(&err, "list the release assets"))?;
         Ok(assets.into_iter().map(Into::into).collect())
     }
 
@@ -548,21 +762,22 @@ impl GitHub {
                 file,
                 1 << 16,
             ));
-            let sent = self
-                .http
+            let request = self
+                .uploader
                 .post(&url)
                 .bearer_auth(self.token.expose())
                 .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                 .header(reqwest::header::CONTENT_LENGTH, bytes)
                 .header(reqwest::header::ACCEPT, "application/vnd.github+json")
-                .body(body)
-                .send()
-                .await;
+                .timeout(self.timeouts.upload(bytes))
+                .body(body);
+            let what = format!("the upload of `{name}`");
+            let sent = net::send(request, &what, Limit::Answer, &self.timeouts).await;
             let (failure, limited, problem) = match sent {
-                Ok(response) if response.status().is_success() => {
-                    let asset: AssetJson = response
-                        .json()
-                        .await
+                Ok(answer) if answer.is_success() => {
+                    let asset: AssetJson = answer
+                        .json(&what)
+                        .map_err(NetError::into_error)
                         .context("GitHub's answer to an asset upload is not an asset")?;
                     let asset = GithubAsset::from(asset);
                     if asset.size != bytes || asset.digest.as_deref().is_some_and(|d| d != expected)
@@ -576,15 +791,10 @@ impl GitHub {
                     }
                     return Ok(true);
                 }
-                Ok(response) => {
-                    let status = response.status().as_u16();
-                    let headers = response.headers().clone();
-                    let text = response.text().await.unwrap_or_default();
-                    let message = serde_json::from_str::<serde_json::Value>(&text)
-                        .ok()
-                        .and_then(|v| v["message"].as_str().map(str::to_owned))
-                        .unwrap_or_else(|| text.chars().take(300).collect());
-                    let limited = retry::rate_limit(status, Some(&headers), &message);
+                Ok(answer) => {
+                    let status = answer.status;
+                    let message = answer.message();
+                    let limited = retry::rate_limit(status, Some(&answer.headers), &message);
                     if limited.is_none() && (status == 401 || status == 403) {
                         return Err(PublishError::Forbidden {
                             service: "GitHub",
@@ -594,21 +804,16 @@ impl GitHub {
                         }
                         .into());
                     }
-                    (
-                        retry::classify_status(status, Some(&headers), &message),
-                        limited,
-                        format!("HTTP {status}: {message}"),
-                    )
+                    let failure = answer.failure(&what);
+                    (failure.classify(), limited, failure)
                 }
-                Err(err) => (
-                    Failure::Transient(None),
-                    None,
-                    format!("the upload failed: {err}"),
-                ),
+                Err(err) => (err.classify(), None, err),
             };
             failures += 1;
             let Failure::Transient(retry_after) = failure else {
-                anyhow::bail!("failed to upload the asset `{name}` to GitHub: {problem}");
+                return Err(problem
+                    .into_error()
+                    .context(format!("failed to upload the asset `{name}` to GitHub")));
             };
             if failures >= self.backoff.attempts
                 || retry_after.is_some_and(|after| after > self.backoff.max_wait)
@@ -623,7 +828,9 @@ impl GitHub {
                     })
                     .context(format!("failed to upload the asset `{name}` to GitHub")));
                 }
-                anyhow::bail!("failed to upload the asset `{name}` to GitHub: {problem}");
+                return Err(problem
+                    .into_error()
+                    .context(format!("failed to upload the asset `{name}` to GitHub")));
             }
             tokio::time::sleep(self.backoff.wait(failures, retry_after)).await;
             // Did it land although the answer was lost? Keep it; else remove the partial one.
@@ -654,9 +861,27 @@ impl GitHub {
         // PATCH is idempotent: repeating it is safe.
         let published: ReleaseJson = self
             .backoff
-            .run(|| self.octo.patch(&route, Some(&body)), classify)
+            .run(
+                || self.json(Method::Patch, &route, Some(&body), "the published release"),
+                classify,
+            )
             .await
-            .map_err(|err| translate(&err, &self.repo, "publish the release"))?;
+            .map_err(|err| self.refused(&err, "publish the release"))?;
         Ok(published.html_url)
     }
+}
+
+/// An answer's body as JSON of type `T`.
+fn parse<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    host: &str,
+    what: &str,
+) -> Result<T, octocrab::Error> {
+    serde_json::from_slice(bytes).map_err(|err| {
+        octocrab_error(NetError::Malformed {
+            host: host.to_owned(),
+            what: what.to_owned(),
+            detail: net::excerpt(&err.to_string(), 300),
+        })
+    })
 }

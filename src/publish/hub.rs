@@ -16,17 +16,22 @@
 //!    preupload and the LFS batch first and refuses;
 //! 9. unchanged files re-uploaded: the plan diffs against `list_tree`; only changes are sent;
 //! 10. (found here) `BlobLfsInfo` never gets the LFS sha256: see `remote_file`.
+//!
+//! hf-hub reads every answer whole (a 1 GiB refs listing is buffered), preallocates a download
+//! from `X-Linked-Size`, and follows a listing's `Link: rel="next"` to any host with our token.
+//! So the reads the plan is made of (refs, trees, paths-info, the small files read back) are made
+//! here through the bounded reads of `net.rs`; hf-hub keeps the writes, on a client that carries
+//! the timeouts of `net::Timeouts`.
 
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use futures_util::StreamExt as _;
 use hf_hub::repository::{AddSource, CommitOperation, RepoTreeEntry, RepoTypeModel};
 use hf_hub::{HFClient, HFError, HFRepository};
 use sha1::Digest as _;
 
 use super::PublishError;
+use super::net::{self, Limit, NetError, Timeouts};
 use super::plan::{FileAction, HubPlan, HubRef, HubState, PreviousRelease, RemoteFile};
 use super::retry::{self, Backoff, Failure, Landed};
 use super::route;
@@ -43,6 +48,8 @@ pub struct Hub {
     endpoint: String,
     token: Option<Token>,
     backoff: Backoff,
+    http: reqwest::Client,
+    timeouts: Timeouts,
 }
 
 /// How an hf-hub error is treated by the retry policy (`retry::classify_status`). hf-hub keeps
@@ -97,7 +104,57 @@ pub fn translate(err: HFError, repo: &str, doing: &str) -> anyhow::Error {
             retry_after: retry_after.map(|d| d.as_secs()),
         }
         .into(),
-        other => anyhow::Error::new(other).context(format!("failed to {doing} on the Hub")),
+        HFError::Request { ref source, .. } if source.is_timeout() => {
+            anyhow::Error::new(crate::error::Problem::new(describe(&err)).hint(net::TIMEOUT_HINT))
+                .context(format!("failed to {doing} on the Hub"))
+        }
+        other => {
+            anyhow::anyhow!("{}", describe(&other)).context(format!("failed to {doing} on the Hub"))
+        }
+    }
+}
+
+/// An hf-hub error in words that name the host and quote at most a short server message (hf-hub
+/// keeps a whole error page as the message).
+fn describe(err: &HFError) -> String {
+    let host = |url: &str| {
+        reqwest::Url::parse(url).map_or_else(
+            |_| "the Hub".to_owned(),
+            |u| format!("`{}`", net::host_of(&u)),
+        )
+    };
+    match err {
+        HFError::Http { context }
+        | HFError::Conflict { context }
+        | HFError::Forbidden { context } => {
+            let message = context
+                .server_message
+                .as_deref()
+                .unwrap_or(context.body.as_str());
+            let message = net::excerpt(message, 300);
+            format!(
+                "{} answered HTTP {}{}",
+                host(&context.url),
+                context.status.as_u16(),
+                if message.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {message}")
+                }
+            )
+        }
+        HFError::Request { source, url } => {
+            let at = url.as_deref().map_or_else(|| "the Hub".to_owned(), host);
+            if source.is_timeout() {
+                format!("{at} did not answer in time")
+            } else {
+                format!(
+                    "could not reach {at}: {}",
+                    net::excerpt(&source.to_string(), 300)
+                )
+            }
+        }
+        other => net::excerpt(&other.to_string(), 600),
     }
 }
 
@@ -168,29 +225,41 @@ fn remote_file(entry: RepoTreeEntry) -> Option<RemoteFile> {
 impl Hub {
     /// A client for `repo_id` at `endpoint`; hf-hub's own retries are off (hf-hub bug 4 and 6),
     /// and its cache is not used (nothing is downloaded into it).
-    pub fn new(endpoint: &str, token: &Token, repo_id: &str) -> anyhow::Result<Self> {
-        Self::connect(endpoint, Some(token), repo_id)
+    pub fn new(
+        endpoint: &str,
+        token: &Token,
+        repo_id: &str,
+        timeouts: &Timeouts,
+    ) -> anyhow::Result<Self> {
+        Self::connect(endpoint, Some(token), repo_id, timeouts)
     }
 
-    /// A client that may read public repos without a token.
-    pub fn connect(endpoint: &str, token: Option<&Token>, repo_id: &str) -> anyhow::Result<Self> {
+    /// A client that may read public repos without a token. Every request of hf-hub's and ours
+    /// goes through one HTTP client with the limits of `timeouts`.
+    pub fn connect(
+        endpoint: &str,
+        token: Option<&Token>,
+        repo_id: &str,
+        timeouts: &Timeouts,
+    ) -> anyhow::Result<Self> {
         route::repo(repo_id)?;
         let (owner, name) = repo_id
             .split_once('/')
             .with_context(|| format!("the Hub repo `{repo_id}` is not `owner/name`"))?;
-        let mut builder = HFClient::builder().endpoint(endpoint);
+        let http = net::api_client(timeouts)?;
+        let mut builder = HFClient::builder().endpoint(endpoint).client(http.clone());
         if let Some(token) = token {
             builder = builder.token(token.expose());
         }
         let client = builder
             .retry_max_attempts(0)
             .cache_enabled(false)
-            .user_agent(format!("tinydit-release/{}", env!("CARGO_PKG_VERSION")))
             .build()
             .context("failed to set up the Hub client")?;
         let repo = client.model(owner, name);
         let endpoint = endpoint.trim_end_matches('/').to_owned();
         let probe = retry::Probe::get(
+            http.clone(),
             format!("{endpoint}/api/whoami-v2"),
             token
                 .map(|t| format!("Bearer {}", t.expose()))
@@ -203,7 +272,60 @@ impl Hub {
             endpoint,
             token: token.cloned(),
             backoff: Backoff::default().probing(probe),
+            http,
+            timeouts: *timeouts,
         })
+    }
+
+    /// A bounded `GET` of a Hub URL with our token, retried within the backoff.
+    async fn get(&self, url: &str, what: &str, limit: Limit) -> Result<net::Answer, NetError> {
+        let authorization = self.client_token();
+        net::fetch(&self.backoff, &self.timeouts, what, limit, || {
+            let request = self.http.get(url);
+            if authorization.is_empty() {
+                request
+            } else {
+                request.header(reqwest::header::AUTHORIZATION, &authorization)
+            }
+        })
+        .await
+    }
+
+    /// The API URL of this repo: `{endpoint}/api/models/{owner}/{name}`.
+    fn api_url(&self) -> String {
+        let repo = route::repo(&self.repo_id).expect("checked when the client was made");
+        format!("{}/api/models/{repo}", self.endpoint)
+    }
+
+    /// A failed answer of ours in the user's terms, as `translate` does for hf-hub's.
+    fn refused(&self, err: NetError, doing: &str) -> anyhow::Error {
+        match err.status() {
+            Some(401) => PublishError::AuthRequired {
+                service: "the Hub",
+                hint: "set `HF_TOKEN` to a token with the `write` role".to_owned(),
+            }
+            .into(),
+            Some(403) if err.classify() == Failure::Permanent => PublishError::Forbidden {
+                service: "the Hub",
+                what: format!("`{}`", self.repo_id),
+                hint: format!(
+                    "give the `HF_TOKEN` access to `{}` (a `write` token, or a fine-grained token \
+                     with \"Write access to contents/settings of repos\" for its owner)",
+                    self.repo_id
+                ),
+            }
+            .into(),
+            Some(429) => PublishError::RateLimited {
+                service: "the Hub",
+                retry_after: match err.classify() {
+                    Failure::Transient(Some(after)) => Some(after.as_secs()),
+                    _ => None,
+                },
+            }
+            .into(),
+            _ => err.into_error(),
+        }
+        .context(format!("failed to {doing} on the Hub"))
     }
 
     /// The repo's web address.
@@ -219,15 +341,24 @@ impl Hub {
 
     /// Branches and tags, or `None` when the repo does not exist.
     async fn refs(&self) -> anyhow::Result<Option<(Vec<HubRef>, Vec<HubRef>)>> {
-        let refs = self
-            .backoff
-            .run(|| self.repo.list_refs().send(), classify)
-            .await;
-        let refs = match refs {
-            Ok(refs) => refs,
-            Err(HFError::RepoNotFound { .. }) => return Ok(None),
-            Err(err) => return Err(translate(err, &self.repo_id, "list the refs")),
-        };
+        self.read_refs()
+            .await
+            .map_err(|err| self.refused(err, "list the refs"))
+    }
+
+    /// [`Hub::refs`] with the bare error, for the `landed` checks of writes.
+    async fn read_refs(&self) -> Result<Option<(Vec<HubRef>, Vec<HubRef>)>, NetError> {
+        const WHAT: &str = "the refs listing";
+        let answer = self
+            .get(&format!("{}/refs", self.api_url()), WHAT, Limit::Refs)
+            .await?;
+        if answer.status == 404 {
+            return Ok(None);
+        }
+        if !answer.is_success() {
+            return Err(answer.failure(WHAT));
+        }
+        let refs: hf_hub::repository::GitRefs = answer.json(WHAT)?;
         let convert = |list: Vec<hf_hub::repository::GitRefInfo>| {
             list.into_iter()
                 .map(|r| HubRef {
@@ -239,36 +370,45 @@ impl Hub {
         Ok(Some((convert(refs.branches), convert(refs.tags))))
     }
 
-    /// Every file at a revision (never `get_file_metadata`: hf-hub bug 2).
+    /// Every file at a revision (never `get_file_metadata`: hf-hub bug 2), following the
+    /// listing's pages on the Hub's origin only, at most [`net::MAX_PAGES`] of them.
     pub async fn tree(&self, revision: &str) -> anyhow::Result<Vec<RemoteFile>> {
-        self.backoff
-            .run(
-                || async {
-                    let stream = self
-                        .repo
-                        .list_tree()
-                        .revision(revision)
-                        .recursive(true)
-                        .expand(true)
-                        .send()?;
-                    futures_util::pin_mut!(stream);
-                    let mut files = Vec::new();
-                    while let Some(entry) = stream.next().await {
-                        files.extend(remote_file(entry?));
-                    }
-                    files.sort_by(|a: &RemoteFile, b| a.path.cmp(&b.path));
-                    Ok(files)
-                },
-                classify,
-            )
+        self.read_tree(revision)
             .await
-            .map_err(|err| {
-                translate(
-                    err,
-                    &self.repo_id,
-                    &format!("list the files at `{revision}`"),
-                )
-            })
+            .map_err(|err| self.refused(err, &format!("list the files at `{revision}`")))
+    }
+
+    async fn read_tree(&self, revision: &str) -> Result<Vec<RemoteFile>, NetError> {
+        const WHAT: &str = "the file listing";
+        let mut next = Some(format!(
+            "{}/tree/{}?recursive=true&expand=true",
+            self.api_url(),
+            route::segment(revision)
+        ));
+        let mut files = Vec::new();
+        let mut pages = 0;
+        let mut read = 0u64;
+        while let Some(url) = next.take() {
+            if pages == net::MAX_PAGES || read >= net::LISTING_BYTES {
+                return Err(NetError::TooManyPages {
+                    host: reqwest::Url::parse(&url)
+                        .map_or_else(|_| url.clone(), |u| net::host_of(&u)),
+                    what: WHAT.to_owned(),
+                    pages,
+                });
+            }
+            pages += 1;
+            let answer = self.get(&url, WHAT, Limit::Page).await?;
+            read += answer.body.len() as u64;
+            if !answer.is_success() {
+                return Err(answer.failure(WHAT));
+            }
+            let entries: Vec<RepoTreeEntry> = answer.json(WHAT)?;
+            files.extend(entries.into_iter().filter_map(remote_file));
+            next = net::next_page(&answer.headers, &answer.url, WHAT)?.map(String::from);
+        }
+        files.sort_by(|a: &RemoteFile, b| a.path.cmp(&b.path));
+        Ok(files)
     }
 
     /// Everything the plan needs: refs, the tree the release starts from, the tree at its tag,
@@ -339,21 +479,30 @@ impl Hub {
     /// `metrics.json` at a revision, if it has one.
     pub async fn read_metrics(&self, revision: &str) -> anyhow::Result<Option<BundleMetrics>> {
         const FILE: &str = "metrics.json";
-        let listed = self
-            .backoff
-            .run(
-                || {
-                    self.repo
-                        .get_paths_info()
-                        .paths(vec![FILE.to_owned()])
-                        .revision(revision)
-                        .send()
-                },
-                classify,
-            )
-            .await
-            .map_err(|err| translate(err, &self.repo_id, "read `metrics.json`"))?;
-        let Some(expected) = listed.into_iter().find_map(remote_file) else {
+        const WHAT: &str = "the paths-info of `metrics.json`";
+        let url = format!("{}/paths-info/{}", self.api_url(), route::segment(revision));
+        let authorization = self.client_token();
+        let body = serde_json::json!({ "paths": [FILE] });
+        let listed = net::fetch(&self.backoff, &self.timeouts, WHAT, Limit::Answer, || {
+            self.http
+                .post(&url)
+                .header(reqwest::header::AUTHORIZATION, &authorization)
+                .json(&body)
+        })
+        .await
+        .and_then(|answer| {
+            if answer.is_success() {
+                answer.json::<Vec<RepoTreeEntry>>(WHAT)
+            } else {
+                Err(answer.failure(WHAT))
+            }
+        })
+        .map_err(|err| self.refused(err, "read `metrics.json`"))?;
+        let Some(expected) = listed
+            .into_iter()
+            .filter_map(remote_file)
+            .find(|f| f.path == FILE)
+        else {
             return Ok(None);
         };
         let bytes = self
@@ -367,9 +516,11 @@ impl Hub {
     }
 
     /// The bytes of a small regular (not LFS) file the tree at `revision` lists as `expected`.
-    /// hf-hub bug 1: a download may return an error page as the file's bytes, so the bytes are
-    /// checked against the listed size and git oid before they are trusted; hf-hub bug 3: only
-    /// regular files are downloaded this way.
+    /// hf-hub bug 1: a download may return an error page as the file's bytes, so the status is
+    /// checked and the bytes are compared with the listed size and git oid before they are
+    /// trusted; hf-hub bug 3: only regular files are downloaded this way. The bytes are read up
+    /// to the listed size (and `max_bytes`), never preallocated from a header such as
+    /// `X-Linked-Size`, which hf-hub's download trusts.
     pub async fn read_small_file(
         &self,
         revision: &str,
@@ -390,27 +541,36 @@ impl Hub {
                 expected.size
             );
         }
-        let bytes = self
-            .backoff
-            .run(
-                || {
-                    self.repo
-                        .download_file_to_bytes()
-                        .filename(path.as_str())
-                        .revision(revision)
-                        .send()
-                },
-                classify,
-            )
+        let what = format!("the download of `{path}`");
+        let url = format!(
+            "{}/{}/resolve/{}/{}",
+            self.endpoint,
+            self.repo_id,
+            route::segment(revision),
+            path.split('/')
+                .map(route::segment)
+                .collect::<Vec<_>>()
+                .join("/")
+        );
+        let answer = self
+            .get(&url, &what, Limit::File(expected.size))
             .await
-            .map_err(|err| translate(err, &self.repo_id, &format!("download `{path}`")))?;
+            .and_then(|answer| {
+                if answer.is_success() {
+                    Ok(answer)
+                } else {
+                    Err(answer.failure(&what))
+                }
+            })
+            .map_err(|err| self.refused(err, &format!("download `{path}`")))?;
+        let bytes = answer.body;
         if bytes.len() as u64 != expected.size || git_blob_oid_of(&bytes) != expected.git_oid {
             anyhow::bail!(
                 "the `{path}` downloaded from `{revision}` on the Hub is not the file the Hub \
                  lists (size or digest differ)"
             );
         }
-        Ok(bytes.to_vec())
+        Ok(bytes)
     }
 
     /// The release identity (`release.json`) in `tree`, read at `revision`: `None` when the
@@ -534,7 +694,6 @@ impl Hub {
     ) -> anyhow::Result<()> {
         use base64::Engine as _;
         use std::io::Read as _;
-        let http = reqwest::Client::new();
         let mut payload = Vec::new();
         for (path, local, size, _) in files {
             let mut sample = Vec::with_capacity(512);
@@ -549,18 +708,11 @@ impl Hub {
                 "sample": base64::engine::general_purpose::STANDARD.encode(&sample),
             }));
         }
-        let token = self.client_token();
-        let url = format!(
-            "{}/api/models/{}/preupload/{}",
-            self.endpoint,
-            route::repo(&self.repo_id)?,
-            route::segment(revision)
-        );
+        let url = format!("{}/preupload/{}", self.api_url(), route::segment(revision));
         let answer: serde_json::Value = self
             .post_json(
-                &http,
                 &url,
-                &token,
+                "the preupload question",
                 &serde_json::json!({ "files": payload }),
                 None,
             )
@@ -596,9 +748,8 @@ impl Hub {
         });
         let answer = self
             .post_json(
-                &http,
                 &url,
-                &token,
+                "the LFS batch question",
                 &body,
                 Some("application/vnd.git-lfs+json"),
             )
@@ -624,34 +775,13 @@ impl Hub {
     /// is uploaded; fine-grained tokens carry their permissions per repo and are let through
     /// (a missing permission then shows at the first write, with the same hint).
     pub async fn check_write_access(&self) -> anyhow::Result<()> {
-        let http = reqwest::Client::new();
+        const WHAT: &str = "who the token belongs to (whoami)";
         let url = format!("{}/api/whoami-v2", self.endpoint);
-        let authorization = self.client_token();
-        let response = self
-            .backoff
-            .run(
-                || async {
-                    let response = http
-                        .get(&url)
-                        .header(reqwest::header::AUTHORIZATION, &authorization)
-                        .send()
-                        .await
-                        .map_err(RawFailure::Request)?;
-                    let status = response.status().as_u16();
-                    if let Failure::Transient(after) =
-                        retry::classify_status(status, Some(response.headers()), "")
-                    {
-                        return Err(RawFailure::Status(status, after));
-                    }
-                    Ok(response)
-                },
-                RawFailure::classify,
-            )
+        let answer = self
+            .get(&url, WHAT, Limit::Answer)
             .await
-            .map_err(|err| {
-                anyhow::anyhow!("failed to ask the Hub who the token belongs to: {err}")
-            })?;
-        if response.status().as_u16() == 401 {
+            .map_err(|err| self.refused(err, "ask who the token belongs to"))?;
+        if answer.status == 401 {
             return Err(PublishError::AuthRequired {
                 service: "the Hub",
                 hint: "`HF_TOKEN` is not a valid token: create one with the `write` role"
@@ -659,10 +789,12 @@ impl Hub {
             }
             .into());
         }
-        let who: serde_json::Value = response
-            .json()
-            .await
-            .context("the Hub's whoami answer is not JSON")?;
+        let who: serde_json::Value = if answer.is_success() {
+            answer.json(WHAT)
+        } else {
+            Err(answer.failure(WHAT))
+        }
+        .map_err(|err| self.refused(err, "ask who the token belongs to"))?;
         if who["auth"]["accessToken"]["role"] == "read" {
             return Err(PublishError::Forbidden {
                 service: "the Hub",
@@ -702,56 +834,42 @@ impl Hub {
         Ok(self.read_metrics(&tag).await?.map(|m| (tag, m)))
     }
 
+    /// A bounded JSON `POST` with our token, retried within the backoff; 401 and 403 say which
+    /// permission is missing.
     async fn post_json(
         &self,
-        http: &reqwest::Client,
         url: &str,
-        authorization: &str,
+        what: &str,
         body: &serde_json::Value,
         content_type: Option<&str>,
     ) -> anyhow::Result<serde_json::Value> {
-        let response = self
-            .backoff
-            .run(
-                || async {
-                    let mut request = http
-                        .post(url)
-                        .header(reqwest::header::AUTHORIZATION, authorization)
-                        .json(body);
-                    if let Some(kind) = content_type {
-                        request = request
-                            .header(reqwest::header::CONTENT_TYPE, kind)
-                            .header(reqwest::header::ACCEPT, kind);
-                    }
-                    let response = request.send().await.map_err(RawFailure::Request)?;
-                    let status = response.status().as_u16();
-                    if let Failure::Transient(after) =
-                        retry::classify_status(status, Some(response.headers()), "")
-                    {
-                        return Err(RawFailure::Status(status, after));
-                    }
-                    Ok(response)
-                },
-                RawFailure::classify,
-            )
-            .await
-            .map_err(|err| anyhow::anyhow!("{err}"))?;
-        let status = response.status().as_u16();
-        if status == 401 || status == 403 {
+        let authorization = self.client_token();
+        let answer = net::fetch(&self.backoff, &self.timeouts, what, Limit::Answer, || {
+            let mut request = self
+                .http
+                .post(url)
+                .header(reqwest::header::AUTHORIZATION, &authorization)
+                .json(body);
+            if let Some(kind) = content_type {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, kind)
+                    .header(reqwest::header::ACCEPT, kind);
+            }
+            request
+        })
+        .await
+        .map_err(NetError::into_error)?;
+        if answer.status == 401 || answer.status == 403 {
             return Err(PublishError::AuthRequired {
                 service: "the Hub",
                 hint: format!("give the `HF_TOKEN` write access to `{}`", self.repo_id),
             }
             .into());
         }
-        if !response.status().is_success() {
-            let text = response.text().await.unwrap_or_default();
-            anyhow::bail!(
-                "HTTP {status}: {}",
-                text.chars().take(300).collect::<String>()
-            );
+        if !answer.is_success() {
+            return Err(answer.failure(what).into_error());
         }
-        response.json().await.context("the answer is not JSON")
+        answer.json(what).map_err(NetError::into_error)
     }
 
     /// One commit with every added, replaced and deleted file of the plan, based on
@@ -851,12 +969,13 @@ impl Hub {
         manifest: &ReleaseManifest,
         bundle: &Path,
     ) -> Result<Landed<String>, HFError> {
-        let refs = self.repo.list_refs().send().await?;
-        let Some(head) = refs
-            .branches
+        let Some((branches, _)) = self.read_refs().await.map_err(|err| hf_error(&err))? else {
+            return Ok(Landed::No);
+        };
+        let Some(head) = branches
             .into_iter()
             .find(|b| b.name == plan.revision)
-            .map(|b| b.target_commit)
+            .map(|b| b.commit)
         else {
             return Ok(Landed::No);
         };
@@ -928,15 +1047,12 @@ impl Hub {
                 },
                 classify,
                 || async {
-                    let refs = self.repo.list_refs().send().await?;
-                    let tags = refs
-                        .tags
-                        .into_iter()
-                        .map(|t| HubRef {
-                            name: t.name,
-                            commit: t.target_commit,
-                        })
-                        .collect();
+                    let tags = self
+                        .read_refs()
+                        .await
+                        .map_err(|err| hf_error(&err))?
+                        .map(|(_, tags)| tags)
+                        .unwrap_or_default();
                     Ok(match pointing(tags) {
                         Some(found) if found == commit => Landed::Yes(()),
                         _ => Landed::No,
@@ -973,34 +1089,10 @@ impl Hub {
     }
 }
 
-/// A raw HTTP failure of the calls hf-hub has no method for.
-#[derive(Debug)]
-enum RawFailure {
-    Request(reqwest::Error),
-    Status(u16, Option<Duration>),
-}
-
-impl RawFailure {
-    fn classify(&self) -> Failure {
-        match self {
-            Self::Request(_) => Failure::Transient(None),
-            Self::Status(_, after) => Failure::Transient(*after),
-        }
-    }
-}
-
-impl std::fmt::Display for RawFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Request(err) => write!(f, "request failed: {err}"),
-            Self::Status(429, after) => write!(
-                f,
-                "HTTP 429: the Hub is rate limiting this token{}",
-                after.map_or_else(String::new, |a| format!(" (retry after {} s)", a.as_secs()))
-            ),
-            Self::Status(status, _) => write!(f, "HTTP {status}"),
-        }
-    }
+/// One of our reads failed inside a write's `landed` check, which speaks hf-hub's error type:
+/// carried as its message.
+fn hf_error(err: &NetError) -> HFError {
+    HFError::Other(err.to_string())
 }
 
 #[cfg(test)]

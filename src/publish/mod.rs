@@ -20,6 +20,7 @@
 pub mod adopt;
 pub mod github;
 pub mod hub;
+pub mod net;
 pub mod plan;
 pub mod retry;
 pub mod route;
@@ -140,6 +141,8 @@ pub struct Connection {
     pub endpoints: crate::Endpoints,
     /// The workflow run's address, for the commit description.
     pub run_url: Option<String>,
+    /// The limits of every network call.
+    pub timeouts: net::Timeouts,
 }
 
 /// A tokio runtime for one command's network calls.
@@ -267,6 +270,7 @@ pub fn baseline_from_hub(
             &connection.endpoints.hub,
             connection.tokens.hub.as_ref(),
             &config.model.hub_repo,
+            &connection.timeouts,
         )?;
         rt.block_on(
             hub.latest_release_metrics(&config.version.tag_prefix, config.version.version.as_ref()),
@@ -289,8 +293,8 @@ pub fn baseline_from_hub(
         }
         Err(err) => {
             reporter.warn(format!(
-                "could not read the baseline from the Hub ({}): regression gates have no baseline",
-                connection.tokens.scrub(&format!("{err:#}"))
+                "could not read the baseline from the Hub ({err:#}): regression gates have no \
+                 baseline"
             ));
             None
         }
@@ -307,7 +311,12 @@ fn preflight(
     if config.publish.hub
         && let Some(token) = &connection.tokens.hub
     {
-        let hub = hub::Hub::new(&connection.endpoints.hub, token, &config.model.hub_repo)?;
+        let hub = hub::Hub::new(
+            &connection.endpoints.hub,
+            token,
+            &config.model.hub_repo,
+            &connection.timeouts,
+        )?;
         rt.block_on(hub.check_write_access())?;
     }
     if config.publish.github_release
@@ -319,6 +328,7 @@ fn preflight(
             &connection.endpoints.github_uploads,
             token,
             repo,
+            &connection.timeouts,
         )?;
         let source = manifest.source.as_ref().map(|s| s.commit.as_str());
         rt.block_on(github.check_push_access(source))?;
@@ -340,7 +350,12 @@ fn read_remote(
         && let Some(token) = &connection.tokens.hub
     {
         reporter.status("Reading", format!("`{}` on the Hub", config.model.hub_repo));
-        let hub = hub::Hub::new(&connection.endpoints.hub, token, &config.model.hub_repo)?;
+        let hub = hub::Hub::new(
+            &connection.endpoints.hub,
+            token,
+            &config.model.hub_repo,
+            &connection.timeouts,
+        )?;
         remote.hub = Some(rt.block_on(hub.read_state(
             &ours.hub_revision(),
             &ours.tag,
@@ -359,6 +374,7 @@ fn read_remote(
             &connection.endpoints.github_uploads,
             token,
             repo,
+            &connection.timeouts,
         )?;
         remote.github = Some(rt.block_on(github.read_state(&ours.tag))?);
     }
@@ -441,7 +457,12 @@ async fn adopt_released(
     ) else {
         return Ok(Adopted::default());
     };
-    let hub = hub::Hub::new(&connection.endpoints.hub, token, &config.model.hub_repo)?;
+    let hub = hub::Hub::new(
+        &connection.endpoints.hub,
+        token,
+        &config.model.hub_repo,
+        &connection.timeouts,
+    )?;
     adopt::from_hub(
         &hub,
         state,
@@ -665,7 +686,12 @@ async fn execute(
     reporter: &Reporter,
 ) -> anyhow::Result<()> {
     if let (Some(hub_plan), Some(token)) = (&plan.hub, &connection.tokens.hub) {
-        let hub = hub::Hub::new(&connection.endpoints.hub, token, &hub_plan.repo)?;
+        let hub = hub::Hub::new(
+            &connection.endpoints.hub,
+            token,
+            &hub_plan.repo,
+            &connection.timeouts,
+        )?;
         if hub_plan.repo_action != "exists" {
             reporter.status("Creating", format!("`{}` on the Hub", hub_plan.repo));
             hub.ensure_repo(hub_plan.private).await?;
@@ -758,6 +784,7 @@ async fn execute(
             &connection.endpoints.github_uploads,
             token,
             &gh_plan.repo,
+            &connection.timeouts,
         )?;
         let target = gh_plan
             .target_commit

@@ -52,14 +52,14 @@ impl std::fmt::Debug for Probe {
 }
 
 impl Probe {
-    /// A probe that `GET`s `url` with `authorization` and reads the rate-limit headers of the
-    /// answer (a cheap read in the same rate-limit bucket, e.g. the Hub's `whoami-v2`).
-    pub fn get(url: String, authorization: String) -> Self {
+    /// A probe that `GET`s `url` with `authorization` through `client` (which carries the
+    /// timeouts of every call) and reads the rate-limit headers of the answer (a cheap read in
+    /// the same rate-limit bucket, e.g. the Hub's `whoami-v2`); its body is never read.
+    pub fn get(client: reqwest::Client, url: String, authorization: String) -> Self {
         Self(Arc::new(move || {
-            let (url, authorization) = (url.clone(), authorization.clone());
+            let (client, url, authorization) = (client.clone(), url.clone(), authorization.clone());
             Box::pin(async move {
-                // Built only when a rate limit is met, which is rare.
-                let mut request = reqwest::Client::new().get(&url);
+                let mut request = client.get(&url);
                 if !authorization.is_empty() {
                     request = request.header(reqwest::header::AUTHORIZATION, &authorization);
                 }

@@ -18,6 +18,9 @@ use crate::common::TestContext;
 /// tokens, renamed and paged assets.
 mod strict;
 
+/// Hostile servers: echoed tokens, hangs, drips, oversized answers, lying headers, foreign links.
+mod hostile;
+
 const HF_TOKEN: &str = "hf_publish_s3cr3t_write_token";
 const GH_TOKEN: &str = "ghp_publish_s3cr3t_write_token";
 const REPO: &str = "alice/tinydit";

@@ -781,6 +781,89 @@ fn delay_fault_slows_the_answer() {
     assert!(start.elapsed().as_millis() >= 400, "no delay");
 }
 
+/// The hostile servers of tinydit-release's tests: one that echoes the `Authorization` header,
+/// one that never answers, one that drips, one that floods, one that lies in its headers.
+#[test]
+fn hostile_faults_echo_hang_drip_flood_and_set_headers() {
+    let (_dir, emu) = hub();
+    let whoami = format!("{}/api/whoami-v2", emu.url);
+    emu.faults(
+        &json!({"faults": [{"path": "/api/whoami-v2", "action": "echo_token", "times": 1}]}),
+    );
+    let reply = call("GET", &whoami).token(WRITE).send();
+    assert_eq!(reply.status, 401);
+    let quoted = format!("you sent `Authorization: Bearer {WRITE}`");
+    assert!(
+        reply.json()["error"]
+            .as_str()
+            .is_some_and(|e| e.contains(&quoted))
+    );
+    assert!(
+        reply.json()["message"]
+            .as_str()
+            .is_some_and(|e| e.contains(&quoted))
+    );
+    assert!(
+        reply
+            .header("x-error-message")
+            .is_some_and(|e| e.contains(&quoted))
+    );
+
+    emu.faults(&json!({"faults": [{"path": "/api/whoami-v2", "action": "hang", "times": 1}]}));
+    let mut stream =
+        std::net::TcpStream::connect(emu.url.trim_start_matches("http://")).expect("connect");
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET /api/whoami-v2 HTTP/1.1\r\nhost: x\r\n\r\n",
+    )
+    .expect("send");
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_millis(800)))
+        .expect("timeout");
+    let mut byte = [0u8; 1];
+    let read = std::io::Read::read(&mut stream, &mut byte);
+    assert!(
+        read.as_ref().is_err_and(|e| matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        )),
+        "a hanging server answered: {read:?}"
+    );
+
+    let plain = call("GET", &whoami).token(WRITE).send();
+    emu.faults(&json!({"faults": [{"path": "/api/whoami-v2", "action": "drip", "interval_ms": 5, "times": 1}]}));
+    let start = Instant::now();
+    let dripped = call("GET", &whoami).token(WRITE).send();
+    assert_eq!(dripped.status, 200);
+    assert_eq!(dripped.body, plain.body, "the same answer, slowly");
+    assert!(start.elapsed().as_millis() >= 5 * (plain.body.len() as u128 - 1));
+
+    emu.faults(&json!({"faults": [{"path": "/api/whoami-v2", "action": "huge_body", "bytes": 3_000_000, "times": 1}]}));
+    let flood = call("GET", &whoami).token(WRITE).send();
+    assert_eq!(flood.status, 200);
+    assert_eq!(flood.body.len(), 3_000_000);
+    assert_eq!(
+        flood.header("content-length"),
+        None,
+        "the size is not declared"
+    );
+
+    emu.faults(&json!({"faults": [{"path": "/api/whoami-v2", "action": "headers", "times": 1,
+        "headers": {"X-Linked-Size": "1099511627776", "Link": "<http://elsewhere/x>; rel=\"next\""}}]}));
+    let lying = call("GET", &whoami).token(WRITE).send();
+    assert_eq!(lying.status, 200);
+    assert_eq!(lying.header("x-linked-size"), Some("1099511627776"));
+    assert_eq!(
+        lying.header("link"),
+        Some("<http://elsewhere/x>; rel=\"next\"")
+    );
+    assert_eq!(lying.body, plain.body);
+    let faults: Vec<Value> = emu.requests().iter().map(|r| r["fault"].clone()).collect();
+    for action in ["echo_token", "hang", "drip", "huge_body", "headers"] {
+        assert!(faults.contains(&json!(action)), "{action} logged");
+    }
+}
+
 #[test]
 fn broken_faults_file_fails_loudly() {
     let (_dir, emu) = hub();
