@@ -391,29 +391,68 @@ pub fn plan(
 ) -> anyhow::Result<ReleasePlan> {
     let ours = release_version(config)?;
     let mut manifest = load_built(built, &ours)?;
-    let identity = bundle_identity(built, &manifest)?;
     let rt = runtime()?;
-    let remote = read_remote(config, &manifest, &ours, connection, &rt, reporter)?;
+    let reading = read_released(
+        config,
+        &mut manifest,
+        built,
+        &ours,
+        connection,
+        &rt,
+        reporter,
+    )?;
+    Ok(build_plan(
+        &manifest, config, &ours, &reading, connection, built,
+    ))
+}
+
+/// What was read before planning: the services' state, this bundle's identity, and the files
+/// adopted from the release that is already out.
+struct Reading {
+    remote: RemoteState,
+    identity: Option<ReleaseIdentity>,
+    adopted: Adopted,
+}
+
+/// Reads the Hub and GitHub and adopts what is already released of this very release (same
+/// identity, see [`adopt`]) into `manifest`, in memory; nothing is written.
+fn read_released(
+    config: &ReleaseConfig,
+    manifest: &mut ReleaseManifest,
+    built: &BuiltRelease,
+    ours: &ReleaseVersion,
+    connection: &Connection,
+    rt: &tokio::runtime::Runtime,
+    reporter: &Reporter,
+) -> anyhow::Result<Reading> {
+    let identity = bundle_identity(built, manifest)?;
+    let remote = read_remote(config, manifest, ours, connection, rt, reporter)?;
     let adopted = rt.block_on(adopt_released(
         config,
-        &manifest,
+        manifest,
         identity.as_ref(),
-        &ours,
+        ours,
         connection,
         &remote,
         &built.bundle,
     ))?;
-    adopted.apply(&mut manifest);
-    Ok(build_plan(
-        &manifest,
-        config,
-        &ours,
-        &remote,
-        connection,
-        built,
-        identity.as_ref(),
-        &adopted,
-    ))
+    if !adopted.is_empty() {
+        let names: Vec<String> = adopted.files.keys().map(|p| format!("`{p}`")).collect();
+        reporter.status(
+            "Adopting",
+            format!(
+                "{} as released at `{}`: the same inputs were released there",
+                names.join(", "),
+                adopted.revision
+            ),
+        );
+        adopted.apply(manifest);
+    }
+    Ok(Reading {
+        remote,
+        identity,
+        adopted,
+    })
 }
 
 /// The bundle's release identity (`release.json`), when it has one; it must be the identity
@@ -475,28 +514,32 @@ async fn adopt_released(
     .await
 }
 
-#[allow(clippy::too_many_arguments)]
 fn build_plan(
     manifest: &ReleaseManifest,
     config: &ReleaseConfig,
     ours: &ReleaseVersion,
-    remote: &RemoteState,
+    reading: &Reading,
     connection: &Connection,
     built: &BuiltRelease,
-    identity: Option<&ReleaseIdentity>,
-    adopted: &Adopted,
 ) -> ReleasePlan {
     let provenance = Provenance {
         run_url: connection.run_url.clone(),
         hub_endpoint: connection.endpoints.hub.clone(),
-        identity: identity.cloned(),
+        identity: reading.identity.clone(),
     };
-    plan::build(manifest, config, ours, remote, &provenance, &|file| {
-        adopted.get(&file.path).map_or_else(
-            || hub::git_blob_oid(&built.bundle.join(&file.path)).ok(),
-            |bytes| Some(hub::git_blob_oid_of(bytes)),
-        )
-    })
+    plan::build(
+        manifest,
+        config,
+        ours,
+        &reading.remote,
+        &provenance,
+        &|file| {
+            reading.adopted.get(&file.path).map_or_else(
+                || hub::git_blob_oid(&built.bundle.join(&file.path)).ok(),
+                |bytes| Some(hub::git_blob_oid_of(bytes)),
+            )
+        },
+    )
 }
 
 /// How `publish` runs.
@@ -574,47 +617,21 @@ pub fn publish(
     //    of this very release (same identity).
     let rt = runtime()?;
     preflight(config, &manifest, connection, &rt)?;
-    let identity = bundle_identity(built, &manifest)?;
-    let remote = read_remote(config, &manifest, &ours, connection, &rt, reporter)?;
-    let adopted = rt.block_on(adopt_released(
-        config,
-        &manifest,
-        identity.as_ref(),
-        &ours,
-        connection,
-        &remote,
-        &built.bundle,
-    ))?;
     let mut manifest = manifest;
-    if !adopted.is_empty() {
-        let names: Vec<String> = adopted.files.keys().map(|p| format!("`{p}`")).collect();
-        reporter.status(
-            "Adopting",
-            format!(
-                "{} as released at `{}`: the same inputs were released there",
-                names.join(", "),
-                adopted.revision
-            ),
-        );
-        adopted.apply(&mut manifest);
-        if !options.dry_run {
-            adopted.write(&built.bundle)?;
-            crate::output::write_atomically(
-                &built.manifest,
-                &crate::bundle::pretty_json(&manifest),
-            )?;
-        }
-    }
-    let plan = build_plan(
-        &manifest,
+    let reading = read_released(
         config,
-        &ours,
-        &remote,
-        connection,
+        &mut manifest,
         built,
-        identity.as_ref(),
-        &adopted,
-    );
+        &ours,
+        connection,
+        &rt,
+        reporter,
+    )?;
+    if !reading.adopted.is_empty() && !options.dry_run {
+        reading.adopted.write(&built.bundle)?;
+        crate::output::write_atomically(&built.manifest, &crate::bundle::pretty_json(&manifest))?;
+    }
+    let plan = build_plan(&manifest, config, &ours, &reading, connection, built);
     if !plan.problems.is_empty() {
         return Err(crate::error::Problem::new(format!(
             "`{}` cannot be published: {}",
@@ -653,7 +670,8 @@ pub fn publish(
             receipt.hub_commit = Some(commit.clone());
         }
     }
-    receipt.github_release_url = remote
+    receipt.github_release_url = reading
+        .remote
         .github
         .as_ref()
         .and_then(|g| g.release.as_ref())
@@ -722,21 +740,15 @@ async fn execute(
                         &ours.version,
                     )
                     .await?;
-                let remote = RemoteState {
-                    hub: Some(state),
-                    github: None,
+                let reading = Reading {
+                    remote: RemoteState {
+                        hub: Some(state),
+                        github: None,
+                    },
+                    identity: bundle_identity(built, manifest)?,
+                    adopted: Adopted::default(),
                 };
-                let identity = bundle_identity(built, manifest)?;
-                let fresh = build_plan(
-                    manifest,
-                    config,
-                    &ours,
-                    &remote,
-                    connection,
-                    built,
-                    identity.as_ref(),
-                    &Adopted::default(),
-                );
+                let fresh = build_plan(manifest, config, &ours, &reading, connection, built);
                 if let Some(fresh) = fresh.hub {
                     hub_plan = fresh;
                 }
