@@ -490,6 +490,32 @@ pub fn hub_repo_url(endpoint: &str, repo: &str) -> String {
     format!("{}/{repo}", endpoint.trim_end_matches('/'))
 }
 
+/// The web page of the GitHub release of `tag`, built from the API address rather than taken
+/// from a server's answer: `https://api.github.com` serves pages at `https://github.com`,
+/// GitHub Enterprise's `https://HOST/api/v3` at `https://HOST`, and any other API (the test
+/// emulator) at its own address. Each path segment is percent-encoded.
+pub fn github_release_page(api: &str, repo: &str, tag: &str) -> String {
+    let api = api.trim_end_matches('/');
+    let web = if api == "https://api.github.com" {
+        "https://github.com"
+    } else {
+        api.strip_suffix("/api/v3").unwrap_or(api)
+    };
+    let segment = |text: &str| {
+        text.bytes().fold(String::new(), |mut out, byte| {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                out.push(char::from(byte));
+            } else {
+                use std::fmt::Write as _;
+                let _ = write!(out, "%{byte:02X}");
+            }
+            out
+        })
+    };
+    let repo = repo.split('/').map(segment).collect::<Vec<_>>().join("/");
+    format!("{web}/{repo}/releases/tag/{}", segment(tag))
+}
+
 fn hub_plan(
     manifest: &ReleaseManifest,
     config: &ReleaseConfig,
@@ -1015,7 +1041,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod build_tests {
+pub(crate) mod build_tests {
     use super::*;
     use crate::manifest::{MANIFEST_SCHEMA_VERSION, Verdict};
 
@@ -1263,6 +1289,89 @@ mod build_tests {
             &manifest,
             Some("https://huggingface.co/o/m/commit/abc")
         ));
+    }
+
+    /// A plan whose every name, path, message and commit is [`hostile::VALUE`] (the Hub
+    /// repo's address excepted: `plan` builds it from the configured endpoint).
+    ///
+    /// [`hostile::VALUE`]: crate::report::markdown::hostile::VALUE
+    pub(crate) fn hostile_plan() -> ReleasePlan {
+        let remote = RemoteState {
+            hub: Some(hub(
+                &["v1.0.0"],
+                vec![lfs("w.bin", 'b'), lfs("old.bin", 'c')],
+            )),
+            github: Some(GithubState::default()),
+        };
+        let mut plan = plan(&config(""), &remote, "1.1.0");
+        let v = || crate::report::markdown::hostile::VALUE.to_owned();
+        plan.tag = v();
+        plan.problems = vec![v()];
+        plan.warnings = vec![v()];
+        plan.previous_release = Some(v());
+        for delta in &mut plan.metric_deltas {
+            delta.metric = v();
+        }
+        let hub = plan.hub.as_mut().expect("hub");
+        hub.url = "https://huggingface.co/o/m".to_owned();
+        hub.repo = v();
+        hub.revision = v();
+        hub.commit_message = v();
+        hub.parent_commit = Some(v());
+        hub.tag = v();
+        hub.tag_plan = TagPlan::Exists { commit: v() };
+        for file in &mut hub.files {
+            file.path = v();
+            file.sha256 = Some(v());
+        }
+        let github = plan.github.as_mut().expect("github");
+        github.repo = v();
+        github.tag = v();
+        github.target_commit = Some(v());
+        github.tag_plan = TagPlan::Exists { commit: v() };
+        github.name = v();
+        github.assets = vec![AssetPlan {
+            path: v(),
+            name: v(),
+            bytes: 4,
+            sha256: v(),
+            action: AssetAction::Upload,
+        }];
+        plan
+    }
+
+    /// Issue 14: every name, path, message and commit of a plan and of the release notes
+    /// reaches Markdown inert, whatever it holds, and nothing panics on multi-byte text.
+    #[test]
+    fn every_field_of_the_plan_and_the_notes_renders_inert() {
+        use crate::report::markdown::hostile::{VALUE, assert_inert};
+        let v = || VALUE.to_owned();
+        let markdown = crate::report::plan_markdown::markdown(&hostile_plan());
+        // Every field is shown (whole: a digest cut inside a character is not cut), none live.
+        assert!(
+            markdown.matches("0123456789a猫bc猫").count() >= 20,
+            "{markdown}"
+        );
+        assert_inert(&markdown, &["https://huggingface.co/o/m)"]);
+
+        let mut manifest = manifest();
+        manifest.model = v();
+        manifest.version = Some(v());
+        manifest.tool = v();
+        manifest.source = Some(crate::SourceCommit::clean(v()));
+        manifest.identity = Some(v());
+        manifest.gates = vec![crate::manifest::GateLine {
+            metric: v(),
+            kind: v(),
+            threshold: 50.0,
+            value: Some(41.0),
+            verdict: v(),
+            blocking_severity: true,
+        }];
+        let notes =
+            crate::publish::release_notes(&manifest, Some("https://huggingface.co/o/m/commit/abc"));
+        assert_inert(&notes, &["https://huggingface.co/o/m/commit/abc)"]);
+        assert_eq!(crate::publish::identity_in_notes(&notes), None);
     }
 
     #[test]
