@@ -34,7 +34,7 @@ use crate::cli::{CheckArgs, ConfigArg};
 use crate::config::ConfigError;
 use crate::error::Problem;
 use crate::report::Reporter;
-use crate::report::markdown::{code, link, text};
+use crate::report::markdown::{code, link, prose};
 use crate::secrets::Token;
 use crate::smoke::runtime::OrtSearch;
 use crate::{EnvSnapshot, Outcome, commands, env};
@@ -354,12 +354,24 @@ pub fn run(
     Ok(outcome)
 }
 
-/// The step summary's section for an error that stopped the run.
+/// The step summary's section for an error that stopped the run: its first line, then each
+/// further line (every problem of a configuration) as an item of a list.
 fn error_section(error: &anyhow::Error) -> String {
-    format!(
+    let chain = error_chain(error);
+    let mut lines = chain.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut section = format!(
         "## tinydit-release: error\n\n{}\n\n",
-        text(&error_chain(error))
-    )
+        prose(lines.next().unwrap_or_default())
+    );
+    let mut listed = false;
+    for line in lines {
+        let _ = writeln!(section, "- {}", prose(line));
+        listed = true;
+    }
+    if listed {
+        section.push('\n');
+    }
+    section
 }
 
 /// One annotation as an item of the summary's full list.
@@ -371,8 +383,8 @@ fn annotation_item(a: &Annotation) -> String {
     format!(
         "- **{}** {at}{}: {}\n",
         a.level.command(),
-        text(&a.title),
-        text(&a.message)
+        prose(&a.title),
+        prose(&a.message)
     )
 }
 
@@ -415,7 +427,7 @@ fn run_command(
                     let _ = writeln!(
                         results.summary,
                         "\n_No release plan: {}_",
-                        text(&error_chain(&error))
+                        prose(&error_chain(&error))
                     );
                 }
             }
@@ -1014,6 +1026,12 @@ mod tests {
         use crate::report::markdown::hostile::{VALUE, assert_inert};
         let allowed = ["https://huggingface.co/", "https://github.com/"];
         assert_inert(&error_section(&anyhow::anyhow!(VALUE)), &allowed);
+        let config_like = anyhow::anyhow!("2 problems\n{VALUE}\n    hint: {VALUE}");
+        let section = error_section(&config_like);
+        assert_inert(&section, &allowed);
+        // Each line its own item; a line cannot start a heading or a list of its own.
+        assert_eq!(section.lines().filter(|l| l.starts_with("- ")).count(), 8);
+        assert!(section.contains("\n- \\# h\n") && section.contains("\n- 1\\. j"));
         let annotation = Annotation {
             level: Level::Error,
             at: Some((VALUE.to_owned(), 1, 2)),
@@ -1056,7 +1074,7 @@ mod tests {
     #[test]
     fn summary_text_cannot_inject_html_or_break_tables() {
         assert_eq!(
-            text("<img src=x onerror=y> | a\nb"),
+            prose("<img src=x onerror=y> | a\nb"),
             "&lt;img src=x onerror=y&gt; \\| a\\nb"
         );
     }

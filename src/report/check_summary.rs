@@ -6,11 +6,11 @@ use std::fmt::Write as _;
 use crate::check::CheckReport;
 use crate::config::Severity;
 use crate::names::metric;
-use crate::report::markdown::{code, text};
+use crate::report::markdown::{code, prose, text};
 use crate::{card, gates, smoke};
 
 /// The Markdown summary for the Action's step summary; kept under 1 MiB. Every value from the
-/// configuration, the checkpoint or the bundle goes through [`text`] or [`code`]. Images are not
+/// configuration, the checkpoint or the bundle goes through [`text`], [`code`] or [`prose`]. Images are not
 /// embedded: GitHub strips `data:` URIs from step summaries, so the grid is named where it is (the
 /// bundle, which a following `actions/upload-artifact` step keeps; the Hub after a release).
 pub fn markdown(report: &CheckReport) -> String {
@@ -28,7 +28,7 @@ pub fn markdown(report: &CheckReport) -> String {
     if !report.refusals.is_empty() {
         let _ = writeln!(md, "**Refused because:**\n");
         for reason in &report.refusals {
-            let _ = writeln!(md, "- {}", text(reason));
+            let _ = writeln!(md, "- {}", prose(reason));
         }
         md.push('\n');
     }
@@ -68,7 +68,12 @@ pub fn markdown(report: &CheckReport) -> String {
             (false, Severity::Error) => "**fail**",
             (false, Severity::Warn) => "warn",
         };
-        let _ = writeln!(md, "| {} | {result} | {} |", code(&c.name), text(&c.detail));
+        let _ = writeln!(
+            md,
+            "| {} | {result} | {} |",
+            code(&c.name),
+            prose(&c.detail)
+        );
     }
     md.push('\n');
     if let Some(smoke) = &report.smoke {
@@ -79,7 +84,7 @@ pub fn markdown(report: &CheckReport) -> String {
             smoke
                 .provider_fallback
                 .as_ref()
-                .map(|f| format!(" (fell back: {})", text(f)))
+                .map(|f| format!(" (fell back: {})", prose(f)))
                 .unwrap_or_default(),
             smoke.steps,
             smoke.cfg,

@@ -4,10 +4,12 @@
 //! pull request's `release.toml`, a bundle built elsewhere or a server's answer. Written into
 //! Markdown as they are, they become live: `<img src=…>`, `![x](https://elsewhere/…)`, a link,
 //! an autolinked address or a mention, a backtick that ends our code span early, a `|` that
-//! splits a table row. Everything untrusted reaches Markdown through [`text`] (prose, in which a
-//! value quoted in backticks stays a code span) or [`code`] (one value, shown verbatim); both
-//! keep it on one line ([`crate::report::escape`]) and leave nothing a renderer acts on. Links are
-//! written only by [`link`], to an address this tool built.
+//! splits a table row. Everything untrusted reaches Markdown through [`text`] (a value as
+//! text), [`code`] (a value as a code span) or [`prose`] (a message of this tool, in which a
+//! value quoted in backticks stays a code span); all three share one escape, keep the value on
+//! one line (control characters made visible as [`crate::report::escape`] does) and leave
+//! nothing a renderer acts on. Links are written only by [`link`], to an address this tool
+//! built.
 
 use std::fmt::Write as _;
 
@@ -30,14 +32,24 @@ pub fn code(value: &str) -> String {
     format!("{fence}{space}{value}{space}{fence}")
 }
 
-/// Prose that may quote values in backticks, as this tool's messages do (``gate `fid` failed``),
-/// as Markdown that renders as the same words and nothing else: a backtick-quoted part becomes
-/// a [`code`] span; elsewhere HTML and emphasis characters are escaped, a word a renderer would
-/// link (`https://…`, `www.…`, `name@host`, `mailto:…`) becomes a code span, and a leading `#`,
-/// `-`, `+` or `1.` cannot start a heading or a list where the text starts a line. A lone backtick is shown as one.
-pub fn text(prose: &str) -> String {
-    let mut out = String::with_capacity(prose.len() + 16);
-    let mut rest = prose;
+/// One value (a model or class name, a commit message) as Markdown text that renders as exactly
+/// its characters and nothing else: HTML and emphasis characters, brackets, pipes and backticks
+/// are escaped, a word a renderer would link (`https://…`, `www.…`, `name@host`, `mailto:…`)
+/// becomes a code span, and a leading `#`, `-`, `+` or `1.` cannot start a heading or a list
+/// where the text starts a line.
+pub fn text(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 16);
+    let mut plain = value.to_owned();
+    flush_plain(&mut out, &mut plain);
+    out
+}
+
+/// A message of this tool, which quotes values in backticks (``gate `fid` failed``), as
+/// Markdown: each backtick-quoted part becomes a [`code`] span, the rest is escaped as by
+/// [`text`]. A lone backtick is shown as one.
+pub fn prose(message: &str) -> String {
+    let mut out = String::with_capacity(message.len() + 16);
+    let mut rest = message;
     let mut plain = String::new();
     while let Some(open) = rest.find('`') {
         let run = backtick_run(&rest[open..]);
@@ -293,46 +305,53 @@ mod tests {
     #[test]
     fn prose_keeps_quoted_values_as_code_and_nothing_else_live() {
         assert_eq!(
-            text("gate `fid` max 50: 62.1 > 50"),
+            prose("gate `fid` max 50: 62.1 > 50"),
             "gate `fid` max 50: 62.1 &gt; 50"
         );
         assert_eq!(
-            text("<img src=x onerror=y> | a\nb"),
+            prose("<img src=x onerror=y> | a\nb"),
             "&lt;img src=x onerror=y&gt; \\| a\\nb"
         );
-        assert_eq!(text("![i](x.png)"), "!\\[i\\](x.png)");
+        assert_eq!(prose("![i](x.png)"), "!\\[i\\](x.png)");
         assert_eq!(
-            text("British_Shorthair _x_ a_ 1_2"),
+            prose("British_Shorthair _x_ a_ 1_2"),
             "British_Shorthair \\_x\\_ a\\_ 1_2"
         );
         assert_eq!(
-            text("see https://evil.example/a"),
+            prose("see https://evil.example/a"),
             "see `https://evil.example/a`"
         );
-        assert_eq!(text("www.evil.example"), "`www.evil.example`");
-        assert_eq!(text("ping @someone"), "ping `@someone`");
-        assert_eq!(text("javascript:alert(1)"), "`javascript:alert(1)`");
-        assert_eq!(text("a lone ` backtick"), "a lone \\` backtick");
-        assert_eq!(text("``a ` b`` then `c`"), "``a ` b`` then `c`");
-        assert_eq!(text("# title"), "\\# title");
-        assert_eq!(text("- item"), "\\- item");
-        assert_eq!(text("12. item"), "12\\. item");
-        assert_eq!(text("1.2.0"), "1.2.0");
-        assert_eq!(text("  indented"), "&#32;&#32;indented");
-        assert_eq!(text("a-b c#d 1. e"), "a-b c#d 1. e");
+        assert_eq!(prose("www.evil.example"), "`www.evil.example`");
+        assert_eq!(prose("ping @someone"), "ping `@someone`");
+        assert_eq!(prose("javascript:alert(1)"), "`javascript:alert(1)`");
+        assert_eq!(prose("a lone ` backtick"), "a lone \\` backtick");
+        assert_eq!(prose("``a ` b`` then `c`"), "``a ` b`` then `c`");
+        assert_eq!(prose("# title"), "\\# title");
+        assert_eq!(prose("- item"), "\\- item");
+        assert_eq!(prose("12. item"), "12\\. item");
+        assert_eq!(prose("1.2.0"), "1.2.0");
+        assert_eq!(prose("  indented"), "&#32;&#32;indented");
+        assert_eq!(prose("a-b c#d 1. e"), "a-b c#d 1. e");
         assert_eq!(
-            text("*x* _y_ ~z~ $m$ &amp;"),
+            prose("*x* _y_ ~z~ $m$ &amp;"),
             "\\*x\\* \\_y\\_ \\~z\\~ \\$m\\$ &amp;amp;"
         );
-        assert_eq!(text("猫 and 🐈 tabby"), "猫 and 🐈 tabby");
+        assert_eq!(prose("猫 and 🐈 tabby"), "猫 and 🐈 tabby");
+        // A value is all text: its backticks are shown, not read as code.
+        assert_eq!(text("a `b` c"), "a \\`b\\` c");
+        assert_eq!(
+            text("<b>x</b> https://e.example"),
+            "&lt;b&gt;x&lt;/b&gt; `https://e.example`"
+        );
     }
 
     #[test]
-    fn the_hostile_value_stays_inert_as_text_and_as_code() {
+    fn the_hostile_value_stays_inert_as_text_prose_and_code() {
         for md in [
             text(hostile::VALUE),
+            prose(hostile::VALUE),
             code(hostile::VALUE),
-            format!("| {} | {} |", text(hostile::VALUE), code(hostile::VALUE)),
+            format!("| {} | {} |", prose(hostile::VALUE), code(hostile::VALUE)),
             link(hostile::VALUE, "https://huggingface.co/o/m"),
         ] {
             assert_eq!(md.lines().count(), 1, "{md}");

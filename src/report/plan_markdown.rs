@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::publish::plan::{AssetAction, FileAction, ReleaseAction, ReleasePlan, TagPlan};
-use crate::report::markdown::{code, link, text};
+use crate::report::markdown::{code, link, prose, text};
 
 /// The first 12 characters of a commit id or digest, as a code span.
 fn short(sha: &str) -> String {
@@ -19,8 +19,8 @@ fn tag_text(tag: &TagPlan) -> String {
     }
 }
 
-/// The plan as Markdown. Every name, path, message and commit goes through [`text`] or
-/// [`code`]; the one link is to the Hub repo's address, which the plan built from the
+/// The plan as Markdown. Every name, path, message and commit goes through [`text`],
+/// [`code`] or [`prose`]; the one link is to the Hub repo's address, which the plan built from the
 /// configured endpoint.
 pub fn markdown(plan: &ReleasePlan) -> String {
     let mut md = String::new();
@@ -42,12 +42,12 @@ pub fn markdown(plan: &ReleasePlan) -> String {
     if !plan.problems.is_empty() {
         let _ = writeln!(md, "**`publish` would refuse:**\n");
         for problem in &plan.problems {
-            let _ = writeln!(md, "- {}", text(problem));
+            let _ = writeln!(md, "- {}", prose(problem));
         }
         md.push('\n');
     }
     for warning in &plan.warnings {
-        let _ = writeln!(md, "- warning: {}", text(warning));
+        let _ = writeln!(md, "- warning: {}", prose(warning));
     }
     if let Some(hub) = &plan.hub {
         let _ = writeln!(
