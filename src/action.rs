@@ -206,7 +206,7 @@ impl Event {
         let pr = payload.as_ref().map(|p| &p["pull_request"]);
         let pull_request_head = pr
             .and_then(|pr| pr["head"]["sha"].as_str())
-            .filter(|sha| sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
+            .filter(|sha| crate::names::is_commit_id(sha))
             .map(str::to_owned);
         let fork = pr.is_some_and(|pr| {
             pr["head"]["repo"]["fork"].as_bool().unwrap_or(false)
@@ -805,14 +805,20 @@ fn random_delimiter() -> String {
     out
 }
 
-/// The runner rejects a step summary over 1 MiB (and then shows nothing): cut it at a line
-/// boundary with a note.
+/// The runner rejects a step summary over 1 MiB (and then shows nothing): cut it before the
+/// limit with a note, at the last line boundary, or (when that would drop more than 64 KiB: one
+/// very long line) at the last character boundary; never inside a character, whatever the text.
 fn fit_summary(summary: &str) -> String {
     const LIMIT: usize = 1024 * 1024 - 256;
+    const MOST_DROPPED_FOR_A_LINE: usize = 64 * 1024;
     if summary.len() <= LIMIT {
         return summary.to_owned();
     }
-    let cut = summary[..LIMIT].rfind('\n').unwrap_or(0);
+    let end = summary.floor_char_boundary(LIMIT);
+    let cut = match summary[..end].rfind('\n') {
+        Some(line) if end - line <= MOST_DROPPED_FOR_A_LINE => line,
+        _ => end,
+    };
     format!(
         "{}\n\n_The summary was cut at GitHub's 1 MiB limit; `summary.md` in the output folder \
          has all of it._\n",
@@ -1069,6 +1075,29 @@ mod tests {
             results.summary
         );
         assert!(!results.summary.contains("javascript:"));
+    }
+
+    /// Issue 14: a summary over the limit is cut at a line (so at a character) boundary,
+    /// whichever byte the limit falls on, and stays under 1 MiB with its note.
+    #[test]
+    fn a_long_summary_is_cut_at_a_line_and_character_boundary() {
+        for shift in 0..4 {
+            let line = format!("{}- 猫🐈 {}\n", "x".repeat(shift), "猫".repeat(300));
+            let summary = line.repeat(2 * 1024 * 1024 / line.len());
+            let fitted = fit_summary(&summary);
+            assert!(fitted.len() < 1024 * 1024, "{}", fitted.len());
+            let (kept, note) = fitted.split_once("\n\n_The summary was cut").expect("note");
+            assert!(summary.starts_with(kept) && kept.ends_with(&"猫".repeat(300)));
+            assert!(note.contains("`summary.md`"));
+        }
+        // One line longer than the limit is cut inside it, at a character boundary.
+        for shift in 0..4 {
+            let one_line = format!("## x\n\n{}{}", "x".repeat(shift), "猫".repeat(400_000));
+            let fitted = fit_summary(&one_line);
+            assert!(fitted.len() < 1024 * 1024);
+            let (kept, _) = fitted.split_once("\n\n_The summary was cut").expect("note");
+            assert!(kept.len() > 1024 * 1024 - 300 && one_line.starts_with(kept));
+        }
     }
 
     #[test]

@@ -850,12 +850,7 @@ pub fn identity_in_notes(body: &str) -> Option<String> {
     body.lines().find_map(|line| {
         let rest = line.trim().strip_prefix(IDENTITY_NOTE)?.trim_start();
         let digest = rest.strip_prefix('`')?.split('`').next()?;
-        let hex = digest.strip_prefix("sha256:")?;
-        (hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-        .then(|| digest.to_owned())
+        crate::identity::is_digest(digest).then(|| digest.to_owned())
     })
 }
 

@@ -937,19 +937,19 @@ pub fn select_assets<'a>(manifest: &'a ReleaseManifest, globs: &[String]) -> Vec
 
 /// `*` matches any run of characters except `/`; `?` one such character.
 fn glob_match(pattern: &str, path: &str) -> bool {
-    fn go(p: &[u8], s: &[u8]) -> bool {
+    fn go(p: &[char], s: &[char]) -> bool {
         // Iterative with one backtrack point, so the work stays linear in practice.
         let (mut pi, mut si) = (0, 0);
         let mut star: Option<(usize, usize)> = None;
         while si < s.len() {
-            if pi < p.len() && (p[pi] == s[si] || (p[pi] == b'?' && s[si] != b'/')) {
+            if pi < p.len() && (p[pi] == s[si] || (p[pi] == '?' && s[si] != '/')) {
                 pi += 1;
                 si += 1;
-            } else if pi < p.len() && p[pi] == b'*' {
+            } else if pi < p.len() && p[pi] == '*' {
                 star = Some((pi, si));
                 pi += 1;
             } else if let Some((sp, ss)) = star
-                && s[ss] != b'/'
+                && s[ss] != '/'
             {
                 pi = sp + 1;
                 si = ss + 1;
@@ -958,9 +958,11 @@ fn glob_match(pattern: &str, path: &str) -> bool {
                 return false;
             }
         }
-        p[pi..].iter().all(|&c| c == b'*')
+        p[pi..].iter().all(|&c| c == '*')
     }
-    go(pattern.as_bytes(), path.as_bytes())
+    // Characters, not bytes: `?` stands for one character, `猫` included.
+    let chars = |text: &str| text.chars().collect::<Vec<char>>();
+    go(&chars(pattern), &chars(path))
 }
 
 #[cfg(test)]
@@ -1025,6 +1027,8 @@ mod tests {
         assert!(!glob_match("*.safetensors", "dir/model.safetensors"));
         assert!(glob_match("README.md", "README.md"));
         assert!(!glob_match("README.md", "README.mdx"));
+        assert!(glob_match("?.bin", "猫.bin"));
+        assert!(glob_match("*猫?.bin", "a猫🐈.bin"));
     }
 
     #[test]
