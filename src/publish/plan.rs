@@ -493,7 +493,7 @@ pub fn hub_repo_url(endpoint: &str, repo: &str) -> String {
 /// The web page of the GitHub release of `tag`, built from the API address rather than taken
 /// from a server's answer: `https://api.github.com` serves pages at `https://github.com`,
 /// GitHub Enterprise's `https://HOST/api/v3` at `https://HOST`, and any other API (the test
-/// emulator) at its own address. Each path segment is percent-encoded.
+/// emulator) at its own address. The repo and the tag are percent-encoded as in requests.
 pub fn github_release_page(api: &str, repo: &str, tag: &str) -> String {
     let api = api.trim_end_matches('/');
     let web = if api == "https://api.github.com" {
@@ -501,19 +501,8 @@ pub fn github_release_page(api: &str, repo: &str, tag: &str) -> String {
     } else {
         api.strip_suffix("/api/v3").unwrap_or(api)
     };
-    let segment = |text: &str| {
-        text.bytes().fold(String::new(), |mut out, byte| {
-            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-                out.push(char::from(byte));
-            } else {
-                use std::fmt::Write as _;
-                let _ = write!(out, "%{byte:02X}");
-            }
-            out
-        })
-    };
-    let repo = repo.split('/').map(segment).collect::<Vec<_>>().join("/");
-    format!("{web}/{repo}/releases/tag/{}", segment(tag))
+    let repo = super::route::repo(repo).unwrap_or_else(|_| super::route::segment(repo));
+    format!("{web}/{repo}/releases/tag/{}", super::route::segment(tag))
 }
 
 fn hub_plan(
