@@ -34,6 +34,7 @@ use crate::cli::{CheckArgs, ConfigArg};
 use crate::config::ConfigError;
 use crate::error::Problem;
 use crate::report::Reporter;
+use crate::report::markdown::{code, link, prose};
 use crate::secrets::Token;
 use crate::smoke::runtime::OrtSearch;
 use crate::{EnvSnapshot, Outcome, commands, env};
@@ -205,7 +206,7 @@ impl Event {
         let pr = payload.as_ref().map(|p| &p["pull_request"]);
         let pull_request_head = pr
             .and_then(|pr| pr["head"]["sha"].as_str())
-            .filter(|sha| sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
+            .filter(|sha| crate::names::is_commit_id(sha))
             .map(str::to_owned);
         let fork = pr.is_some_and(|pr| {
             pr["head"]["repo"]["fork"].as_bool().unwrap_or(false)
@@ -316,11 +317,7 @@ pub fn run(
             .annotations
             .extend(error_annotations(error, workspace.as_deref()));
         results.output("gates_passed", "false");
-        let _ = write!(
-            results.summary,
-            "## tinydit-release: error\n\n{}\n\n",
-            markdown_text(&error_chain(error))
-        );
+        results.summary.push_str(&error_section(error));
     }
     for annotation in &results.annotations {
         let mut properties = Vec::new();
@@ -346,17 +343,7 @@ pub fn run(
             results.annotations.len()
         );
         for a in &results.annotations {
-            let at =
-                a.at.as_ref()
-                    .map(|(f, l, c)| format!("`{}:{l}:{c}` ", markdown_text(f)))
-                    .unwrap_or_default();
-            let _ = writeln!(
-                results.summary,
-                "- **{}** {at}{}: {}",
-                a.level.command(),
-                markdown_text(&a.title),
-                markdown_text(&a.message)
-            );
+            results.summary.push_str(&annotation_item(a));
         }
     }
     // Outputs and the summary are written on every exit; a failure to write them is reported
@@ -365,6 +352,40 @@ pub fn run(
     let outcome = outcome?;
     written?;
     Ok(outcome)
+}
+
+/// The step summary's section for an error that stopped the run: its first line, then each
+/// further line (every problem of a configuration) as an item of a list.
+fn error_section(error: &anyhow::Error) -> String {
+    let chain = error_chain(error);
+    let mut lines = chain.lines().map(str::trim).filter(|l| !l.is_empty());
+    let mut section = format!(
+        "## tinydit-release: error\n\n{}\n\n",
+        prose(lines.next().unwrap_or_default())
+    );
+    let mut listed = false;
+    for line in lines {
+        let _ = writeln!(section, "- {}", prose(line));
+        listed = true;
+    }
+    if listed {
+        section.push('\n');
+    }
+    section
+}
+
+/// One annotation as an item of the summary's full list.
+fn annotation_item(a: &Annotation) -> String {
+    let at =
+        a.at.as_ref()
+            .map(|(f, l, c)| format!("{} ", code(&format!("{f}:{l}:{c}"))))
+            .unwrap_or_default();
+    format!(
+        "- **{}** {at}{}: {}\n",
+        a.level.command(),
+        prose(&a.title),
+        prose(&a.message)
+    )
 }
 
 /// Tells the runner to hide each token in its log, and registers it with the printer and the file
@@ -406,7 +427,7 @@ fn run_command(
                     let _ = writeln!(
                         results.summary,
                         "\n_No release plan: {}_",
-                        markdown_text(&error_chain(&error))
+                        prose(&error_chain(&error))
                     );
                 }
             }
@@ -436,7 +457,7 @@ fn run_command(
                     Ok(Outcome::Refused)
                 }
                 commands::PublishResult::Done(receipt) => {
-                    publish_results(&receipt, results);
+                    publish_results(&receipt, &env_snapshot.endpoints, results);
                     Ok(Outcome::Success)
                 }
             }
@@ -474,8 +495,13 @@ fn plan(
     Ok(())
 }
 
-/// Outputs and summary of a finished `publish`.
-fn publish_results(receipt: &crate::publish::PublishReceipt, results: &mut Results) {
+/// Outputs and summary of a finished `publish`. The summary links only to addresses built here
+/// from the configured endpoints, never to one a server answered with.
+fn publish_results(
+    receipt: &crate::publish::PublishReceipt,
+    endpoints: &crate::Endpoints,
+    results: &mut Results,
+) {
     results.output("version", receipt.version.clone());
     results.output("gates_passed", "true");
     results.output("hf_commit", receipt.hub_commit.clone().unwrap_or_default());
@@ -502,12 +528,17 @@ fn publish_results(receipt: &crate::publish::PublishReceipt, results: &mut Resul
     } else {
         "released"
     };
-    let _ = writeln!(results.summary, "## `{}` — {what}\n", receipt.tag);
+    let _ = writeln!(results.summary, "## {} — {what}\n", code(&receipt.tag));
     if let Some(url) = &receipt.hub_commit_url {
-        let _ = writeln!(results.summary, "- Hub: {url}");
+        let _ = writeln!(results.summary, "- Hub: {}", link(url, url));
     }
-    if let Some(url) = &receipt.github_release_url {
-        let _ = writeln!(results.summary, "- GitHub release: {url}");
+    if let (Some(_), Some(github)) = (&receipt.github_release_url, &receipt.plan.github) {
+        let page = crate::publish::plan::github_release_page(
+            &endpoints.github_api,
+            &github.repo,
+            &github.tag,
+        );
+        let _ = writeln!(results.summary, "- GitHub release: {}", link(&page, &page));
     }
     let _ = writeln!(
         results.summary,
@@ -581,15 +612,15 @@ fn check_results(
     let bundle = inputs.out.join("bundle");
     let _ = writeln!(
         results.summary,
-        "\nThe bundle is in `{}`: keep it with `actions/upload-artifact` (`path: {}/`).",
-        bundle.display(),
-        bundle.display()
+        "\nThe bundle is in {}: keep it with `actions/upload-artifact` ({}).",
+        code(&bundle.display().to_string()),
+        code(&format!("path: {}/", bundle.display()))
     );
     if event.pull_request_head.is_some() {
         let _ = writeln!(
             results.summary,
-            "\nProvenance: pull request head `{}`{}.",
-            env_snapshot.github_sha.as_deref().unwrap_or_default(),
+            "\nProvenance: pull request head {}{}.",
+            code(env_snapshot.github_sha.as_deref().unwrap_or_default()),
             if event.fork { " (from a fork)" } else { "" }
         );
     }
@@ -774,14 +805,20 @@ fn random_delimiter() -> String {
     out
 }
 
-/// The runner rejects a step summary over 1 MiB (and then shows nothing): cut it at a line
-/// boundary with a note.
+/// The runner rejects a step summary over 1 MiB (and then shows nothing): cut it before the
+/// limit with a note, at the last line boundary, or (when that would drop more than 64 KiB: one
+/// very long line) at the last character boundary; never inside a character, whatever the text.
 fn fit_summary(summary: &str) -> String {
     const LIMIT: usize = 1024 * 1024 - 256;
+    const MOST_DROPPED_FOR_A_LINE: usize = 64 * 1024;
     if summary.len() <= LIMIT {
         return summary.to_owned();
     }
-    let cut = summary[..LIMIT].rfind('\n').unwrap_or(0);
+    let end = summary.floor_char_boundary(LIMIT);
+    let cut = match summary[..end].rfind('\n') {
+        Some(line) if end - line <= MOST_DROPPED_FOR_A_LINE => line,
+        _ => end,
+    };
     format!(
         "{}\n\n_The summary was cut at GitHub's 1 MiB limit; `summary.md` in the output folder \
          has all of it._\n",
@@ -857,11 +894,6 @@ fn repo_relative(path: &Path, workspace: Option<&Path>) -> String {
         .unwrap_or(path);
     let shown = relative.display().to_string();
     shown.strip_prefix("./").unwrap_or(&shown).to_owned()
-}
-
-/// Untrusted text inside the step summary's Markdown.
-fn markdown_text(text: &str) -> String {
-    crate::report::check_summary::escape(text)
 }
 
 #[cfg(test)]
@@ -993,10 +1025,85 @@ mod tests {
         );
     }
 
+    /// Issue 14: the error, every annotation and a finished publish reach the step summary
+    /// inert, whatever they hold; links go only to the Hub and GitHub addresses built here.
+    #[test]
+    fn every_summary_field_renders_inert() {
+        use crate::report::markdown::hostile::{VALUE, assert_inert};
+        let allowed = ["https://huggingface.co/", "https://github.com/"];
+        assert_inert(&error_section(&anyhow::anyhow!(VALUE)), &allowed);
+        let config_like = anyhow::anyhow!("2 problems\n{VALUE}\n    hint: {VALUE}");
+        let section = error_section(&config_like);
+        assert_inert(&section, &allowed);
+        // Each line its own item; a line cannot start a heading or a list of its own.
+        assert_eq!(section.lines().filter(|l| l.starts_with("- ")).count(), 8);
+        assert!(section.contains("\n- \\# h\n") && section.contains("\n- 1\\. j"));
+        let annotation = Annotation {
+            level: Level::Error,
+            at: Some((VALUE.to_owned(), 1, 2)),
+            title: VALUE.to_owned(),
+            message: VALUE.to_owned(),
+        };
+        assert_inert(&annotation_item(&annotation), &allowed);
+
+        let plan = crate::publish::plan::build_tests::hostile_plan();
+        let receipt = crate::publish::PublishReceipt {
+            version: VALUE.to_owned(),
+            tag: VALUE.to_owned(),
+            already_released: false,
+            dry_run: false,
+            hub_commit: Some(VALUE.to_owned()),
+            hub_commit_url: Some(format!(
+                "https://huggingface.co/o/m/commit/{}",
+                "a".repeat(40)
+            )),
+            hub_url: Some("https://huggingface.co/o/m".to_owned()),
+            // What a hostile server answered; the summary links the page it built itself.
+            github_release_url: Some("javascript:alert(1)".to_owned()),
+            uploaded_files: vec![VALUE.to_owned()],
+            uploaded_assets: vec![VALUE.to_owned()],
+            plan,
+        };
+        let mut results = Results::default();
+        publish_results(&receipt, &crate::Endpoints::default(), &mut results);
+        assert_inert(&results.summary, &allowed);
+        assert!(
+            results
+                .summary
+                .contains("- GitHub release: [`https://github.com/"),
+            "{}",
+            results.summary
+        );
+        assert!(!results.summary.contains("javascript:"));
+    }
+
+    /// Issue 14: a summary over the limit is cut at a line (so at a character) boundary,
+    /// whichever byte the limit falls on, and stays under 1 MiB with its note.
+    #[test]
+    fn a_long_summary_is_cut_at_a_line_and_character_boundary() {
+        for shift in 0..4 {
+            let line = format!("{}- 猫🐈 {}\n", "x".repeat(shift), "猫".repeat(300));
+            let summary = line.repeat(2 * 1024 * 1024 / line.len());
+            let fitted = fit_summary(&summary);
+            assert!(fitted.len() < 1024 * 1024, "{}", fitted.len());
+            let (kept, note) = fitted.split_once("\n\n_The summary was cut").expect("note");
+            assert!(summary.starts_with(kept) && kept.ends_with(&"猫".repeat(300)));
+            assert!(note.contains("`summary.md`"));
+        }
+        // One line longer than the limit is cut inside it, at a character boundary.
+        for shift in 0..4 {
+            let one_line = format!("## x\n\n{}{}", "x".repeat(shift), "猫".repeat(400_000));
+            let fitted = fit_summary(&one_line);
+            assert!(fitted.len() < 1024 * 1024);
+            let (kept, _) = fitted.split_once("\n\n_The summary was cut").expect("note");
+            assert!(kept.len() > 1024 * 1024 - 300 && one_line.starts_with(kept));
+        }
+    }
+
     #[test]
     fn summary_text_cannot_inject_html_or_break_tables() {
         assert_eq!(
-            markdown_text("<img src=x onerror=y> | a\nb"),
+            prose("<img src=x onerror=y> | a\nb"),
             "&lt;img src=x onerror=y&gt; \\| a\\nb"
         );
     }

@@ -529,6 +529,7 @@ pub fn render(
             .build()
             .expect("the default delimiters are valid"),
     );
+    add_escape_filters(&mut env);
     let built_in = template_name == "built-in";
     let bug_hint = "this is a bug in tinydit-release's built-in template; please report it at \
                     https://github.com/d-oit/tinydit-release/issues";
@@ -568,6 +569,143 @@ pub fn render(
         .into());
     }
     Ok(rendered)
+}
+
+/// The filters that put a value where it lands in a card, so that a name or path from
+/// `release.toml` or a checkpoint stays text there:
+/// - `md`: a value as Markdown text ([`crate::report::markdown::text`]), e.g. in a heading or a
+///   table cell;
+/// - `md_code`: a value as an inline code span ([`crate::report::markdown::code`]);
+/// - `md_prose`: a sentence that quotes values in backticks, such as a performance row's source
+///   ([`crate::report::markdown::prose`]);
+/// - `attr`: the value of a double-quoted HTML attribute (`alt="…"`), also safe in a table row;
+/// - `url`: a relative address (`src="…"`, `](…)`), percent-encoded except `/`;
+/// - `py`: a Python string literal, quotes included;
+/// - `sh`: one POSIX shell word, quoted when it needs to be (as Python's `shlex.quote` does);
+/// - `line`: one line, for the inside of a fenced block (control characters made visible).
+fn add_escape_filters(env: &mut minijinja::Environment<'_>) {
+    fn filter(escape: fn(&str) -> String) -> impl Fn(minijinja::Value) -> String {
+        move |value| match value.as_str() {
+            Some(text) => escape(text),
+            None => escape(&value.to_string()),
+        }
+    }
+    env.add_filter("md", filter(crate::report::markdown::text));
+    env.add_filter("md_code", filter(crate::report::markdown::code));
+    env.add_filter("md_prose", filter(crate::report::markdown::prose));
+    env.add_filter("attr", filter(html_attribute));
+    env.add_filter("url", filter(relative_url));
+    env.add_filter("py", filter(python_string));
+    env.add_filter("sh", filter(shell_word));
+    env.add_filter(
+        "line",
+        filter(|text| crate::report::escape(text).into_owned()),
+    );
+}
+
+/// The value of a double-quoted HTML attribute: `&`, `<`, `>`, quotes, `|` (which would split a
+/// Markdown table row) and backticks as character references; control characters made visible,
+/// so the value stays on its row.
+pub fn html_attribute(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in crate::report::escape(value).chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '|' => out.push_str("&#124;"),
+            '`' => out.push_str("&#96;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A relative address: every byte but ASCII letters, digits, `-._~` and `/` percent-encoded,
+/// so it can end neither a Markdown link nor an HTML attribute. [`image_links`] decodes it.
+pub fn relative_url(path: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            let _ = write!(out, "%{byte:02X}");
+        }
+    }
+    out
+}
+
+/// A Python string literal (double quotes) of `value`: backslashes, quotes and every control,
+/// bidi or invisible character escaped, so the literal ends where it should and reads as what
+/// it holds.
+pub fn python_string(value: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if crate::report::needs_escape(c) => match u32::from(c) {
+                code @ 0..=0xff => {
+                    let _ = write!(out, "\\x{code:02x}");
+                }
+                code @ 0x100..=0xffff => {
+                    let _ = write!(out, "\\u{code:04x}");
+                }
+                code => {
+                    let _ = write!(out, "\\U{code:08x}");
+                }
+            },
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One POSIX shell word: left as it is when it holds only ASCII letters, digits and
+/// `@%+=:,./-_` (Python's `shlex.quote` rule), else single-quoted with each `'` written `'\''`.
+/// A value with a control character (a newline would also end the Markdown code block) is
+/// written as a `$'…'` word instead (POSIX.1-2024, bash, zsh, ksh), as bash's `printf %q` does.
+pub fn shell_word(value: &str) -> String {
+    use std::fmt::Write as _;
+    if !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b))
+    {
+        return value.to_owned();
+    }
+    let hidden = crate::report::needs_escape;
+    if !value.chars().any(hidden) {
+        return format!("'{}'", value.replace('\'', "'\\''"));
+    }
+    let mut out = String::from("$'");
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\'' => out.push_str("\\'"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if hidden(c) => {
+                let mut bytes = [0; 4];
+                for byte in c.encode_utf8(&mut bytes).bytes() {
+                    let _ = write!(out, "\\x{byte:02x}");
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 /// Work and memory a card template may use (minijinja fuel: about one unit per instruction and
@@ -755,6 +893,7 @@ pub fn image_links(card: &str) -> Vec<String> {
     }
     links
         .into_iter()
+        .map(|l| percent_decoded(&l))
         .filter(|l| {
             let lower = l.to_ascii_lowercase();
             !lower.contains("://")
@@ -764,6 +903,31 @@ pub fn image_links(card: &str) -> Vec<String> {
                     .any(|ext| lower.ends_with(ext))
         })
         .collect()
+}
+
+/// `%XX` sequences decoded (what [`relative_url`] wrote); anything else kept.
+fn percent_decoded(link: &str) -> String {
+    let bytes = link.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -807,6 +971,38 @@ mod tests {
     fn image_links_are_relative_images_only() {
         let body = "![a](samples/a.png) [doc](docs/x.md) ![r](https://x/y.png) <img src=\"samples/grid.png\" width=\"256\">";
         assert_eq!(image_links(body), ["samples/a.png", "samples/grid.png"]);
+        // Addresses the template percent-encoded are compared as the bundle names them.
+        let body = format!("![a]({})", relative_url("my samples/猫.png"));
+        assert_eq!(image_links(&body), ["my samples/猫.png"]);
+    }
+
+    #[test]
+    fn values_are_quoted_for_where_they_land() {
+        assert_eq!(python_string("onnx/g.onnx"), "\"onnx/g.onnx\"");
+        assert_eq!(
+            python_string("a\"b\\c\nd\u{202e}e\u{85}猫\u{1f408}"),
+            "\"a\\\"b\\\\c\\nd\\u202ee\\x85猫\u{1f408}\""
+        );
+        assert_eq!(shell_word("onnx/g.onnx"), "onnx/g.onnx");
+        assert_eq!(shell_word(""), "''");
+        assert_eq!(shell_word("a b'c$(x)`y`"), "'a b'\\''c$(x)`y`'");
+        assert_eq!(shell_word("猫"), "'猫'");
+        assert_eq!(shell_word("a'\nb\\"), "$'a\\'\\nb\\\\'");
+        assert_eq!(shell_word("\u{202e}"), "$'\\xe2\\x80\\xae'");
+        assert_eq!(
+            html_attribute("a\"b'c<d>&e|f`g\nh"),
+            "a&quot;b&#39;c&lt;d&gt;&amp;e&#124;f&#96;g\\nh"
+        );
+        assert_eq!(
+            relative_url("samples/00-a b\"(x).png"),
+            "samples/00-a%20b%22%28x%29.png"
+        );
+        assert_eq!(
+            percent_decoded(&relative_url("s/猫 %41.png")),
+            "s/猫 %41.png"
+        );
+        assert_eq!(percent_decoded("a%2"), "a%2");
+        assert_eq!(percent_decoded("a%+1b"), "a%+1b");
     }
 
     #[test]

@@ -86,7 +86,7 @@ impl ReleaseIdentity {
         identity
     }
 
-    /// `sha256:<hex>` of the canonical JSON of every field but `identity`.
+    /// `sha256:<hex>` of the canonical JSON of every field but `identity` (see [`is_digest`]).
     pub fn digest_of(&self) -> String {
         let covered = Covered {
             schema_version: self.schema_version,
@@ -185,6 +185,17 @@ impl ReleaseIdentity {
         }
         out
     }
+}
+
+/// Whether `text` has the form of a release identity: `sha256:` and 64 lowercase hexadecimal
+/// digits, as [`ReleaseIdentity::digest_of`] writes it.
+pub fn is_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
 }
 
 #[cfg(test)]

@@ -150,7 +150,9 @@ impl EnvSnapshot {
 
     /// The commit being released: `GITHUB_SHA`, else `git rev-parse HEAD` in the current
     /// directory; and whether tracked files differ from it (`git status`), or why that cannot be
-    /// told. Asked only by the commands that record provenance, not at start-up.
+    /// told. Asked only by the commands that record provenance, not at start-up. A value that is
+    /// not a commit id (40 hexadecimal digits) is not one: a `GITHUB_SHA` like that is passed
+    /// over for `git`'s answer.
     pub fn source_commit(&self) -> Option<SourceCommit> {
         let head = git(&["rev-parse", "HEAD"]);
         let commit = self.commit_of(head.as_deref().ok())?;
@@ -171,19 +173,23 @@ impl EnvSnapshot {
     /// The id of the commit being released, as [`Self::source_commit`] names it, without asking
     /// whether tracked files were modified.
     pub fn source_commit_id(&self) -> Option<String> {
-        if self.github_sha.is_some() {
+        if self.github_sha.as_deref().is_some_and(names::is_commit_id) {
             return self.commit_of(None);
         }
         self.commit_of(git(&["rev-parse", "HEAD"]).as_deref().ok())
     }
 
-    /// `GITHUB_SHA`, else the output of `git rev-parse HEAD` when it is a commit id.
+    /// `GITHUB_SHA` when it is a commit id, else the output of `git rev-parse HEAD` when it is.
     fn commit_of(&self, head: Option<&str>) -> Option<String> {
-        if let Some(sha) = &self.github_sha {
+        if let Some(sha) = self
+            .github_sha
+            .as_ref()
+            .filter(|sha| names::is_commit_id(sha))
+        {
             return Some(sha.clone());
         }
         let sha = head?.trim();
-        (sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit())).then(|| sha.to_owned())
+        names::is_commit_id(sha).then(|| sha.to_owned())
     }
 
     pub(crate) fn overrides(&self, version: Option<String>) -> Overrides {

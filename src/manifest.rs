@@ -116,6 +116,21 @@ impl ReleaseManifest {
                 manifest.schema_version
             );
         }
+        // Commit ids and the identity digest are shortened, compared and put into URLs and
+        // release notes: they must be the ASCII they claim to be.
+        if let Some(source) = &manifest.source {
+            crate::names::commit_id(source.commit.clone(), || {
+                "the source commit (`source.commit`)".to_owned()
+            })?;
+        }
+        if let Some(identity) = &manifest.identity
+            && !crate::identity::is_digest(identity)
+        {
+            anyhow::bail!(
+                "the release identity (`identity`) is not `sha256:` and 64 lowercase hexadecimal \
+                 digits"
+            );
+        }
         for file in &manifest.files {
             crate::config::paths::check_bundle_path(&file.path)
                 .map_err(|err| anyhow::anyhow!("file `{}` {err}", file.path))?;
@@ -421,6 +436,42 @@ mod tests {
         let (_dir, mut bad) = bundle_with(&[("a", b"a")]);
         bad.files[0].sha256 = "xyz".to_owned();
         assert!(ReleaseManifest::parse(&serde_json::to_string(&bad).expect("json")).is_err());
+    }
+
+    /// Issue 14: commit ids and the identity are shortened and put into URLs and notes later;
+    /// a manifest from another job must hold them as the ASCII they claim to be.
+    #[test]
+    fn parse_refuses_a_source_commit_or_identity_that_is_not_hex() {
+        let parse = |m: &ReleaseManifest| {
+            ReleaseManifest::parse(&serde_json::to_string(m).expect("json"))
+                .map_err(|err| format!("{err:#}"))
+        };
+        let (_dir, mut good) = bundle_with(&[("a", b"a")]);
+        good.identity = Some(format!("sha256:{}", "0f".repeat(32)));
+        parse(&good).expect("hex");
+        for commit in [
+            "猫".repeat(14),
+            "a".repeat(39),
+            format!("{}/../x", "a".repeat(35)),
+        ] {
+            let mut bad = good.clone();
+            bad.source = Some(crate::SourceCommit::clean(commit));
+            let err = parse(&bad).expect_err("not a commit id");
+            assert!(
+                err.contains("the source commit (`source.commit`) is `"),
+                "{err}"
+            );
+        }
+        for identity in [
+            format!("sha256:{}", "猫".repeat(21)),
+            format!("sha256:{}", "0F".repeat(32)),
+            "sha256:`x`".to_owned(),
+        ] {
+            let mut bad = good.clone();
+            bad.identity = Some(identity);
+            let err = parse(&bad).expect_err("not a digest");
+            assert!(err.contains("release identity"), "{err}");
+        }
     }
 
     #[test]

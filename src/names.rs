@@ -153,9 +153,57 @@ pub mod metric {
     }
 }
 
+/// Whether `text` is a Git commit id as `git`, the Hub and GitHub write it: 40 hexadecimal
+/// digits. A commit id from a server's answer, a manifest or the environment is checked where it
+/// enters, so that later code may shorten it or put it in a URL as the ASCII it then is.
+pub fn is_commit_id(text: &str) -> bool {
+    text.len() == 40 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// `id` if it [is a commit id](is_commit_id), else an error naming `what` it was meant to be
+/// (``the commit of the Hub branch `main` ``) and at most 64 characters of what was found.
+pub fn commit_id(id: String, what: impl FnOnce() -> String) -> anyhow::Result<String> {
+    if is_commit_id(&id) {
+        return Ok(id);
+    }
+    let mut shown: String = id.chars().take(64).collect();
+    if shown.len() < id.len() {
+        shown.push('…');
+    }
+    anyhow::bail!(
+        "{} is `{shown}`, not a commit id (40 hexadecimal digits)",
+        what()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn commit_ids_are_40_hex_digits() {
+        assert!(is_commit_id("0123456789abcdef0123456789ABCDEF01234567"));
+        for bad in [
+            "",
+            "0123456",
+            "0123456789abcdef0123456789abcdef0123456",
+            "0123456789abcdef0123456789abcdef012345678",
+            "g123456789abcdef0123456789abcdef01234567",
+            "0123456789abcdef0123456789abcdef012345猫",
+            "../../../../../../../../../../../../../x",
+        ] {
+            assert!(!is_commit_id(bad), "{bad}");
+        }
+        let err =
+            commit_id("猫".repeat(100), || "the commit of `main`".to_owned()).expect_err("not hex");
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "the commit of `main` is `{}…`, not a commit id (40 hexadecimal digits)",
+                "猫".repeat(64)
+            )
+        );
+    }
 
     #[test]
     fn artifact_size_names_round_trip() {

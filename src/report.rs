@@ -20,6 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::config::ConfigError;
 
 pub mod check_summary;
+pub mod markdown;
 pub mod plan_markdown;
 
 /// Makes untrusted text (names from a checkpoint, ONNX strings, file names, config values) safe
@@ -77,8 +78,9 @@ fn cut(text: &str, max: usize) -> Cow<'_, str> {
 }
 
 /// Control characters, and the format characters that reorder or hide text (Trojan Source:
-/// bidi embeddings, overrides and isolates; zero-width characters; the BOM).
-fn needs_escape(c: char) -> bool {
+/// bidi embeddings, overrides and isolates; zero-width characters; the BOM): what [`escape`]
+/// makes visible, and what other quoting (a Python literal, a shell word) must escape too.
+pub fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
 }

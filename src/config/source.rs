@@ -57,9 +57,10 @@ impl Source {
         }
     }
 
-    /// 1-based line and column (in characters) of a byte offset.
+    /// 1-based line and column (in characters) of a byte offset; an offset inside a character
+    /// counts as that character's.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
+        let offset = self.text.floor_char_boundary(offset);
         let before = &self.text[..offset];
         let line = before.matches('\n').count() + 1;
         let line_start = before.rfind('\n').map_or(0, |i| i + 1);
@@ -142,6 +143,19 @@ mod tests {
             source.key_position("gate[0].min"),
             source.value_position("gate[0]")
         );
+    }
+
+    #[test]
+    fn an_offset_inside_a_character_is_that_characters_column() {
+        let text = "[model]\nname = \"猫\"\n";
+        let root = DeTable::parse(text).expect("valid toml");
+        let source = Source::index(text, &root);
+        let cat = text.find('猫').expect("cat");
+        for offset in cat..cat + 3 {
+            assert_eq!(source.line_col(offset), (2, 9));
+        }
+        assert_eq!(source.line_col(cat + 3), (2, 10));
+        assert_eq!(source.line_col(usize::MAX), (3, 1));
     }
 
     #[test]

@@ -488,13 +488,18 @@ impl GitHub {
                 return Err(self.refused(&err, &format!("read the tag `{tag}`")));
             }
         };
+        // Both ids go into a route or a message: they must be commit (or tag object) ids.
+        let what = || {
+            format!(
+                "the object GitHub lists for the tag `{tag}` of `{}`",
+                self.repo
+            )
+        };
+        let sha = crate::names::commit_id(reference.object.sha, what)?;
         if reference.object.kind != "tag" {
-            return Ok(Some(reference.object.sha));
+            return Ok(Some(sha));
         }
-        let route = self.route(&format!(
-            "/git/tags/{}",
-            route::segment(&reference.object.sha)
-        ));
+        let route = self.route(&format!("/git/tags/{}", route::segment(&sha)));
         let object: TagJson = self
             .backoff
             .run(
@@ -503,7 +508,13 @@ impl GitHub {
             )
             .await
             .map_err(|err| self.refused(&err, &format!("read the tag `{tag}`")))?;
-        Ok(Some(object.object.sha))
+        let commit = crate::names::commit_id(object.object.sha, || {
+            format!(
+                "the commit GitHub lists for the tag `{tag}` of `{}`",
+                self.repo
+            )
+        })?;
+        Ok(Some(commit))
     }
 
     /// Every item of a listing, following GitHub's `Link: <…>; rel="next"` pages on the API's

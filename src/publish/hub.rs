@@ -341,9 +341,26 @@ impl Hub {
 
     /// Branches and tags, or `None` when the repo does not exist.
     async fn refs(&self) -> anyhow::Result<Option<(Vec<HubRef>, Vec<HubRef>)>> {
-        self.read_refs()
+        let Some((branches, tags)) = self
+            .read_refs()
             .await
-            .map_err(|err| self.refused(err, "list the refs"))
+            .map_err(|err| self.refused(err, "list the refs"))?
+        else {
+            return Ok(None);
+        };
+        // Every commit id is shortened, compared and sent back in URLs later: it must be one.
+        for (kind, list) in [("branch", &branches), ("tag", &tags)] {
+            for r in list {
+                crate::names::commit_id(r.commit.clone(), || {
+                    format!(
+                        "the commit the Hub lists for the {kind} `{}` of `{}`",
+                        r.name.chars().take(200).collect::<String>(),
+                        self.repo_id
+                    )
+                })?;
+            }
+        }
+        Ok(Some((branches, tags)))
     }
 
     /// [`Hub::refs`] with the bare error, for the `landed` checks of writes.
@@ -938,7 +955,9 @@ impl Hub {
                 .branch_head(&plan.revision)
                 .await?
                 .context("the Hub accepted the commit but the branch has no head"),
-            Ok(oid) => Ok(oid),
+            Ok(oid) => crate::names::commit_id(oid, || {
+                format!("the commit the Hub answered for `{}`", self.repo_id)
+            }),
             Err(HFError::Conflict { .. }) => Err(self.conflict(plan).await),
             Err(HFError::Http { context }) if context.status.as_u16() == 412 => {
                 Err(self.conflict(plan).await)
@@ -976,6 +995,7 @@ impl Hub {
             .into_iter()
             .find(|b| b.name == plan.revision)
             .map(|b| b.commit)
+            .filter(|head| crate::names::is_commit_id(head))
         else {
             return Ok(Landed::No);
         };

@@ -862,36 +862,38 @@ pub fn identity_in_notes(body: &str) -> Option<String> {
     body.lines().find_map(|line| {
         let rest = line.trim().strip_prefix(IDENTITY_NOTE)?.trim_start();
         let digest = rest.strip_prefix('`')?.split('`').next()?;
-        let hex = digest.strip_prefix("sha256:")?;
-        (hex.len() == 64
-            && hex
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-        .then(|| digest.to_owned())
+        crate::identity::is_digest(digest).then(|| digest.to_owned())
     })
 }
 
-/// The GitHub release notes: summary, gate table and the Hub commit.
+/// The GitHub release notes: summary, gate table and the Hub commit. The manifest comes from a
+/// bundle folder, so every value in it goes through [`text`] or [`code`]; the one link is the Hub
+/// commit's address, which `publish` built from the configured endpoint.
 pub fn release_notes(manifest: &ReleaseManifest, hub_commit_url: Option<&str>) -> String {
+    use crate::report::markdown::{code, link, text};
     let mut md = String::new();
     let _ = writeln!(
         md,
         "{} {}, released by {}.\n",
-        manifest.model,
-        manifest.version.as_deref().unwrap_or("(no version)"),
-        manifest.tool
+        text(&manifest.model),
+        manifest
+            .version
+            .as_deref()
+            .map_or("(no version)".to_owned(), text),
+        text(&manifest.tool)
     );
     if let Some(url) = hub_commit_url {
-        let _ = writeln!(md, "Hugging Face Hub commit: {url}\n");
+        let _ = writeln!(md, "Hugging Face Hub commit: {}\n", link(url, url));
     }
     if let Some(source) = &manifest.source {
-        let _ = writeln!(md, "Built from commit `{}`.\n", source.commit);
+        let _ = writeln!(md, "Built from commit {}.\n", code(&source.commit));
     }
     if let Some(identity) = &manifest.identity {
         let _ = writeln!(
             md,
-            "{IDENTITY_NOTE} `{identity}` (the tool, version, source commit and every input \
-             file's sha256; see `{IDENTITY_FILE}`).\n"
+            "{IDENTITY_NOTE} {} (the tool, version, source commit and every input \
+             file's sha256; see `{IDENTITY_FILE}`).\n",
+            code(identity)
         );
     }
     if !manifest.gates.is_empty() {
@@ -902,12 +904,12 @@ pub fn release_notes(manifest: &ReleaseManifest, hub_commit_url: Option<&str>) -
         for g in &manifest.gates {
             let _ = writeln!(
                 md,
-                "| `{}` | {} | {} | {} | {} |",
-                g.metric.replace('|', "\\|"),
-                g.kind,
+                "| {} | {} | {} | {} | {} |",
+                code(&g.metric),
+                text(&g.kind),
                 crate::gates::fmt(g.threshold),
                 g.value.map_or("—".to_owned(), crate::gates::fmt),
-                g.verdict
+                text(&g.verdict)
             );
         }
         md.push('\n');

@@ -490,6 +490,21 @@ pub fn hub_repo_url(endpoint: &str, repo: &str) -> String {
     format!("{}/{repo}", endpoint.trim_end_matches('/'))
 }
 
+/// The web page of the GitHub release of `tag`, built from the API address rather than taken
+/// from a server's answer: `https://api.github.com` serves pages at `https://github.com`,
+/// GitHub Enterprise's `https://HOST/api/v3` at `https://HOST`, and any other API (the test
+/// emulator) at its own address. The repo and the tag are percent-encoded as in requests.
+pub fn github_release_page(api: &str, repo: &str, tag: &str) -> String {
+    let api = api.trim_end_matches('/');
+    let web = if api == "https://api.github.com" {
+        "https://github.com"
+    } else {
+        api.strip_suffix("/api/v3").unwrap_or(api)
+    };
+    let repo = super::route::repo(repo).unwrap_or_else(|_| super::route::segment(repo));
+    format!("{web}/{repo}/releases/tag/{}", super::route::segment(tag))
+}
+
 fn hub_plan(
     manifest: &ReleaseManifest,
     config: &ReleaseConfig,
@@ -911,19 +926,19 @@ pub fn select_assets<'a>(manifest: &'a ReleaseManifest, globs: &[String]) -> Vec
 
 /// `*` matches any run of characters except `/`; `?` one such character.
 fn glob_match(pattern: &str, path: &str) -> bool {
-    fn go(p: &[u8], s: &[u8]) -> bool {
+    fn go(p: &[char], s: &[char]) -> bool {
         // Iterative with one backtrack point, so the work stays linear in practice.
         let (mut pi, mut si) = (0, 0);
         let mut star: Option<(usize, usize)> = None;
         while si < s.len() {
-            if pi < p.len() && (p[pi] == s[si] || (p[pi] == b'?' && s[si] != b'/')) {
+            if pi < p.len() && (p[pi] == s[si] || (p[pi] == '?' && s[si] != '/')) {
                 pi += 1;
                 si += 1;
-            } else if pi < p.len() && p[pi] == b'*' {
+            } else if pi < p.len() && p[pi] == '*' {
                 star = Some((pi, si));
                 pi += 1;
             } else if let Some((sp, ss)) = star
-                && s[ss] != b'/'
+                && s[ss] != '/'
             {
                 pi = sp + 1;
                 si = ss + 1;
@@ -932,9 +947,11 @@ fn glob_match(pattern: &str, path: &str) -> bool {
                 return false;
             }
         }
-        p[pi..].iter().all(|&c| c == b'*')
+        p[pi..].iter().all(|&c| c == '*')
     }
-    go(pattern.as_bytes(), path.as_bytes())
+    // Characters, not bytes: `?` stands for one character, `猫` included.
+    let chars = |text: &str| text.chars().collect::<Vec<char>>();
+    go(&chars(pattern), &chars(path))
 }
 
 #[cfg(test)]
@@ -999,6 +1016,8 @@ mod tests {
         assert!(!glob_match("*.safetensors", "dir/model.safetensors"));
         assert!(glob_match("README.md", "README.md"));
         assert!(!glob_match("README.md", "README.mdx"));
+        assert!(glob_match("?.bin", "猫.bin"));
+        assert!(glob_match("*猫?.bin", "a猫🐈.bin"));
     }
 
     #[test]
@@ -1015,7 +1034,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod build_tests {
+pub(crate) mod build_tests {
     use super::*;
     use crate::manifest::{MANIFEST_SCHEMA_VERSION, Verdict};
 
@@ -1263,6 +1282,89 @@ mod build_tests {
             &manifest,
             Some("https://huggingface.co/o/m/commit/abc")
         ));
+    }
+
+    /// A plan whose every name, path, message and commit is [`hostile::VALUE`] (the Hub
+    /// repo's address excepted: `plan` builds it from the configured endpoint).
+    ///
+    /// [`hostile::VALUE`]: crate::report::markdown::hostile::VALUE
+    pub(crate) fn hostile_plan() -> ReleasePlan {
+        let remote = RemoteState {
+            hub: Some(hub(
+                &["v1.0.0"],
+                vec![lfs("w.bin", 'b'), lfs("old.bin", 'c')],
+            )),
+            github: Some(GithubState::default()),
+        };
+        let mut plan = plan(&config(""), &remote, "1.1.0");
+        let v = || crate::report::markdown::hostile::VALUE.to_owned();
+        plan.tag = v();
+        plan.problems = vec![v()];
+        plan.warnings = vec![v()];
+        plan.previous_release = Some(v());
+        for delta in &mut plan.metric_deltas {
+            delta.metric = v();
+        }
+        let hub = plan.hub.as_mut().expect("hub");
+        hub.url = "https://huggingface.co/o/m".to_owned();
+        hub.repo = v();
+        hub.revision = v();
+        hub.commit_message = v();
+        hub.parent_commit = Some(v());
+        hub.tag = v();
+        hub.tag_plan = TagPlan::Exists { commit: v() };
+        for file in &mut hub.files {
+            file.path = v();
+            file.sha256 = Some(v());
+        }
+        let github = plan.github.as_mut().expect("github");
+        github.repo = v();
+        github.tag = v();
+        github.target_commit = Some(v());
+        github.tag_plan = TagPlan::Exists { commit: v() };
+        github.name = v();
+        github.assets = vec![AssetPlan {
+            path: v(),
+            name: v(),
+            bytes: 4,
+            sha256: v(),
+            action: AssetAction::Upload,
+        }];
+        plan
+    }
+
+    /// Issue 14: every name, path, message and commit of a plan and of the release notes
+    /// reaches Markdown inert, whatever it holds, and nothing panics on multi-byte text.
+    #[test]
+    fn every_field_of_the_plan_and_the_notes_renders_inert() {
+        use crate::report::markdown::hostile::{VALUE, assert_inert};
+        let v = || VALUE.to_owned();
+        let markdown = crate::report::plan_markdown::markdown(&hostile_plan());
+        // Every field is shown (whole: a digest cut inside a character is not cut), none live.
+        assert!(
+            markdown.matches("0123456789a猫bc猫").count() >= 20,
+            "{markdown}"
+        );
+        assert_inert(&markdown, &["https://huggingface.co/o/m)"]);
+
+        let mut manifest = manifest();
+        manifest.model = v();
+        manifest.version = Some(v());
+        manifest.tool = v();
+        manifest.source = Some(crate::SourceCommit::clean(v()));
+        manifest.identity = Some(v());
+        manifest.gates = vec![crate::manifest::GateLine {
+            metric: v(),
+            kind: v(),
+            threshold: 50.0,
+            value: Some(41.0),
+            verdict: v(),
+            blocking_severity: true,
+        }];
+        let notes =
+            crate::publish::release_notes(&manifest, Some("https://huggingface.co/o/m/commit/abc"));
+        assert_inert(&notes, &["https://huggingface.co/o/m/commit/abc)"]);
+        assert_eq!(crate::publish::identity_in_notes(&notes), None);
     }
 
     #[test]

@@ -6,9 +6,11 @@ use std::fmt::Write as _;
 use crate::check::CheckReport;
 use crate::config::Severity;
 use crate::names::metric;
+use crate::report::markdown::{code, prose, text};
 use crate::{card, gates, smoke};
 
-/// The Markdown summary for the Action's step summary; kept under 1 MiB. Images are not
+/// The Markdown summary for the Action's step summary; kept under 1 MiB. Every value from the
+/// configuration, the checkpoint or the bundle goes through [`text`], [`code`] or [`prose`]. Images are not
 /// embedded: GitHub strips `data:` URIs from step summaries, so the grid is named where it is (the
 /// bundle, which a following `actions/upload-artifact` step keeps; the Hub after a release).
 pub fn markdown(report: &CheckReport) -> String {
@@ -17,13 +19,16 @@ pub fn markdown(report: &CheckReport) -> String {
     let _ = writeln!(
         md,
         "## {} {} — check {verdict}\n",
-        report.model,
-        report.version.as_deref().unwrap_or("(no version)")
+        text(&report.model),
+        report
+            .version
+            .as_deref()
+            .map_or("(no version)".to_owned(), text)
     );
     if !report.refusals.is_empty() {
         let _ = writeln!(md, "**Refused because:**\n");
         for reason in &report.refusals {
-            let _ = writeln!(md, "- {}", escape(reason));
+            let _ = writeln!(md, "- {}", prose(reason));
         }
         md.push('\n');
     }
@@ -35,8 +40,8 @@ pub fn markdown(report: &CheckReport) -> String {
         for g in &report.gates.results {
             let _ = writeln!(
                 md,
-                "| `{}` | {} | {} | {} | {}{} |",
-                g.metric,
+                "| {} | {} | {} | {} | {}{} |",
+                code(&g.metric),
                 g.kind,
                 g.value.map_or("—".to_owned(), gates::fmt),
                 gates::fmt(g.threshold),
@@ -63,7 +68,12 @@ pub fn markdown(report: &CheckReport) -> String {
             (false, Severity::Error) => "**fail**",
             (false, Severity::Warn) => "warn",
         };
-        let _ = writeln!(md, "| `{}` | {result} | {} |", c.name, escape(&c.detail));
+        let _ = writeln!(
+            md,
+            "| {} | {result} | {} |",
+            code(&c.name),
+            prose(&c.detail)
+        );
     }
     md.push('\n');
     if let Some(smoke) = &report.smoke {
@@ -74,7 +84,7 @@ pub fn markdown(report: &CheckReport) -> String {
             smoke
                 .provider_fallback
                 .as_ref()
-                .map(|f| format!(" (fell back: {})", escape(f)))
+                .map(|f| format!(" (fell back: {})", prose(f)))
                 .unwrap_or_default(),
             smoke.steps,
             smoke.cfg,
@@ -92,30 +102,20 @@ pub fn markdown(report: &CheckReport) -> String {
         }
         md.push('\n');
         if let Some(gallery) = smoke.gallery() {
-            let _ = writeln!(md, "Sample grid: `{}` in the bundle.\n", escape(gallery));
+            let _ = writeln!(md, "Sample grid: {} in the bundle.\n", code(gallery));
         }
     }
     let _ = writeln!(md, "### Bundle\n\n| file | size | sha256 |\n|---|---|---|");
     for f in &report.bundle.files {
         let _ = writeln!(
             md,
-            "| `{}` | {} | `{}` |",
-            f.path,
+            "| {} | {} | {} |",
+            code(&f.path),
             card::human_bytes(f.bytes),
-            &f.sha256[..16.min(f.sha256.len())]
+            code(f.sha256.get(..16).unwrap_or(&f.sha256))
         );
     }
     md
-}
-
-/// Untrusted text in Markdown (a step summary, a table cell): one line (control characters
-/// escaped), pipes escaped, no HTML.
-pub fn escape(text: &str) -> String {
-    crate::report::escape(text)
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('|', "\\|")
 }
 
 /// A console table of the gates and failed checks.

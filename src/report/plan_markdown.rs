@@ -4,31 +4,30 @@
 use std::fmt::Write as _;
 
 use crate::publish::plan::{AssetAction, FileAction, ReleaseAction, ReleasePlan, TagPlan};
+use crate::report::markdown::{code, link, prose, text};
 
-/// Keeps a table cell on one row.
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace(['\n', '\r'], " ")
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..12.min(sha.len())]
+/// The first 12 characters of a commit id or digest, as a code span.
+fn short(sha: &str) -> String {
+    code(sha.get(..12).unwrap_or(sha))
 }
 
 fn tag_text(tag: &TagPlan) -> String {
     match tag {
         TagPlan::Create => "create".to_owned(),
-        TagPlan::Exists { commit } => format!("exists at `{}`", short(commit)),
+        TagPlan::Exists { commit } => format!("exists at {}", short(commit)),
         TagPlan::Unknown => "create unless present (not read: no token)".to_owned(),
     }
 }
 
-/// The plan as Markdown.
+/// The plan as Markdown. Every name, path, message and commit goes through [`text`],
+/// [`code`] or [`prose`]; the one link is to the Hub repo's address, which the plan built from the
+/// configured endpoint.
 pub fn markdown(plan: &ReleasePlan) -> String {
     let mut md = String::new();
     let _ = writeln!(
         md,
-        "## Release plan: `{}`{}\n",
-        cell(&plan.tag),
+        "## Release plan: {}{}\n",
+        code(&plan.tag),
         if plan.prerelease { " (prerelease)" } else { "" }
     );
     if plan.is_already_released() {
@@ -43,32 +42,31 @@ pub fn markdown(plan: &ReleasePlan) -> String {
     if !plan.problems.is_empty() {
         let _ = writeln!(md, "**`publish` would refuse:**\n");
         for problem in &plan.problems {
-            let _ = writeln!(md, "- {}", cell(problem));
+            let _ = writeln!(md, "- {}", prose(problem));
         }
         md.push('\n');
     }
     for warning in &plan.warnings {
-        let _ = writeln!(md, "- warning: {}", cell(warning));
+        let _ = writeln!(md, "- warning: {}", prose(warning));
     }
     if let Some(hub) = &plan.hub {
         let _ = writeln!(
             md,
-            "### Hugging Face Hub: [`{}`]({})\n\nRepo: {}. Branch `{}`{}; commit \"{}\"{}; tag `{}`: {}.\n",
-            cell(&hub.repo),
-            hub.url,
+            "### Hugging Face Hub: {}\n\nRepo: {}. Branch {}{}; commit \"{}\"{}; tag {}: {}.\n",
+            link(&hub.repo, &hub.url),
             hub.repo_action,
-            cell(&hub.revision),
+            code(&hub.revision),
             if hub.create_branch {
                 " (created from `main`)"
             } else {
                 ""
             },
-            cell(&hub.commit_message),
+            text(&hub.commit_message),
             hub.parent_commit
                 .as_deref()
-                .map(|p| format!(" on `{}`", short(p)))
+                .map(|p| format!(" on {}", short(p)))
                 .unwrap_or_default(),
-            cell(&hub.tag),
+            code(&hub.tag),
             tag_text(&hub.tag_plan)
         );
         if !hub.commit_needed {
@@ -85,10 +83,10 @@ pub fn markdown(plan: &ReleasePlan) -> String {
             };
             let _ = writeln!(
                 md,
-                "| `{}` | {action} | {} | `{}` |",
-                cell(&file.path),
+                "| {} | {action} | {} | {} |",
+                code(&file.path),
                 crate::card::human_bytes(file.bytes),
-                file.sha256.as_deref().map_or("—", short)
+                file.sha256.as_deref().map_or("—".to_owned(), short)
             );
         }
         md.push('\n');
@@ -102,14 +100,14 @@ pub fn markdown(plan: &ReleasePlan) -> String {
         };
         let _ = writeln!(
             md,
-            "### GitHub: `{}`\n\nTag `{}` on `{}`: {}. Release \"{}\"{}: {release}; {}.\n",
-            cell(&gh.repo),
-            cell(&gh.tag),
+            "### GitHub: {}\n\nTag {} on {}: {}. Release \"{}\"{}: {release}; {}.\n",
+            code(&gh.repo),
+            code(&gh.tag),
             gh.target_commit
                 .as_deref()
-                .map_or("(no source commit)", short),
+                .map_or("(no source commit)".to_owned(), short),
             tag_text(&gh.tag_plan),
-            cell(&gh.name),
+            text(&gh.name),
             if gh.prerelease { " (prerelease)" } else { "" },
             if gh.make_latest {
                 "marked latest"
@@ -129,8 +127,8 @@ pub fn markdown(plan: &ReleasePlan) -> String {
                 };
                 let _ = writeln!(
                     md,
-                    "| `{}` | {action} | {} | `{}` |",
-                    cell(&asset.name),
+                    "| {} | {action} | {} | {} |",
+                    code(&asset.name),
                     crate::card::human_bytes(asset.bytes),
                     short(&asset.sha256)
                 );
@@ -141,15 +139,15 @@ pub fn markdown(plan: &ReleasePlan) -> String {
     if let Some(previous) = &plan.previous_release {
         let _ = writeln!(
             md,
-            "### Metrics against `{}`\n\n| metric | previous | now | change |\n|---|---|---|---|",
-            cell(previous)
+            "### Metrics against {}\n\n| metric | previous | now | change |\n|---|---|---|---|",
+            code(previous)
         );
         for delta in &plan.metric_deltas {
             let show = |v: Option<f64>| v.map_or("—".to_owned(), crate::gates::fmt);
             let _ = writeln!(
                 md,
-                "| `{}` | {} | {} | {} |",
-                cell(&delta.metric),
+                "| {} | {} | {} | {} |",
+                code(&delta.metric),
                 show(delta.previous),
                 show(delta.current),
                 delta.delta.map_or("—".to_owned(), |d| format!("{d:+}"))

@@ -90,7 +90,8 @@ pub fn to_pixels(image: &[f32], shape: [usize; 3]) -> Pixels {
     }
 }
 
-/// Writes a PNG with a `Title` text chunk. `display` names the file in messages.
+/// Writes a PNG with a `Title` text chunk (`tEXt`, or `iTXt` for text beyond Latin-1).
+/// `display` names the file in messages.
 ///
 /// The bytes go through [`AtomicFile`]: a temporary sibling renamed over `path` when complete,
 /// so a symlink already at `path` is replaced, never followed, and a failure leaves nothing.
@@ -118,9 +119,14 @@ fn encode_png(
         _ => png::ColorType::Rgb,
     });
     encoder.set_depth(png::BitDepth::Eight);
-    encoder
-        .add_text_chunk("Title".to_owned(), title.to_owned())
-        .with_context(|| format!("failed to write `{display}`"))?;
+    // `tEXt` holds Latin-1 only: a title beyond it (a class named `猫` or `🐈 tabby`) goes into
+    // the UTF-8 `iTXt` chunk instead.
+    if title.chars().all(|c| u32::from(c) <= 0xff) {
+        encoder.add_text_chunk("Title".to_owned(), title.to_owned())
+    } else {
+        encoder.add_itxt_chunk("Title".to_owned(), title.to_owned())
+    }
+    .with_context(|| format!("failed to write `{display}`"))?;
     let mut writer = encoder
         .write_header()
         .with_context(|| format!("failed to write `{display}`"))?;
@@ -392,6 +398,43 @@ mod tests {
         let reader = decoder.read_info().expect("decode");
         assert_eq!(reader.info().width as usize, g.width);
         assert_eq!(reader.info().height as usize, g.height);
+    }
+
+    #[test]
+    fn titles_beyond_latin_1_are_written_as_utf8_text() {
+        let tile = to_pixels(&[0.0; 3 * 4 * 4], [3, 4, 4]);
+        let dir = tempfile::tempdir().expect("tempdir");
+        for title in [
+            "Abyssinian #0",
+            "Sacré-Cœur",
+            "猫 #0",
+            "🐈 tabby",
+            "caf\u{e9}",
+        ] {
+            let path = dir.path().join("t.png");
+            write_png(&path, "t.png", &tile, title).expect("write");
+            let reader = png::Decoder::new(std::io::BufReader::new(
+                std::fs::File::open(&path).expect("open"),
+            ))
+            .read_info()
+            .expect("decode");
+            let info = reader.info();
+            let latin1: Vec<&str> = info
+                .uncompressed_latin1_text
+                .iter()
+                .map(|t| t.text.as_str())
+                .collect();
+            let utf8: Vec<String> = info
+                .utf8_text
+                .iter()
+                .map(|t| t.get_text().expect("text"))
+                .collect();
+            if title.chars().all(|c| u32::from(c) <= 0xff) {
+                assert_eq!((latin1, utf8), (vec![title], vec![]));
+            } else {
+                assert_eq!((latin1, utf8), (vec![], vec![title.to_owned()]));
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod config_errors;
 mod convert;
 mod example;
 mod hooks;
+mod hostile_text;
 #[cfg(unix)]
 mod outputs;
 mod publish;
