@@ -240,11 +240,16 @@ fn githubs_rate_limits_are_waited_out_and_never_blamed_on_permissions() {
         let limited: Vec<&Value> = log.iter().filter(|r| r["fault"] == "rate_limit").collect();
         assert!(!limited.is_empty(), "{fault}: the limit fired");
         let first = limited[0]["ts_ms"].as_u64().expect("ts");
-        let resumed = log
+        // The next request after the limited one in the log's order: a request that arrived in
+        // the same millisecond but before it is not a resumption.
+        let at = log
             .iter()
-            .filter(|r| r["ts_ms"].as_u64() >= Some(first) && r["fault"].is_null())
-            .map(|r| r["ts_ms"].as_u64().expect("ts"))
-            .next()
+            .position(|r| r["fault"] == "rate_limit")
+            .expect("the limit fired");
+        let resumed = log[at + 1..]
+            .iter()
+            .find(|r| r["fault"].is_null())
+            .and_then(|r| r["ts_ms"].as_u64())
             .expect("resumed");
         assert!(
             resumed - first >= 900,
