@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 use crate::SourceCommit;
+use crate::artifacts::convert::hex;
 
 /// The bundle file that holds the identity.
 pub const IDENTITY_FILE: &str = "release.json";
@@ -97,14 +98,7 @@ impl ReleaseIdentity {
             inputs: &self.inputs,
         };
         let json = serde_json::to_vec(&covered).expect("identity fields serialize");
-        let digest = Sha256::digest(&json);
-        let mut hex = String::with_capacity(71);
-        hex.push_str("sha256:");
-        for byte in digest {
-            use std::fmt::Write as _;
-            let _ = write!(hex, "{byte:02x}");
-        }
-        hex
+        format!("sha256:{}", hex(&Sha256::digest(&json)))
     }
 
     /// The file's bytes: pretty JSON with a final newline, the same for the same identity.

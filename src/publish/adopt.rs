@@ -21,6 +21,7 @@ use sha2::Digest as _;
 
 use super::hub::Hub;
 use super::plan::{HubState, RemoteFile, is_same};
+use crate::artifacts::convert::hex;
 use crate::bundle::{BundleFile, BundleMetrics};
 use crate::identity::ReleaseIdentity;
 use crate::manifest::ReleaseManifest;
@@ -133,16 +134,6 @@ pub async fn from_hub(
         adopted.files.insert(file.path.clone(), bytes);
     }
     Ok(adopted)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            use std::fmt::Write as _;
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]
