@@ -767,6 +767,11 @@ fn github_plan(
         (Some(_), Some(r)) if r.draft => ReleaseAction::ResumeDraft,
         (Some(_), Some(_)) => ReleaseAction::Published,
     };
+    // The published release of this very release, with no Hub side to adopt from: its assets
+    // with other measurements are kept as released.
+    let same_release = !config.publish.hub
+        && release.is_some_and(|r| !r.draft && r.identity.is_some())
+        && release.and_then(|r| r.identity.as_ref()) == manifest.identity.as_ref();
     let mut assets: Vec<AssetPlan> = Vec::new();
     for file in select_assets(manifest, &config.publish.github_assets) {
         // Compared and uploaded under the name GitHub gives it, so a re-run finds it.
@@ -784,9 +789,6 @@ fn github_plan(
             ));
         }
         let existing = release.and_then(|r| r.assets.iter().find(|a| a.name == name));
-        let same_release = !config.publish.hub
-            && release.is_some_and(|r| !r.draft && r.identity.is_some())
-            && release.and_then(|r| r.identity.as_ref()) == manifest.identity.as_ref();
         let action = if file.bytes > GITHUB_MAX_ASSET_BYTES {
             warnings.push(format!(
                 "`{}` ({} bytes) is larger than GitHub's 2 GiB asset limit: not attached",
@@ -1245,6 +1247,75 @@ pub(crate) mod build_tests {
         );
         let relaxed = plan_with_increase_off(&remote);
         assert_eq!(relaxed.len(), 1, "{relaxed:?}");
+    }
+
+    /// The identity at a released tag decides: another identity is refused naming the input, an
+    /// unreadable `release.json` is refused naming why, the same identity with the same files
+    /// is done, and the same identity with other large files did not reproduce.
+    #[test]
+    fn a_released_tags_identity_decides_what_a_rerun_may_do() {
+        use crate::identity::{InputFile, ReleaseIdentity};
+        let identity = |sha: char| {
+            ReleaseIdentity::new(
+                "tinydit-release 0.1.0".to_owned(),
+                Some("1.1.0".to_owned()),
+                Some(crate::SourceCommit::clean("c".repeat(40))),
+                vec![InputFile {
+                    path: "release.toml".to_owned(),
+                    bytes: 10,
+                    sha256: sha.to_string().repeat(64),
+                }],
+            )
+        };
+        let ours = identity('1');
+        let mut manifest = manifest();
+        manifest.identity = Some(ours.identity.clone());
+        let run = |tag_identity: Option<Result<ReleaseIdentity, String>>, tree: Vec<RemoteFile>| {
+            let mut state = hub(&["v1.1.0"], Vec::new());
+            state.tag_tree = Some(tree);
+            state.tag_identity = tag_identity;
+            let remote = RemoteState {
+                hub: Some(state),
+                github: None,
+            };
+            let provenance = Provenance {
+                identity: Some(ours.clone()),
+                ..Provenance::default()
+            };
+            let version = ReleaseVersion::new(semver::Version::parse("1.1.0").expect("v"), "v");
+            let mut config = config("");
+            config.version.require_increase = false;
+            build(&manifest, &config, &version, &remote, &provenance, &|_| {
+                None
+            })
+            .problems
+        };
+        let released = vec![lfs("README.md", 'a'), lfs("w.bin", 'b')];
+        assert_eq!(
+            run(Some(Ok(identity('2'))), released.clone()),
+            [
+                "`v1.1.0` is already released on the Hub from other inputs: `release.toml` has \
+              other content"
+            ]
+        );
+        let unreadable = run(Some(Err("not JSON".to_owned())), released.clone());
+        assert_eq!(unreadable.len(), 1, "{unreadable:?}");
+        assert!(
+            unreadable[0].contains("its release identity cannot be read: not JSON"),
+            "{unreadable:?}"
+        );
+        assert!(run(Some(Ok(ours.clone())), released).is_empty());
+        let other_bytes = run(
+            Some(Ok(ours.clone())),
+            vec![lfs("README.md", 'a'), lfs("w.bin", 'z')],
+        );
+        assert_eq!(
+            other_bytes,
+            [
+                "`v1.1.0` is released on the Hub from the same inputs, but this run did not \
+              reproduce its bytes: `w.bin` differs"
+            ]
+        );
     }
 
     fn plan_with_increase_off(remote: &RemoteState) -> Vec<String> {
