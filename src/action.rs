@@ -31,13 +31,15 @@ use anyhow::Context as _;
 use crate::artifacts::scan::ScanReport;
 use crate::check::CheckReport;
 use crate::cli::{CheckArgs, ConfigArg};
+use crate::commands;
 use crate::config::ConfigError;
+use crate::env::{self, EnvSnapshot};
+use crate::error::Outcome;
 use crate::error::Problem;
 use crate::report::Reporter;
 use crate::report::markdown::{code, link, prose};
 use crate::secrets::Token;
 use crate::smoke::runtime::OrtSearch;
-use crate::{EnvSnapshot, Outcome, commands, env};
 
 /// Every action input (its name in action.yml) and the command-line flag it stands for.
 pub const INPUTS: &[(&str, &str)] = &[
@@ -499,7 +501,7 @@ fn plan(
 /// from the configured endpoints, never to one a server answered with.
 fn publish_results(
     receipt: &crate::publish::PublishReceipt,
-    endpoints: &crate::Endpoints,
+    endpoints: &crate::env::Endpoints,
     results: &mut Results,
 ) {
     results.output("version", receipt.version.clone());
@@ -548,7 +550,7 @@ fn publish_results(
     );
     results
         .summary
-        .push_str(&crate::report::plan_markdown::markdown(&receipt.plan));
+        .push_str(&crate::publish::plan_markdown::markdown(&receipt.plan));
 }
 
 /// Outputs, annotations and the summary of a `check`.
@@ -608,7 +610,7 @@ fn check_results(
     }
     results
         .summary
-        .push_str(&crate::report::check_summary::markdown(report));
+        .push_str(&crate::check::summary::markdown(report));
     let bundle = inputs.out.join("bundle");
     let _ = writeln!(
         results.summary,
@@ -643,7 +645,9 @@ fn scan(
         reporter.status("Scanning", &shown);
         match crate::artifacts::scan::scan_file(file) {
             Ok(report) => {
-                reporter.scan_result(&report);
+                for line in report.result_lines() {
+                    reporter.data_line(line);
+                }
                 reports.push(report);
             }
             Err(error) => {
@@ -1065,7 +1069,7 @@ mod tests {
             plan,
         };
         let mut results = Results::default();
-        publish_results(&receipt, &crate::Endpoints::default(), &mut results);
+        publish_results(&receipt, &crate::env::Endpoints::default(), &mut results);
         assert_inert(&results.summary, &allowed);
         assert!(
             results

@@ -7,7 +7,7 @@
 //! is built from it once the verdict is known. The files the tool generates for the bundle
 //! (`config.json`, `generation_config.json`, `metrics.json`) are defined here too.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -15,6 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::paths::check_bundle_path;
 use crate::error::Problem;
+
+/// The name of the manifest in `check`'s output folder.
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// Largest manifest read back (a bundle of a few thousand files is far below this).
+pub(crate) const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 
 /// One file of the bundle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -139,7 +145,7 @@ impl Staging {
     pub fn finish(self, out: &Path) -> anyhow::Result<Manifest> {
         let manifest = self.manifest()?;
         check_replaceable(out)?;
-        let stale = out.join(crate::manifest::MANIFEST_FILE);
+        let stale = out.join(MANIFEST_FILE);
         if stale.exists() {
             std::fs::remove_file(&stale)
                 .with_context(|| format!("failed to remove the earlier `{}`", stale.display()))?;
@@ -189,8 +195,8 @@ fn check_replaceable(out: &Path) -> anyhow::Result<()> {
     if files.is_empty() {
         return Ok(());
     }
-    let manifest = out.join(crate::manifest::MANIFEST_FILE);
-    let Some(listed) = crate::manifest::listed_paths(&manifest) else {
+    let manifest = out.join(MANIFEST_FILE);
+    let Some(listed) = listed_paths(&manifest) else {
         return Err(not_ours(format!(
             "there is no readable `{}` beside it",
             manifest.display()
@@ -222,6 +228,27 @@ fn check_replaceable(out: &Path) -> anyhow::Result<()> {
 /// one, and following it would publish (or measure) a file from outside.
 pub fn list_files(bundle: &Path, files: &mut Vec<(String, PathBuf, u64)>) -> anyhow::Result<()> {
     walk(bundle, bundle, files)
+}
+
+/// The bundle paths an earlier `manifest.json` lists, read leniently (any schema version):
+/// what `check` may replace. `None` when there is no readable manifest (or it is a symlink).
+pub fn listed_paths(path: &Path) -> Option<BTreeSet<String>> {
+    if std::fs::symlink_metadata(path)
+        .ok()?
+        .file_type()
+        .is_symlink()
+    {
+        return None;
+    }
+    let shown = path.display().to_string();
+    let text = crate::input::read_text(path, &shown, "the manifest", MAX_MANIFEST_BYTES).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    value
+        .get("files")?
+        .as_array()?
+        .iter()
+        .map(|file| file.get("path")?.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// `metrics.json` in the bundle: this release's metrics, which the next release compares

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::SourceCommit;
 use crate::config::ReleaseConfig;
 use crate::error::Problem;
 use crate::gates::{Metrics, fmt};
+use crate::provenance::SourceCommit;
 
 /// The built-in template.
 pub const DEFAULT_TEMPLATE: &str = include_str!("../templates/model_card.md.j2");
@@ -47,7 +47,7 @@ pub struct CardInputs {
     /// The release version, when known.
     pub version: Option<String>,
     /// The Git commit the release is built from.
-    pub source: Option<crate::SourceCommit>,
+    pub source: Option<crate::provenance::SourceCommit>,
     /// The converted checkpoint.
     pub checkpoint: Option<CheckpointFacts>,
     /// Every metric of this release.

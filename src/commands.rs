@@ -10,9 +10,12 @@ use anyhow::Context as _;
 use crate::cli::{
     CardArgs, CheckArgs, ConvertArgs, DtypeArg, SampleArgs, ScanArgs, SmokeArgs, ValidateArgs,
 };
+use crate::config::Overrides;
+use crate::env::EnvSnapshot;
+use crate::error::Outcome;
 use crate::report::Reporter;
 use crate::smoke::runtime::OrtSearch;
-use crate::{EnvSnapshot, Outcome, artifacts, check, config, error, smoke};
+use crate::{artifacts, check, config, error, provenance, smoke};
 
 /// The configuration file commands read when `--config` is not given.
 const DEFAULT_CONFIG: &str = "release.toml";
@@ -26,7 +29,7 @@ pub fn check(
     reporter: &Reporter,
 ) -> anyhow::Result<check::CheckReport> {
     reporter.status("Loading", args.config.config.display().to_string());
-    let config = config::load(&args.config.config, &env.overrides(args.version))?;
+    let config = config::load(&args.config.config, &Overrides::from_env(env, args.version))?;
     let from_hub = match &args.baseline {
         Some(path) => path.as_os_str() == "hub",
         None => config.checks.baseline_from_hub,
@@ -40,11 +43,11 @@ pub fn check(
     let options = check::CheckOptions {
         out: args.out.clone(),
         baseline,
-        source: env.source_commit(),
+        source: provenance::source_commit(env),
         ort,
     };
     let report = check::run(&config, &options, reporter)?;
-    for line in crate::report::check_summary::console_lines(&report) {
+    for line in crate::check::summary::console_lines(&report) {
         reporter.line(&line);
     }
     reporter.status(
@@ -92,7 +95,7 @@ pub fn smoke(
     ort_search: &OrtSearch,
     reporter: &Reporter,
 ) -> anyhow::Result<Outcome> {
-    let mut config = config::load(&args.config.config, &env.overrides(None))?;
+    let mut config = config::load(&args.config.config, &Overrides::from_env(env, None))?;
     // The flags apply whatever release.toml holds: a GPU job's `--providers cuda
     // --require-provider` must fail without CUDA even when the file has no `[smoke]` table.
     if !args.providers.is_empty() || args.require_provider {
@@ -159,7 +162,7 @@ pub fn sample(
     };
     let report = smoke::sample(
         &source,
-        &env.overrides(None),
+        &Overrides::from_env(env, None),
         ort_search,
         &options,
         reporter,
@@ -202,7 +205,7 @@ pub fn card(args: &CardArgs, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::
     if let Some(path) = &args.output {
         crate::output::refuse_symlinked_folder(path, "-o")?;
     }
-    let config = config::load(&args.config.config, &env.overrides(None))?;
+    let config = config::load(&args.config.config, &Overrides::from_env(env, None))?;
     let mut metrics = crate::gates::Metrics::new();
     for (name, source) in &config.metrics {
         let value = crate::gates::read_metric_file(
@@ -218,7 +221,7 @@ pub fn card(args: &CardArgs, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::
             .map(|s| (*s).to_owned())
             .collect(),
         version: config.version.version.as_ref().map(ToString::to_string),
-        source: env.source_commit(),
+        source: provenance::source_commit(env),
         metrics,
         ..crate::card::CardInputs::default()
     };
@@ -284,7 +287,8 @@ pub fn convert(args: ConvertArgs, reporter: &Reporter) -> anyhow::Result<Outcome
     Ok(match outcome {
         ConvertOutcome::Converted(_) => Outcome::Success,
         ConvertOutcome::Refused(report) => {
-            reporter.refused(&report);
+            let (subject, details) = report.refusal();
+            reporter.refused(&subject, &details, report.hint().as_deref());
             Outcome::Refused
         }
     })
@@ -309,7 +313,9 @@ pub fn scan(args: &ScanArgs, reporter: &Reporter) -> anyhow::Result<Outcome> {
         {
             Ok(report) => {
                 if format == ScanFormat::Human {
-                    reporter.scan_result(&report);
+                    for line in report.result_lines() {
+                        reporter.data_line(line);
+                    }
                 }
                 report
             }
@@ -404,11 +410,14 @@ pub fn plan_built(
     env: &EnvSnapshot,
     reporter: &Reporter,
 ) -> anyhow::Result<PlanReport> {
-    let config = config::load(&args.config.config, &env.overrides(args.version.clone()))?;
+    let config = config::load(
+        &args.config.config,
+        &Overrides::from_env(env, args.version.clone()),
+    )?;
     let plan = crate::publish::plan(&config, built, &connection(env)?, reporter)?;
     let report = PlanReport {
         json: serde_json::to_value(&plan).expect("plans serialize to JSON"),
-        markdown: crate::report::plan_markdown::markdown(&plan),
+        markdown: crate::publish::plan_markdown::markdown(&plan),
         plan,
     };
     let plan = &report.plan;
@@ -458,7 +467,7 @@ pub fn publish(
     crate::publish::refuse_pull_request_event(env.github_event_name.as_deref())?;
     let built = if let Some(dir) = &args.bundle {
         let built = crate::manifest::BuiltRelease::locate(dir)?;
-        crate::publish::check_bundle_source(&built, env.source_commit_id().as_deref())?;
+        crate::publish::check_bundle_source(&built, provenance::source_commit_id(env).as_deref())?;
         built
     } else {
         let check_args = CheckArgs {
@@ -474,7 +483,10 @@ pub fn publish(
         }
         crate::manifest::BuiltRelease::just_built(&args.out)
     };
-    let config = config::load(&args.config.config, &env.overrides(args.version.clone()))?;
+    let config = config::load(
+        &args.config.config,
+        &Overrides::from_env(env, args.version.clone()),
+    )?;
     let options = crate::publish::PublishOptions {
         dry_run: args.dry_run,
         allow_dirty: args.allow_dirty,
@@ -486,7 +498,7 @@ pub fn publish(
             format!("`{}` is already released: nothing to do", receipt.tag),
         );
     } else if receipt.dry_run {
-        reporter.data(crate::report::plan_markdown::markdown(&receipt.plan).trim_end());
+        reporter.data(crate::publish::plan_markdown::markdown(&receipt.plan).trim_end());
         reporter.status("Skipped", "every write (`--dry-run`)");
     }
     if args.json {
@@ -502,7 +514,7 @@ pub fn validate(
     env: &EnvSnapshot,
     reporter: &Reporter,
 ) -> anyhow::Result<Outcome> {
-    let mut overrides = env.overrides(None);
+    let mut overrides = Overrides::from_env(env, None);
     overrides.allow_missing_inputs = args.allow_missing_inputs;
     let mut failed = 0;
     for file in &args.files {

@@ -18,6 +18,15 @@ pub enum ExitStatus {
     Error = 2,
 }
 
+/// The result of a command that ran to completion.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Everything passed.
+    Success,
+    /// A check refused the release (exit code 1); the reasons were reported.
+    Refused,
+}
+
 /// A failure the user can act on: a one-line message and an optional hint saying what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -55,12 +64,66 @@ impl fmt::Display for Problem {
 
 impl std::error::Error for Problem {}
 
+/// One problem in the configuration file, at a line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// What is wrong, naming the key and the value found.
+    pub message: String,
+    /// What to do about it.
+    pub hint: Option<String>,
+}
+
+impl Located {
+    /// Adds a hint.
+    #[must_use]
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+/// Every problem found in one configuration file.
+#[derive(Debug, Clone, thiserror::Error)]
+pub struct ConfigError {
+    /// The file as the user named it.
+    pub file: String,
+    /// The problems, in file order.
+    pub problems: Vec<Located>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.problems.len();
+        writeln!(
+            f,
+            "`{}` has {count} problem{}",
+            self.file,
+            if count == 1 { "" } else { "s" }
+        )?;
+        for (i, problem) in self.problems.iter().enumerate() {
+            write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file, problem.line, problem.column, problem.message
+            )?;
+            if let Some(hint) = &problem.hint {
+                write!(f, "\n    hint: {hint}")?;
+            }
+            if i + 1 < count {
+                writeln!(f)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// The first hint found anywhere in an error's chain.
 pub fn hint_of(error: &anyhow::Error) -> Option<String> {
     error.chain().find_map(|cause| {
-        if let Some(publish) = cause.downcast_ref::<crate::publish::PublishError>() {
-            return publish.hint();
-        }
         cause
             .downcast_ref::<Problem>()
             .and_then(Problem::hint_text)

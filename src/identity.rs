@@ -14,8 +14,8 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use crate::SourceCommit;
-use crate::artifacts::convert::hex;
+use crate::digest::hex;
+use crate::provenance::SourceCommit;
 
 /// The bundle file that holds the identity.
 pub const IDENTITY_FILE: &str = "release.json";

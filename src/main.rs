@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tinydit_release::cli::{Cli, ColorChoice};
+use tinydit_release::env::Timeouts;
 use tinydit_release::error::{ExitStatus, Problem};
-use tinydit_release::publish::net::Timeouts;
 use tinydit_release::report::Reporter;
 use tinydit_release::secrets::{self, Token, Tokens};
 use tinydit_release::{EnvSnapshot, Outcome, env};

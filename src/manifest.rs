@@ -7,23 +7,17 @@
 //! The manifest is not part of the bundle: it records provenance (source commit, tool) that
 //! would otherwise make identical releases differ.
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 
-use crate::bundle::{BundleFile, hash_file};
+pub use crate::bundle::MANIFEST_FILE;
+use crate::bundle::{BundleFile, MAX_MANIFEST_BYTES, hash_file};
 use crate::error::Problem;
 
 /// Version of the `manifest.json` layout; bumped on any incompatible change.
 pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
-
-/// The name of the manifest in `check`'s output folder.
-pub const MANIFEST_FILE: &str = "manifest.json";
-
-/// Largest manifest read back (a bundle of a few thousand files is far below this).
-const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Whether `check` passed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,7 +58,7 @@ pub struct ReleaseManifest {
     /// The tag of the version (`tag-prefix` + version), when known.
     pub tag: Option<String>,
     /// The Git commit the release was built from and whether tracked files had changes.
-    pub source: Option<crate::SourceCommit>,
+    pub source: Option<crate::provenance::SourceCommit>,
     /// The release identity (`sha256:…` of the inputs, see `identity`), when the bundle has
     /// one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -228,27 +222,6 @@ impl ReleaseManifest {
     }
 }
 
-/// The bundle paths an earlier `manifest.json` lists, read leniently (any schema version):
-/// what `check` may replace. `None` when there is no readable manifest (or it is a symlink).
-pub fn listed_paths(path: &Path) -> Option<BTreeSet<String>> {
-    if std::fs::symlink_metadata(path)
-        .ok()?
-        .file_type()
-        .is_symlink()
-    {
-        return None;
-    }
-    let shown = path.display().to_string();
-    let text = crate::input::read_text(path, &shown, "the manifest", MAX_MANIFEST_BYTES).ok()?;
-    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-    value
-        .get("files")?
-        .as_array()?
-        .iter()
-        .map(|file| file.get("path")?.as_str().map(str::to_owned))
-        .collect()
-}
-
 /// Where a built release lies: `<out>/manifest.json` and `<out>/bundle/`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuiltRelease {
@@ -321,7 +294,7 @@ mod tests {
             github_repo: Some("o/r".to_owned()),
             version: Some("1.2.3".to_owned()),
             tag: Some("v1.2.3".to_owned()),
-            source: Some(crate::SourceCommit::clean("a".repeat(40))),
+            source: Some(crate::provenance::SourceCommit::clean("a".repeat(40))),
             identity: None,
             outcome: Verdict::Pass,
             metrics: crate::gates::Metrics::new(),
@@ -455,7 +428,7 @@ mod tests {
             format!("{}/../x", "a".repeat(35)),
         ] {
             let mut bad = good.clone();
-            bad.source = Some(crate::SourceCommit::clean(commit));
+            bad.source = Some(crate::provenance::SourceCommit::clean(commit));
             let err = parse(&bad).expect_err("not a commit id");
             assert!(
                 err.contains("the source commit (`source.commit`) is `"),

@@ -17,11 +17,9 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
-pub mod check_summary;
 pub mod markdown;
-pub mod plan_markdown;
 
 /// Makes untrusted text (names from a checkpoint, ONNX strings, file names, config values) safe
 /// to print inside one line of a terminal or a CI log: control characters (newlines, NUL, escape
@@ -296,44 +294,26 @@ impl Reporter {
         }
     }
 
-    /// A refused checkpoint: one line per finding and the hint, printed even when quiet.
-    pub fn refused(&self, report: &crate::artifacts::scan::ScanReport) {
-        let globals = report.globals();
-        let what = if globals.is_empty() {
-            format!("{} finding(s)", report.findings.len())
-        } else {
-            let list: Vec<String> = globals.iter().map(|g| format!("`{g}`")).collect();
-            list.join(", ")
-        };
-        self.verb("1;31", "Refused", &format!("`{}`: {what}", report.file));
-        for finding in &report.findings {
-            emit(Stream::Err, &format!("  {}", escape(&finding.to_string())));
+    /// A refused input: `Refused SUBJECT`, one indented line per detail, that nothing was
+    /// written, and the hint; printed even when quiet.
+    pub fn refused(&self, subject: &str, details: &[String], hint: Option<&str>) {
+        self.verb("1;31", "Refused", subject);
+        for detail in details {
+            emit(Stream::Err, &format!("  {}", escape(detail)));
         }
         emit(Stream::Err, "");
         emit(Stream::Err, "nothing was written");
-        if let Some(hint) = report.hint() {
+        if let Some(hint) = hint {
             emit(
                 Stream::Err,
-                &format!("{} {}", self.paint("1;36", "hint:"), escape(&hint)),
+                &format!("{} {}", self.paint("1;36", "hint:"), escape(hint)),
             );
         }
     }
 
-    /// The human form of a scan: `FILE: clean` or `FILE: N finding(s)` and one line each, on
-    /// stdout (the findings are the command's data).
-    pub fn scan_result(&self, report: &crate::artifacts::scan::ScanReport) {
-        let file = escape(&report.file);
-        if report.is_clean() {
-            emit(Stream::Out, &format!("{file}: clean"));
-            return;
-        }
-        emit(
-            Stream::Out,
-            &format!("{file}: {} finding(s)", report.findings.len()),
-        );
-        for finding in &report.findings {
-            emit(Stream::Out, &format!("  {}", escape(&finding.to_string())));
-        }
+    /// One line of a command's result on stdout, escaped whole (tabs too).
+    pub fn data_line(&self, line: impl AsRef<str>) {
+        emit(Stream::Out, &escape(line.as_ref()));
     }
 
     /// An indented informational line on stderr (tables, results), unless quiet.

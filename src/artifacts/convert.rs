@@ -45,6 +45,7 @@ use super::scan::ScanReport;
 use super::select::{self, Selected};
 use super::tensor::{self, element_size};
 use crate::config::{DtypeChoice, WeightsChoice};
+use crate::digest::hex;
 use crate::error::Problem;
 use crate::report::Reporter;
 
@@ -980,17 +981,6 @@ fn hash_by_reading(file: &File, mut hasher: Sha256, mut offset: u64) -> std::io:
     Ok(hex(&hasher.finalize()))
 }
 
-/// Lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
-}
-
 #[cfg(test)]
 #[allow(clippy::float_cmp)]
 mod tests {
@@ -1040,10 +1030,5 @@ mod tests {
             parsed["__metadata__"].as_object().map(serde_json::Map::len),
             Some(16)
         );
-    }
-
-    #[test]
-    fn hex_is_lowercase_pairs() {
-        assert_eq!(hex(&[0, 15, 255]), "000fff");
     }
 }

@@ -50,6 +50,31 @@ impl ScanReport {
         }
     }
 
+    /// A refusal as the printer shows it: the file and its dangerous globals (or how many
+    /// findings), then one line per finding.
+    pub fn refusal(&self) -> (String, Vec<String>) {
+        let globals = self.globals();
+        let what = if globals.is_empty() {
+            format!("{} finding(s)", self.findings.len())
+        } else {
+            let list: Vec<String> = globals.iter().map(|g| format!("`{g}`")).collect();
+            list.join(", ")
+        };
+        let details = self.findings.iter().map(ToString::to_string).collect();
+        (format!("`{}`: {what}", self.file), details)
+    }
+
+    /// The human form of a scan: `FILE: clean`, or `FILE: N finding(s)` and one indented line
+    /// each (the command's data, for stdout).
+    pub fn result_lines(&self) -> Vec<String> {
+        if self.is_clean() {
+            return vec![format!("{}: clean", self.file)];
+        }
+        let mut lines = vec![format!("{}: {} finding(s)", self.file, self.findings.len())];
+        lines.extend(self.findings.iter().map(|finding| format!("  {finding}")));
+        lines
+    }
+
     /// No findings at all, and scanned.
     pub fn is_clean(&self) -> bool {
         self.findings.is_empty() && self.error.is_none()

@@ -26,6 +26,7 @@ pub use validate::{ConfigError, Located};
 
 use self::source::Source;
 use self::validate::Sink;
+use crate::env::EnvSnapshot;
 
 /// Values given on the command line or by the GitHub Action, layered over the file.
 #[derive(Debug, Clone, Default)]
@@ -39,6 +40,18 @@ pub struct Overrides {
     /// `validate --allow-missing-inputs`: input files need not exist (they must still stay
     /// inside the repository).
     pub allow_missing_inputs: bool,
+}
+
+impl Overrides {
+    /// The values the environment gives (`GITHUB_REPOSITORY`, `GITHUB_REF`) and `--version`.
+    pub fn from_env(env: &EnvSnapshot, version: Option<String>) -> Self {
+        Self {
+            version,
+            github_repository: env.github_repository.clone(),
+            github_ref: env.github_ref.clone(),
+            allow_missing_inputs: false,
+        }
+    }
 }
 
 /// A path from release.toml, resolved inside the repository.

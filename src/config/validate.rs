@@ -5,25 +5,15 @@
 //! (unknown keys, wrong types) come from `schema_check.rs` before this runs.
 
 use std::collections::{BTreeSet, HashSet};
-use std::fmt;
 
 use super::paths::{PathRoots, check_bundle_path};
 use super::raw::{CfgMode, OnnxRole, RawConfig, VersionSource};
 use super::source::Source;
+pub use crate::error::{ConfigError, Located};
+pub use crate::vocab::did_you_mean;
 
-/// One problem in the configuration file, at a line and column.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Located {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column, in characters.
-    pub column: usize,
-    /// What is wrong, naming the key and the value found.
-    pub message: String,
-    /// What to do about it.
-    pub hint: Option<String>,
-}
-
+/// Where a problem is, from the parsed source. (`Located` itself is a ground-floor type in
+/// [`crate::error`], so the printer can show it without knowing the configuration.)
 impl Located {
     /// A problem located at the value of `path`.
     pub fn at_value(source: &Source, path: &str, message: impl Into<String>) -> Self {
@@ -45,13 +35,6 @@ impl Located {
             message: message.into(),
             hint: None,
         }
-    }
-
-    /// Adds a hint.
-    #[must_use]
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        self.hint = Some(hint.into());
-        self
     }
 }
 
@@ -87,51 +70,6 @@ impl Sink {
         self.0.dedup();
         self.0
     }
-}
-
-/// Every problem found in one configuration file.
-#[derive(Debug, Clone, thiserror::Error)]
-pub struct ConfigError {
-    /// The file as the user named it.
-    pub file: String,
-    /// The problems, in file order.
-    pub problems: Vec<Located>,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let count = self.problems.len();
-        writeln!(
-            f,
-            "`{}` has {count} problem{}",
-            self.file,
-            if count == 1 { "" } else { "s" }
-        )?;
-        for (i, problem) in self.problems.iter().enumerate() {
-            write!(
-                f,
-                "{}:{}:{}: {}",
-                self.file, problem.line, problem.column, problem.message
-            )?;
-            if let Some(hint) = &problem.hint {
-                write!(f, "\n    hint: {hint}")?;
-            }
-            if i + 1 < count {
-                writeln!(f)?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// The closest candidate to a misspelt name, if one is close enough to be a likely typo.
-pub fn did_you_mean<'a>(found: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    candidates
-        .iter()
-        .map(|c| (strsim::jaro_winkler(found, c), *c))
-        .filter(|(score, _)| *score > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| c)
 }
 
 /// Runs every cross-field rule.

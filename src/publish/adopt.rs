@@ -21,8 +21,8 @@ use sha2::Digest as _;
 
 use super::hub::Hub;
 use super::plan::{HubState, RemoteFile, is_same};
-use crate::artifacts::convert::hex;
 use crate::bundle::{BundleFile, BundleMetrics};
+use crate::digest::hex;
 use crate::identity::ReleaseIdentity;
 use crate::manifest::ReleaseManifest;
 

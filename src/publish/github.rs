@@ -178,7 +178,7 @@ fn rate_limited(err: &octocrab::Error) -> Option<PublishError> {
 pub fn translate(err: &octocrab::Error, repo: &str, host: &str, doing: &str) -> anyhow::Error {
     let context = format!("failed to {doing} on GitHub (`{repo}` at `{host}`)");
     if let Some(limited) = rate_limited(err) {
-        return anyhow::Error::new(limited).context(context);
+        return anyhow::Error::from(limited).context(context);
     }
     match status_of(err) {
         Some(401) => PublishError::AuthRequired {
@@ -830,7 +830,7 @@ impl GitHub {
                 || retry_after.is_some_and(|after| after > self.backoff.max_wait)
             {
                 if let Some(limit) = limited {
-                    return Err(anyhow::Error::new(PublishError::RateLimited {
+                    return Err(anyhow::Error::from(PublishError::RateLimited {
                         service: "GitHub",
                         retry_after: match limit {
                             retry::RateLimit::Wait(wait) => Some(wait.as_secs()),

@@ -36,6 +36,7 @@ use super::plan::{FileAction, HubPlan, HubRef, HubState, PreviousRelease, Remote
 use super::retry::{self, Backoff, Failure, Landed};
 use super::route;
 use crate::bundle::BundleMetrics;
+use crate::digest::hex;
 use crate::identity::{IDENTITY_FILE, MAX_IDENTITY_BYTES, ReleaseIdentity};
 use crate::manifest::ReleaseManifest;
 use crate::secrets::Token;
@@ -189,14 +190,6 @@ pub fn git_blob_oid(path: &Path) -> anyhow::Result<String> {
         hasher.update(&buffer[..n]);
     }
     Ok(hex(&hasher.finalize()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 fn remote_file(entry: RepoTreeEntry) -> Option<RemoteFile> {

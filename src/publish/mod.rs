@@ -22,6 +22,7 @@ pub mod github;
 pub mod hub;
 pub mod net;
 pub mod plan;
+pub mod plan_markdown;
 pub mod retry;
 pub mod route;
 pub mod version;
@@ -38,16 +39,18 @@ use self::plan::{
 };
 use self::version::ReleaseVersion;
 use crate::config::ReleaseConfig;
+use crate::error::Problem;
 use crate::identity::{IDENTITY_FILE, MAX_IDENTITY_BYTES, ReleaseIdentity};
 use crate::manifest::{BuiltRelease, ReleaseManifest, Verdict};
 use crate::report::Reporter;
 use crate::secrets::Tokens;
 
-/// Conditions a caller (or a user) acts on differently.
-#[derive(Debug, thiserror::Error)]
+/// Conditions a user acts on differently. Each becomes a [`Problem`] carrying its hint when it
+/// turns into an error (`?`, `.into()`), so the error module finds the hint without knowing who
+/// raised it.
+#[derive(Debug)]
 pub enum PublishError {
     /// No or an invalid token.
-    #[error("{service} refused the token: authentication required")]
     AuthRequired {
         /// `the Hub` or `GitHub`.
         service: &'static str,
@@ -55,7 +58,6 @@ pub enum PublishError {
         hint: String,
     },
     /// The token lacks a permission.
-    #[error("{service} refused access to {what}: the token lacks a permission")]
     Forbidden {
         /// `the Hub` or `GitHub`.
         service: &'static str,
@@ -65,13 +67,11 @@ pub enum PublishError {
         hint: String,
     },
     /// Something changed under us, or exists with other content.
-    #[error("conflict: {what}")]
     Conflict {
         /// What.
         what: String,
     },
     /// Too many requests.
-    #[error("{service} is rate limiting this token{}", .retry_after.map(|s| format!(" (retry after {s} s)")).unwrap_or_default())]
     RateLimited {
         /// `the Hub` or `GitHub`.
         service: &'static str,
@@ -79,14 +79,40 @@ pub enum PublishError {
         retry_after: Option<u64>,
     },
     /// The Hub did not offer Xet for large files.
-    #[error(
-        "the Hub answered the LFS batch with transfer `{transfer}`, not `xet`; hf-hub would put \
-         every binary inline"
-    )]
     NoXet {
         /// What it offered.
         transfer: String,
     },
+}
+
+impl std::fmt::Display for PublishError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::AuthRequired { service, .. } => {
+                write!(f, "{service} refused the token: authentication required")
+            }
+            Self::Forbidden { service, what, .. } => write!(
+                f,
+                "{service} refused access to {what}: the token lacks a permission"
+            ),
+            Self::Conflict { what } => write!(f, "conflict: {what}"),
+            Self::RateLimited {
+                service,
+                retry_after,
+            } => {
+                write!(f, "{service} is rate limiting this token")?;
+                match retry_after {
+                    Some(s) => write!(f, " (retry after {s} s)"),
+                    None => Ok(()),
+                }
+            }
+            Self::NoXet { transfer } => write!(
+                f,
+                "the Hub answered the LFS batch with transfer `{transfer}`, not `xet`; hf-hub \
+                 would put every binary inline"
+            ),
+        }
+    }
 }
 
 impl PublishError {
@@ -101,6 +127,16 @@ impl PublishError {
             Self::RateLimited { .. } => Some("wait, then re-run `publish`".to_owned()),
             Self::NoXet { .. } => None,
         }
+    }
+}
+
+impl From<PublishError> for anyhow::Error {
+    fn from(error: PublishError) -> Self {
+        let problem = Problem::new(error.to_string());
+        anyhow::Error::new(match error.hint() {
+            Some(hint) => problem.hint(hint),
+            None => problem,
+        })
     }
 }
 
@@ -138,7 +174,7 @@ pub struct Connection {
     /// Tokens.
     pub tokens: Tokens,
     /// Addresses.
-    pub endpoints: crate::Endpoints,
+    pub endpoints: crate::env::Endpoints,
     /// The workflow run's address, for the commit description.
     pub run_url: Option<String>,
     /// The limits of every network call.

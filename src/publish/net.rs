@@ -16,14 +16,10 @@
 //! What is left to hf-hub (commits, tags, branches, repo creation) is bounded by the timeouts
 //! only: hf-hub reads those answers itself.
 
-use std::fmt;
-use std::time::Duration;
-
 use reqwest::Url;
 use reqwest::header::HeaderMap;
 
 use super::retry::{self, Backoff, Failure};
-use crate::env;
 use crate::error::Problem;
 
 /// Most pages a listing follows (a Hub tree of 1000 entries a page, 50 with details; GitHub's
@@ -31,10 +27,6 @@ use crate::error::Problem;
 pub const MAX_PAGES: usize = 100;
 /// Most bytes a listing reads over all its pages.
 pub const LISTING_BYTES: u64 = 64 * 1024 * 1024;
-
-/// An upload may take one more second for each of these many bytes it sends: a floor of 1 MiB/s,
-/// far below any CI runner's link, so only a stalled transfer runs out.
-const UPLOAD_BYTES_PER_SECOND: u64 = 1024 * 1024;
 
 /// How much of an answer is read, by what it carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,88 +63,7 @@ const ERROR_BYTES: usize = 64 * 1024;
 /// The longest server message quoted in an error.
 const MESSAGE_CHARS: usize = 300;
 
-/// Connect, silence and whole-request limits of every network call.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Timeouts {
-    /// Establishing a connection (TCP and TLS).
-    pub connect: Duration,
-    /// Silence: waiting for an answer to start, and between two pieces of it.
-    pub read: Duration,
-    /// A whole request, answer included (uploads get more, by size: [`Timeouts::upload`]).
-    pub request: Duration,
-}
-
-impl Default for Timeouts {
-    fn default() -> Self {
-        Self {
-            connect: Duration::from_secs(30),
-            read: Duration::from_mins(2),
-            request: Duration::from_mins(5),
-        }
-    }
-}
-
-impl Timeouts {
-    /// The limits from `TINYDIT_RELEASE_CONNECT_TIMEOUT`, `_READ_TIMEOUT` and `_REQUEST_TIMEOUT`
-    /// (seconds, decimals allowed), each defaulted when unset or blank.
-    pub fn from_values(
-        connect: Option<String>,
-        read: Option<String>,
-        request: Option<String>,
-    ) -> Result<Self, Problem> {
-        let defaults = Self::default();
-        Ok(Self {
-            connect: seconds(
-                connect,
-                env::TINYDIT_RELEASE_CONNECT_TIMEOUT,
-                defaults.connect,
-            )?,
-            read: seconds(read, env::TINYDIT_RELEASE_READ_TIMEOUT, defaults.read)?,
-            request: seconds(
-                request,
-                env::TINYDIT_RELEASE_REQUEST_TIMEOUT,
-                defaults.request,
-            )?,
-        })
-    }
-
-    /// The deadline of an upload of `bytes`: the request's, plus a second per MiB.
-    pub fn upload(&self, bytes: u64) -> Duration {
-        self.request + Duration::from_secs(bytes / UPLOAD_BYTES_PER_SECOND)
-    }
-}
-
-impl fmt::Display for Timeouts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "connect {}, silence {}, whole request {}",
-            shown(self.connect),
-            shown(self.read),
-            shown(self.request)
-        )
-    }
-}
-
-fn shown(duration: Duration) -> String {
-    format!("{} s", duration.as_secs_f64())
-}
-
-fn seconds(value: Option<String>, name: &str, default: Duration) -> Result<Duration, Problem> {
-    let Some(value) = value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()) else {
-        return Ok(default);
-    };
-    match value.parse::<f64>() {
-        Ok(secs) if secs > 0.0 && secs <= 86_400.0 => Ok(Duration::from_secs_f64(secs)),
-        _ => Err(Problem::new(format!(
-            "`{name}` = `{value}` is not a number of seconds between 0 and 86400"
-        ))
-        .hint(format!(
-            "unset it for the default ({} s), or give seconds such as `60` or `0.5`",
-            default.as_secs()
-        ))),
-    }
-}
+pub use crate::env::Timeouts;
 
 /// `host:port` of a URL, as errors name it.
 pub fn host_of(url: &Url) -> String {
@@ -575,6 +486,7 @@ pub fn excerpt(text: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn timeouts_default_and_parse_seconds() {

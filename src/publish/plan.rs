@@ -347,7 +347,7 @@ pub struct ReleasePlan {
     /// alone.
     pub online: bool,
     /// The source commit.
-    pub source: Option<crate::SourceCommit>,
+    pub source: Option<crate::provenance::SourceCommit>,
     /// Total bundle bytes.
     pub bundle_bytes: u64,
     /// The Hub side, when `[publish] hub`.
@@ -1070,7 +1070,7 @@ pub(crate) mod build_tests {
             github_repo: Some("o/src".to_owned()),
             version: Some("1.1.0".to_owned()),
             tag: Some("v1.1.0".to_owned()),
-            source: Some(crate::SourceCommit::clean("c".repeat(40))),
+            source: Some(crate::provenance::SourceCommit::clean("c".repeat(40))),
             identity: None,
             outcome: Verdict::Pass,
             metrics: [("fid".to_owned(), 41.0)].into(),
@@ -1259,7 +1259,7 @@ pub(crate) mod build_tests {
             ReleaseIdentity::new(
                 "tinydit-release 0.1.0".to_owned(),
                 Some("1.1.0".to_owned()),
-                Some(crate::SourceCommit::clean("c".repeat(40))),
+                Some(crate::provenance::SourceCommit::clean("c".repeat(40))),
                 vec![InputFile {
                     path: "release.toml".to_owned(),
                     bytes: 10,
@@ -1335,7 +1335,7 @@ pub(crate) mod build_tests {
             github: Some(GithubState::default()),
         };
         let plan = plan(&config(""), &remote, "1.1.0");
-        insta::assert_snapshot!(crate::report::plan_markdown::markdown(&plan));
+        insta::assert_snapshot!(crate::publish::plan_markdown::markdown(&plan));
     }
 
     #[test]
@@ -1410,7 +1410,7 @@ pub(crate) mod build_tests {
     fn every_field_of_the_plan_and_the_notes_renders_inert() {
         use crate::report::markdown::hostile::{VALUE, assert_inert};
         let v = || VALUE.to_owned();
-        let markdown = crate::report::plan_markdown::markdown(&hostile_plan());
+        let markdown = crate::publish::plan_markdown::markdown(&hostile_plan());
         // Every field is shown (whole: a digest cut inside a character is not cut), none live.
         assert!(
             markdown.matches("0123456789a猫bc猫").count() >= 20,
@@ -1422,7 +1422,7 @@ pub(crate) mod build_tests {
         manifest.model = v();
         manifest.version = Some(v());
         manifest.tool = v();
-        manifest.source = Some(crate::SourceCommit::clean(v()));
+        manifest.source = Some(crate::provenance::SourceCommit::clean(v()));
         manifest.identity = Some(v());
         manifest.gates = vec![crate::manifest::GateLine {
             metric: v(),

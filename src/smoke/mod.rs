@@ -41,41 +41,9 @@ use self::sampler::{Guidance, Sampled, SamplerPlan};
 use self::session::{OpenedSession, SessionSettings, provider_name};
 use crate::config::{CfgMode, GeneratorConfig, Provider, ReleaseConfig};
 use crate::error::Problem;
+use crate::names::metric;
 use crate::onnx::{self, ModelSummary};
 use crate::report::Reporter;
-
-/// The metric names the smoke test records; each is declared in
-/// `config::validate::SMOKE_METRICS` so gates may use it.
-pub mod metric {
-    /// Milliseconds to open the generator session.
-    pub const LOAD_MS: &str = "smoke.load_ms";
-    /// Median milliseconds of one generator call.
-    pub const STEP_MS_P50: &str = "smoke.step_ms_p50";
-    /// Median milliseconds per image (a batch's wall time divided by its images).
-    pub const LATENCY_MS_P50: &str = "smoke.latency_ms_p50";
-    /// 95th percentile of the same.
-    pub const LATENCY_MS_P95: &str = "smoke.latency_ms_p95";
-    /// NaN and infinite values in all samples.
-    pub const NONFINITE_COUNT: &str = "smoke.nonfinite_count";
-    /// Largest |mean| of a sample.
-    pub const SAMPLE_MEAN_ABS_MAX: &str = "smoke.sample_mean_abs_max";
-    /// Smallest standard deviation of a sample.
-    pub const SAMPLE_STD_MIN: &str = "smoke.sample_std_min";
-    /// Largest standard deviation of a sample.
-    pub const SAMPLE_STD_MAX: &str = "smoke.sample_std_max";
-    /// Fraction of class pairs whose samples from the same noise differ.
-    pub const CLASS_DISTINCT_FRACTION: &str = "smoke.class_distinct_fraction";
-    /// Class conditioning as an effect size: between-class over within-class RMS difference.
-    pub const CLASS_EFFECT_SIZE: &str = "smoke.class_effect_size";
-    /// RMS of (samples - their starting noise) over RMS of the noise; 0 for a zero velocity.
-    pub const NOISE_DISPLACEMENT: &str = "smoke.noise_displacement";
-    /// Largest absolute difference from the golden outputs.
-    pub const GOLDEN_MAX_ABS_DIFF: &str = "smoke.golden_max_abs_diff";
-    /// Largest relative difference from the golden outputs.
-    pub const GOLDEN_MAX_REL_DIFF: &str = "smoke.golden_max_rel_diff";
-    /// Fraction of samples the classifier labels as expected.
-    pub const CLASSIFIER_AGREEMENT: &str = "smoke.classifier_agreement";
-}
 
 /// Timed runs of one image alone behind `smoke.latency_ms_p50` / `_p95` (after one warm-up run):
 /// with 20, p95 lies between the two slowest runs rather than being the one slowest.

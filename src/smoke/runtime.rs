@@ -16,6 +16,7 @@ use std::sync::Mutex;
 
 use anyhow::Context as _;
 
+use crate::env::EnvSnapshot;
 use crate::error::Problem;
 
 /// How to install the library; printed whenever none is found.
@@ -34,6 +35,28 @@ pub struct OrtSearch {
     pub exe_dir: Option<PathBuf>,
     /// Python interpreters to ask, in order.
     pub pythons: Vec<OsString>,
+}
+
+impl OrtSearch {
+    /// Where to look, given `--ort-lib` and the environment: the flag, `ORT_DYLIB_PATH`, the
+    /// executable's folder, then the `onnxruntime` package of `TINYDIT_RELEASE_PYTHON`, of the
+    /// active virtual environment, and of `python3`.
+    pub fn new(env: &EnvSnapshot, flag: Option<PathBuf>) -> Self {
+        let mut pythons = Vec::new();
+        if let Some(python) = &env.python {
+            pythons.push(python.clone());
+        }
+        if let Some(venv) = &env.virtual_env {
+            pythons.push(PathBuf::from(venv).join("bin/python3").into_os_string());
+        }
+        pythons.push("python3".into());
+        Self {
+            flag,
+            env: env.ort_dylib_path.clone(),
+            exe_dir: env.exe_dir.clone(),
+            pythons,
+        }
+    }
 }
 
 /// Which rule found the library.

@@ -3,6 +3,8 @@
 //!
 //! The lists live in plain text files beside this module, one id per line, with their source
 //! named in a header comment; updating one is a one-line change.
+//!
+//! Layer 1, the ground floor: imports nothing of the crate.
 
 use std::sync::LazyLock;
 
@@ -47,10 +49,20 @@ pub fn pipeline_tag_hint(found: &str) -> String {
                 included) or `text-to-image`"
             .to_owned();
     }
-    if let Some(guess) = crate::config::validate::did_you_mean(found, pipeline_tags()) {
+    if let Some(guess) = did_you_mean(found, pipeline_tags()) {
         return format!("did you mean `{guess}`?");
     }
     "see the Hub's list of tasks; `other` is always accepted".to_owned()
+}
+
+/// The closest candidate to a misspelt name, if one is close enough to be a likely typo.
+pub fn did_you_mean<'a>(found: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (strsim::jaro_winkler(found, c), *c))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
 }
 
 #[cfg(test)]

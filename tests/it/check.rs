@@ -437,7 +437,7 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest as _;
-    tinydit_release::artifacts::convert::hex(&sha2::Sha256::digest(bytes))
+    tinydit_release::digest::hex(&sha2::Sha256::digest(bytes))
 }
 
 #[test]

@@ -13,7 +13,7 @@ use crate::common::{TestContext, fixture_path};
 use crate::scan::{assert_no_markers, expected_statuses, fixture_json, with_checkpoints};
 
 fn hex(bytes: &[u8]) -> String {
-    tinydit_release::artifacts::convert::hex(bytes)
+    tinydit_release::digest::hex(bytes)
 }
 
 /// name -> (dtype, shape, sha256 of the bytes).

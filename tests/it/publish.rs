@@ -1342,7 +1342,7 @@ impl World {
                         .call()
                         .expect("resolve");
                 let bytes = response.body_mut().read_to_vec().expect("bytes");
-                tinydit_release::artifacts::convert::hex(&sha2::Sha256::digest(&bytes))
+                tinydit_release::digest::hex(&sha2::Sha256::digest(&bytes))
             };
             out.insert(path, sha256);
         }

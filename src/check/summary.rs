@@ -1,9 +1,9 @@
 //! How a [`CheckReport`] looks to people: the Markdown step summary (`summary.md`) and the
-//! console table of gates and failed checks. `check` decides; this module only renders.
+//! console table of gates and failed checks. `check` decides (`mod.rs`); this module only renders.
 
 use std::fmt::Write as _;
 
-use crate::check::CheckReport;
+use super::report::CheckReport;
 use crate::config::Severity;
 use crate::names::metric;
 use crate::report::markdown::{code, prose, text};

@@ -12,32 +12,32 @@
 //! 6. bundle: config.json, generation_config.json, metrics.json (their contents are
 //!    `bundle`'s), included files, and `release.json`, the release identity (`identity`);
 //! 7. verdict: the release manifest (`manifest.json`), `report.json` and `summary.md` next to
-//!    the bundle (how the summary looks is `report::check_summary`'s).
+//!    the bundle (how the summary looks is `summary.rs`'s; the report's types are in `report.rs`).
 //!
 //! Refusals (a failed gate, check or scan) make the outcome `Refused`; anything that stops a
 //! stage from running (I/O, a corrupt file, a bad model) is an error and leaves no bundle.
+
+mod report;
+pub mod summary;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
-use serde::Serialize;
 
 use crate::artifacts::convert::{self, ConvertOptions, ConvertOutcome};
-use crate::bundle::{self, BundleMetrics, Manifest, Staging, pretty_json};
+use crate::bundle::{self, BundleMetrics, Staging, pretty_json};
 use crate::card::{self, CardInputs, CheckpointFacts, SampleImage};
 use crate::config::{OnnxRole, ReleaseConfig, Severity};
-use crate::gates::{self, GateReport, Metrics};
+use crate::gates::{self, Metrics};
 use crate::identity::{IDENTITY_FILE, InputFile, ReleaseIdentity};
-use crate::manifest::{MANIFEST_SCHEMA_VERSION, ReleaseManifest, Verdict};
+use crate::manifest::Verdict;
 use crate::names::{ArtifactKind, CheckId, metric};
 use crate::output::write_atomically;
 use crate::report::Reporter;
-use crate::report::check_summary;
 use crate::smoke::{self, SmokeReport, runtime::OrtSearch};
 
-/// Version of the `report.json` layout; bumped on any incompatible change.
-pub const REPORT_SCHEMA_VERSION: u32 = 1;
+pub use self::report::{ArtifactEntry, CheckReport, CheckResult, REPORT_SCHEMA_VERSION};
 
 /// What `check` needs besides the configuration.
 #[derive(Debug, Clone)]
@@ -47,7 +47,7 @@ pub struct CheckOptions {
     /// The previous release's metrics, for regression gates.
     pub baseline: Option<Baseline>,
     /// The Git commit being released, for provenance.
-    pub source: Option<crate::SourceCommit>,
+    pub source: Option<crate::provenance::SourceCommit>,
     /// Where to find ONNX Runtime.
     pub ort: OrtSearch,
 }
@@ -59,120 +59,6 @@ pub enum Baseline {
     File(PathBuf),
     /// Metrics already read (from the Hub's latest release).
     Metrics(Metrics),
-}
-
-/// One built-in or stage check, with its verdict.
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckResult {
-    /// `scan:<file>`, `finite-weights`, `size:<bundle path>`, `smoke:<name>`, `card`, `files-exist`:
-    /// [`CheckResult::id`] with its subject, as users read it.
-    pub name: String,
-    /// Which check this is.
-    #[serde(skip)]
-    pub id: CheckId,
-    /// Whether it passed.
-    pub passed: bool,
-    /// Whether a failure blocks the release.
-    pub severity: Severity,
-    /// What was found.
-    pub detail: String,
-}
-
-/// An artifact of the release as it went into the bundle.
-#[derive(Debug, Clone, Serialize)]
-pub struct ArtifactEntry {
-    /// The source file, relative to the repository.
-    pub source: String,
-    /// `safetensors`, `onnx` or `file`.
-    pub kind: ArtifactKind,
-    /// Bundle paths produced from it (shards, external data).
-    pub outputs: Vec<String>,
-}
-
-/// `report.json`: everything `check` found, in a stable, documented layout (docs/report.md).
-#[derive(Debug, Clone, Serialize)]
-pub struct CheckReport {
-    /// [`REPORT_SCHEMA_VERSION`].
-    pub schema_version: u32,
-    /// `tinydit-release X.Y.Z`.
-    pub tool: String,
-    /// `[model] name`.
-    pub model: String,
-    /// Hub repository id.
-    pub hub_repo: String,
-    /// GitHub repository, `owner/name`, when known.
-    pub github_repo: Option<String>,
-    /// Release version, when known.
-    pub version: Option<String>,
-    /// The version's tag (`tag-prefix` + version), when known.
-    pub tag: Option<String>,
-    /// The Git commit the release was built from, and whether tracked files had uncommitted
-    /// changes; absent outside a Git work tree.
-    pub source: Option<crate::SourceCommit>,
-    /// `pass` or `refused`.
-    pub outcome: Verdict,
-    /// Every reason the release is refused, one sentence each.
-    pub refusals: Vec<String>,
-    /// The artifacts.
-    pub artifacts: Vec<ArtifactEntry>,
-    /// Every metric of this release.
-    pub metrics: Metrics,
-    /// The previous release's metrics, when given.
-    pub baseline: Option<Metrics>,
-    /// Built-in and stage checks.
-    pub checks: Vec<CheckResult>,
-    /// The gates.
-    pub gates: GateReport,
-    /// Line and column of each `[[gate]]` entry in release.toml, by gate index (what
-    /// [`crate::gates::GateResult::gate`] refers to).
-    pub gate_positions: Vec<(usize, usize)>,
-    /// The smoke test, when configured.
-    pub smoke: Option<SmokeReport>,
-    /// The bundle's files.
-    pub bundle: Manifest,
-    /// The release identity (`release.json`'s `identity`).
-    pub identity: Option<String>,
-}
-
-impl CheckReport {
-    /// No refusal.
-    pub fn passed(&self) -> bool {
-        self.refusals.is_empty()
-    }
-
-    /// The release manifest: what was decided and which bytes were produced.
-    pub fn manifest(&self) -> ReleaseManifest {
-        ReleaseManifest {
-            schema_version: MANIFEST_SCHEMA_VERSION,
-            tool: self.tool.clone(),
-            model: self.model.clone(),
-            hub_repo: self.hub_repo.clone(),
-            github_repo: self.github_repo.clone(),
-            version: self.version.clone(),
-            tag: self.tag.clone(),
-            source: self.source.clone(),
-            identity: self.identity.clone(),
-            outcome: self.outcome,
-            metrics: self.metrics.clone(),
-            gates: self
-                .gates
-                .results
-                .iter()
-                .map(|g| crate::manifest::GateLine {
-                    metric: g.metric.clone(),
-                    kind: g.kind.to_owned(),
-                    threshold: g.threshold,
-                    value: g.value,
-                    verdict: serde_json::to_value(g.verdict)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default(),
-                    blocking_severity: g.severity == Severity::Error,
-                })
-                .collect(),
-            files: self.bundle.files.clone(),
-        }
-    }
 }
 
 /// What the stages found so far: metrics for the gates and checks for the report.
@@ -366,7 +252,7 @@ pub fn run(
     write_atomically(&options.out.join("report.json"), &pretty_json(&report))?;
     write_atomically(
         &options.out.join("summary.md"),
-        check_summary::markdown(&report).as_bytes(),
+        summary::markdown(&report).as_bytes(),
     )?;
     Ok(report)
 }

@@ -1,0 +1,22 @@
+//! Lowercase hex: how every sha256 and git oid is spelt in our files and messages.
+//!
+//! Layer: ground. Imports nothing of the crate.
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn hex_is_lowercase_pairs() {
+        assert_eq!(super::hex(&[0, 15, 255]), "000fff");
+    }
+}
