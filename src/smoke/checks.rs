@@ -1,8 +1,17 @@
-//! The numeric checks of the smoke test, as pure functions over sampled images.
+//! Every check of the smoke test: the pure numbers over sampled images (first), then the checks
+//! the stage reports, each a [`Check`] and its metrics.
 //!
 //! Each check also yields metrics that gates can use (names in `config::validate::SMOKE_METRICS`).
 //! The bounds on per-image statistics are ADR-028's: |mean| < 3 and 0.1 < std < 3, with the
 //! image in the model's own [-1, 1] scale before clipping.
+
+use std::collections::BTreeMap;
+
+use super::golden;
+use super::report::Check;
+use super::sampler::Sampled;
+use super::setup::name_of;
+use crate::names::metric;
 
 /// |mean| of every image must stay below this.
 pub const MEAN_ABS_MAX: f64 = 3.0;
@@ -275,6 +284,309 @@ pub fn percentile(values: &[f64], p: f64) -> f64 {
     sorted[low] + (sorted[high] - sorted[low]) * (rank - low as f64)
 }
 
+pub(crate) fn finite_check(
+    finals: &[f32],
+    len: usize,
+    per_class: usize,
+    class_names: &[String],
+    metrics: &mut BTreeMap<String, f64>,
+) -> Check {
+    let (nan, inf) = nonfinite(finals);
+    metrics.insert(metric::NONFINITE_COUNT.to_owned(), (nan + inf) as f64);
+    if nan + inf == 0 {
+        return Check::new(
+            "finite",
+            true,
+            format!(
+                "all {} values of {} sample(s) are finite",
+                finals.len(),
+                finals.len() / len.max(1)
+            ),
+        );
+    }
+    let bad: Vec<usize> = finals
+        .chunks(len)
+        .enumerate()
+        .filter(|(_, image)| image.iter().any(|v| !v.is_finite()))
+        .map(|(i, _)| i)
+        .collect();
+    let first = bad[0];
+    Check::new(
+        "finite",
+        false,
+        format!(
+            "{} of {} sample(s) contain NaN or infinite values ({nan} NaN, {inf} infinite), \
+             the first is `{}` #{}",
+            bad.len(),
+            finals.len() / len.max(1),
+            name_of(class_names, first / per_class.max(1)),
+            first % per_class.max(1)
+        ),
+    )
+}
+
+pub(crate) fn stats_check(
+    finals: &[f32],
+    len: usize,
+    metrics: &mut BTreeMap<String, f64>,
+) -> Check {
+    let Some(stats) = summarize_stats(finals, len) else {
+        return Check::new(
+            "sample-stats",
+            false,
+            "not computed: samples contain NaN or infinite values",
+        );
+    };
+    metrics.insert(metric::SAMPLE_MEAN_ABS_MAX.to_owned(), stats.mean_abs_max);
+    metrics.insert(metric::SAMPLE_STD_MIN.to_owned(), stats.std_min);
+    metrics.insert(metric::SAMPLE_STD_MAX.to_owned(), stats.std_max);
+    let detail = format!(
+        "max |mean| {:.3} (< {}), std {:.3}..{:.3} (within {}..{})",
+        stats.mean_abs_max, MEAN_ABS_MAX, stats.std_min, stats.std_max, STD_MIN, STD_MAX
+    );
+    Check::new("sample-stats", stats.within_bounds(), detail)
+}
+
+pub(crate) fn velocity_check(
+    finals: &[f32],
+    noise: &[f32],
+    metrics: &mut BTreeMap<String, f64>,
+) -> Check {
+    let moved = displacement(finals, noise);
+    if moved.is_finite() {
+        metrics.insert(metric::NOISE_DISPLACEMENT.to_owned(), moved);
+    }
+    if !moved.is_finite() {
+        return Check::new(
+            "velocity",
+            false,
+            "not computed: samples contain NaN or infinite values",
+        );
+    }
+    if moved < MIN_DISPLACEMENT {
+        return Check::new(
+            "velocity",
+            false,
+            format!(
+                "the generator's velocity is zero: the samples are their input noise (moved by \
+                 {moved:.1e} of the noise's RMS, needs {MIN_DISPLACEMENT}), as from an untrained \
+                 model or a zeroed final layer"
+            ),
+        );
+    }
+    Check::new(
+        "velocity",
+        true,
+        format!(
+            "sampling moved the images by {moved:.3} of their starting noise's RMS (needs \
+             {MIN_DISPLACEMENT})"
+        ),
+    )
+}
+
+/// `(classes, per_class, len)` describe `finals`; `spread` is `(images, classes, per_class)` of
+/// the images the within-class spread is measured on.
+pub(crate) fn conditioning_check(
+    finals: &[f32],
+    (classes, per_class, len): (usize, usize, usize),
+    spread: (&[f32], usize, usize),
+    class_names: &[String],
+    metrics: &mut BTreeMap<String, f64>,
+) -> Check {
+    let d = distinctness(finals, classes, per_class, len);
+    metrics.insert(metric::CLASS_DISTINCT_FRACTION.to_owned(), d.fraction());
+    if d.total == 0 {
+        metrics.insert(metric::CLASS_EFFECT_SIZE.to_owned(), 0.0);
+        return Check::new("conditioning", true, "one class only: nothing to compare");
+    }
+    let Some(effect) = class_effect(finals, classes, per_class, spread, len) else {
+        return Check::new(
+            "conditioning",
+            false,
+            "not computed: no class has two samples to measure the spread within a class",
+        );
+    };
+    let size = effect.size();
+    if size.is_finite() {
+        metrics.insert(metric::CLASS_EFFECT_SIZE.to_owned(), size);
+    }
+    let measured = format!(
+        "samples of different classes from the same noise differ by RMS {:.4} ({} pair(s)), \
+         samples of one class from different noise by RMS {:.4} ({} pair(s)): effect size \
+         {size:.3}, needs {}",
+        effect.between, effect.between_pairs, effect.within, effect.within_pairs, MIN_CLASS_EFFECT
+    );
+    if size.is_nan() {
+        return Check::new(
+            "conditioning",
+            false,
+            "not computed: samples contain NaN or infinite values",
+        );
+    }
+    if size >= MIN_CLASS_EFFECT {
+        return Check::new("conditioning", true, measured);
+    }
+    let identical = match d.identical.first() {
+        Some(&(a, b, k)) => format!(
+            "; {} of {} class pairs give identical samples from the same noise, e.g. `{}` and \
+             `{}` (sample #{k})",
+            d.total - d.distinct,
+            d.total,
+            name_of(class_names, a),
+            name_of(class_names, b)
+        ),
+        None => String::new(),
+    };
+    Check::new(
+        "conditioning",
+        false,
+        format!("the model (nearly) ignores its class input: {measured}{identical}"),
+    )
+}
+
+pub(crate) fn determinism_check(
+    reference: &[f32],
+    runs: &[Vec<f32>],
+    class: &str,
+    seed: u64,
+) -> Check {
+    let differing: Vec<usize> = runs
+        .iter()
+        .map(|run| {
+            if run.len() == reference.len() {
+                run.iter()
+                    .zip(reference)
+                    .filter(|(a, b)| a.to_bits() != b.to_bits())
+                    .count()
+            } else {
+                reference.len().max(run.len())
+            }
+        })
+        .collect();
+    let total = runs.len() + 1;
+    match differing.iter().position(|&n| n > 0) {
+        None => Check::new(
+            "determinism",
+            true,
+            format!("{total} runs of `{class}` with seed {seed} gave identical bytes"),
+        ),
+        Some(i) => Check::new(
+            "determinism",
+            false,
+            format!(
+                "{total} runs of `{class}` with seed {seed}: run {} differs from the first in {} \
+                 of {} values",
+                i + 2,
+                differing[i],
+                reference.len()
+            ),
+        ),
+    }
+}
+
+pub(crate) fn latency_check(
+    load_ms: f64,
+    sampled: &Sampled,
+    image_ms: &[f64],
+    metrics: &mut BTreeMap<String, f64>,
+) -> Check {
+    let step_p50 = percentile(&sampled.step_ms, 50.0);
+    let p50 = percentile(image_ms, 50.0);
+    let p95 = percentile(image_ms, 95.0);
+    metrics.insert(metric::LOAD_MS.to_owned(), load_ms);
+    metrics.insert(metric::STEP_MS_P50.to_owned(), step_p50);
+    metrics.insert(metric::LATENCY_MS_P50.to_owned(), p50);
+    metrics.insert(metric::LATENCY_MS_P95.to_owned(), p95);
+    Check::new(
+        "latency",
+        true,
+        format!(
+            "load {load_ms:.0} ms; {step_p50:.2} ms per call (p50 of {} calls); one image alone \
+             {p50:.1} ms (p50), {p95:.1} ms (p95) over {} timed runs after a warm-up; measured \
+             only, gate with `smoke.latency_ms_p95`",
+            sampled.step_ms.len(),
+            image_ms.len()
+        ),
+    )
+}
+
+pub(crate) fn golden_check(
+    results: &[golden::OutputParity],
+    config: &crate::config::GoldenConfig,
+    metrics: &mut BTreeMap<String, f64>,
+) -> Check {
+    let max_abs = results.iter().map(|r| r.max_abs_diff).fold(0.0, f64::max);
+    let max_rel = results.iter().map(|r| r.max_rel_diff).fold(0.0, f64::max);
+    metrics.insert(metric::GOLDEN_MAX_ABS_DIFF.to_owned(), max_abs);
+    metrics.insert(metric::GOLDEN_MAX_REL_DIFF.to_owned(), max_rel);
+    let parts: Vec<String> = results
+        .iter()
+        .map(|r| match &r.shape_mismatch {
+            Some((got, want)) => format!("`{}` has shape {got:?}, expected {want:?}", r.name),
+            None if r.passed() => format!(
+                "`{}` max abs diff {:.2e}, max rel diff {:.2e}",
+                r.name, r.max_abs_diff, r.max_rel_diff
+            ),
+            None => format!(
+                "`{}` {} of {} values outside atol {:e} + rtol {:e} (max abs diff {:.2e}, \
+                 max rel diff {:.2e})",
+                r.name,
+                r.mismatched,
+                r.elements,
+                config.atol,
+                config.rtol,
+                r.max_abs_diff,
+                r.max_rel_diff
+            ),
+        })
+        .collect();
+    Check::new(
+        "golden",
+        results.iter().all(golden::OutputParity::passed),
+        parts.join("; "),
+    )
+}
+
+pub(crate) fn classifier_check(
+    config: &crate::config::ClassifierConfig,
+    predicted: &[Option<usize>],
+    classes: &[i64],
+    metrics: &mut BTreeMap<String, f64>,
+) -> Check {
+    let expected_label = config
+        .expect
+        .as_ref()
+        .and_then(|label| config.labels.iter().position(|l| l == label));
+    let agreeing = predicted
+        .iter()
+        .zip(classes)
+        .filter(|&(p, &class)| match (p, expected_label) {
+            (Some(p), Some(label)) => *p == label,
+            (Some(p), None) => *p as i64 == class,
+            (None, _) => false,
+        })
+        .count();
+    let fraction = if predicted.is_empty() {
+        0.0
+    } else {
+        agreeing as f64 / predicted.len() as f64
+    };
+    metrics.insert(metric::CLASSIFIER_AGREEMENT.to_owned(), fraction);
+    let expected = config
+        .expect
+        .as_ref()
+        .map_or_else(|| "their own class".to_owned(), |l| format!("`{l}`"));
+    Check::new(
+        "classifier",
+        true,
+        format!(
+            "{agreeing} of {} sample(s) classified as {expected} ({fraction:.2}); measured only, \
+             gate with `smoke.classifier_agreement`",
+            predicted.len()
+        ),
+    )
+}
+
 #[cfg(test)]
 // Exact values are the point of these tests.
 #[allow(clippy::float_cmp)]
@@ -375,5 +687,30 @@ mod tests {
         assert_eq!(percentile(&v, 50.0), 2.5);
         assert!((percentile(&v, 95.0) - 3.85).abs() < 1e-12);
         assert_eq!(percentile(&[7.0], 95.0), 7.0);
+    }
+
+    #[test]
+    fn every_metric_is_declared_for_gates() {
+        let ours = [
+            metric::LOAD_MS,
+            metric::STEP_MS_P50,
+            metric::LATENCY_MS_P50,
+            metric::LATENCY_MS_P95,
+            metric::NONFINITE_COUNT,
+            metric::SAMPLE_MEAN_ABS_MAX,
+            metric::SAMPLE_STD_MIN,
+            metric::SAMPLE_STD_MAX,
+            metric::CLASS_DISTINCT_FRACTION,
+            metric::CLASS_EFFECT_SIZE,
+            metric::NOISE_DISPLACEMENT,
+            metric::GOLDEN_MAX_ABS_DIFF,
+            metric::GOLDEN_MAX_REL_DIFF,
+            metric::CLASSIFIER_AGREEMENT,
+        ];
+        let mut ours = ours.to_vec();
+        ours.sort_unstable();
+        let mut declared = crate::config::validate::SMOKE_METRICS.to_vec();
+        declared.sort_unstable();
+        assert_eq!(ours, declared);
     }
 }
