@@ -6,6 +6,8 @@
 //! its size and sha256; the release manifest (`crate::manifest`) that `plan` and `publish` read
 //! is built from it once the verdict is known. The files the tool generates for the bundle
 //! (`config.json`, `generation_config.json`, `metrics.json`) are defined here too.
+//!
+//! Layer 5, the bundle: imports the stages and the floors below them.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -6,6 +6,8 @@
 //! an empty string. The YAML front matter is generated from data, not templated, in the shape
 //! `huggingface_hub`'s `ModelCardData`/`EvalResult` write it, and [`validate`] parses the rendered
 //! card back and checks it against the Hub's vocabularies before anything is uploaded.
+//!
+//! Layer 4, a stage: imports the configuration, `gates` and the floors below them.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,6 @@
 //! Command-line types (clap derive). Doc comments here are the `--help` text users read.
+//!
+//! Layer 7, a front end: the flags; imports the configuration only.
 
 use std::path::PathBuf;
 

@@ -2,6 +2,8 @@
 //!
 //! These are the only places that turn stage results into an [`Outcome`]; the stages themselves
 //! return data and never decide exit codes.
+//!
+//! Layer 7, a front end: one function per subcommand over `check` and `publish`.
 
 use std::path::PathBuf;
 

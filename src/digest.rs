@@ -1,6 +1,6 @@
 //! Lowercase hex: how every sha256 and git oid is spelt in our files and messages.
 //!
-//! Layer: ground. Imports nothing of the crate.
+//! Layer 1, the ground floor: imports nothing of the crate.
 
 /// Lowercase hex.
 pub fn hex(bytes: &[u8]) -> String {

@@ -1,6 +1,6 @@
 //! The one dispatcher: which front end runs a parsed command line.
 //!
-//! Layer: front ends, the top floor. `commands` runs each subcommand, `action` runs the GitHub
+//! Layer 7, the front ends, at their top. `commands` runs each subcommand, `action` runs the GitHub
 //! Action (through `commands`); this module is above both and nothing imports it but the crate
 //! root.
 

@@ -1,7 +1,9 @@
 //! Every environment variable that `tinydit-release` reads, one documented constant each.
 //!
-//! Only `main.rs`, `cli.rs` and `action.rs` read the environment; stages receive values. Keeping the
+//! Only `main.rs`, `cli.rs` and `action/` read the environment; stages receive values. Keeping the
 //! names here means a test can list them, and a reader can see at a glance what the tool listens to.
+//!
+//! Layer 1, the ground floor: imports only `error` and `secrets`.
 
 use std::ffi::OsString;
 use std::fmt;
@@ -36,7 +38,7 @@ pub const GITHUB_SHA: &str = "GITHUB_SHA";
 pub const GITHUB_REPOSITORY: &str = "GITHUB_REPOSITORY";
 
 /// Prefix of the variables the runner sets for a container action's inputs: input `dry_run`
-/// arrives as `INPUT_DRY_RUN` (`action::input_variable`). Read only by `action.rs`.
+/// arrives as `INPUT_DRY_RUN` (`action::input_variable`). Read only by `action/`.
 pub const INPUT_PREFIX: &str = "INPUT_";
 
 /// The event payload (JSON) of the workflow run; a pull request's head commit comes from here.
@@ -139,7 +141,7 @@ mod tests {
     }
 }
 
-// The snapshot: every value above, read once by `main.rs` (and `action.rs` for its inputs) and
+// The snapshot: every value above, read once by `main.rs` (and `action/` for its inputs) and
 // passed down; nothing below the front ends calls `std::env`.
 
 /// The environment variables the tool reads, captured once by `main.rs`.

@@ -4,6 +4,8 @@
 //! failure has an obvious next step, its root is a [`Problem`] with a hint; `report.rs` prints the
 //! chain once and the hint after it. There is deliberately no crate-wide error enum: callers that
 //! branch on a condition get a small typed error inside the module that raises it.
+//!
+//! Layer 1, the ground floor: imports nothing of the crate.
 
 use std::fmt;
 

@@ -7,6 +7,8 @@
 //!   fails like a threshold would, because a gate that cannot be evaluated must not pass silently;
 //! - `no-baseline`: a regression gate with no previous release to compare with; it fails unless
 //!   the gate says `allow-missing-baseline = true`.
+//!
+//! Layer 4, a stage: imports the configuration and the floors below it.
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -10,6 +10,8 @@
 //! the identity of what is already released with its own before it decides anything: the same
 //! identity finishes the release from what is released; another identity is refused, naming the
 //! inputs that differ. Measurements never enter the identity.
+//!
+//! Layer 1, the ground floor: imports only its neighbours there (`provenance`, `digest`).
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};

@@ -6,6 +6,8 @@
 //! is checked to be a regular file *before* it is opened, checked again on the open handle, and
 //! read through a bound one byte past the limit. Checkpoints and ONNX files have their own
 //! readers (memory-mapped, in `artifacts` and `onnx`) with the same regular-file rule.
+//!
+//! Layer 2, bounded input and output: imports only the ground floor.
 
 use std::io::Read as _;
 use std::path::Path;

@@ -6,6 +6,8 @@
 //! an earlier step without re-running the checks, and never ships bytes that changed since.
 //! The manifest is not part of the bundle: it records provenance (source commit, tool) that
 //! would otherwise make identical releases differ.
+//!
+//! Layer 5, the manifest: imports `bundle`, the stages and the floors below them.
 
 use std::path::{Path, PathBuf};
 

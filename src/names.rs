@@ -3,6 +3,8 @@
 //! Users read these names in `report.json`, the summary and gate configurations, so their
 //! spelling is part of the contract; the code compares the typed values, never the strings.
 //! The drift tests at the bottom fail when a module spells a metric name of its own.
+//!
+//! Layer 1, the ground floor: imports nothing of the crate.
 
 use serde::{Deserialize, Serialize};
 

@@ -10,6 +10,8 @@
 //!   refused before any work is done; so is an output file whose folder is or goes through one;
 //! - temporaries of our own naming left by a process that no longer runs (a crash, a kill) are
 //!   removed the next time a command writes into that folder.
+//!
+//! Layer 2, bounded input and output: imports only the ground floor.
 
 use std::io::Write;
 use std::path::{Component, Path, PathBuf};

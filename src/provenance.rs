@@ -1,7 +1,7 @@
 //! Provenance: the commit a release is built from, and whether the work tree matched it.
 //!
-//! Layer: ground (with `error`, `env`, `secrets`, `names`, `vocab`, `identity`). It reads the
-//! environment snapshot and asks `git`; it imports nothing above the ground floor.
+//! Layer 1, the ground floor: reads the environment snapshot and asks `git`; imports only `env`
+//! and `names`.
 
 use crate::env::EnvSnapshot;
 use crate::names;

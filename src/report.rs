@@ -8,6 +8,8 @@
 //! which replaces every registered token by `***` ([`crate::secrets::scrub`]): an error chain
 //! that quotes a server's echo of our `Authorization` header is printed without it, whoever
 //! built the message. Only [`Reporter::mask`] names a token, to the runner.
+//!
+//! Layer 2, the printer: imports only the ground floor, and knows nothing of what it prints.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::borrow::Cow;

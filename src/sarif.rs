@@ -11,6 +11,8 @@
 //!
 //! Schema: <https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json>
 //! (a test validates our output against it).
+//!
+//! Layer 4, beside the stages: imports `artifacts` (whose findings it writes) only.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

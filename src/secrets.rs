@@ -1,7 +1,7 @@
 //! Tokens: the one way secrets enter the tool, and the one set of values no output may carry.
 //!
 //! `HF_TOKEN` and `GITHUB_TOKEN` (and the action's token inputs) are read once by `main.rs` and
-//! `action.rs` into a [`Token`]: trimmed of surrounding whitespace (a secret file's trailing
+//! `action/` into a [`Token`]: trimmed of surrounding whitespace (a secret file's trailing
 //! newline), refused when anything but printable ASCII is left inside (a control character would
 //! make octocrab panic and hf-hub silently send no token at all). A token's `Debug` shows only that
 //! it is set; it has no `Display`, is never serialized, and its value is exposed only to build an
@@ -9,7 +9,7 @@
 //!
 //! Servers echo requests: an error body, an `X-Error-Message`, a proxy's page may quote the
 //! `Authorization` header. Rather than trusting every call site to clean what it passes on, the
-//! tokens are registered here once ([`hide`], where `main.rs` and `action.rs` read them) and the
+//! tokens are registered here once ([`hide`], where `main.rs` and `action/` read them) and the
 //! two places where text leaves the process, the printer (`report.rs`) and the file writers
 //! (`output.rs`, the action's runner files), replace every registered value by `***`
 //! ([`scrub`], [`scrub_bytes`]). The one exception is the printer's `::add-mask::`, which must
@@ -17,6 +17,8 @@
 //!
 //! A value in `release.toml` that looks like a token ([`find_token_like`]) is refused by config
 //! validation before it can reach the model card or `config.json`.
+//!
+//! Layer 1, the ground floor: imports only `error`.
 
 use std::borrow::Cow;
 use std::sync::RwLock;

@@ -3,9 +3,11 @@
 //! keeps its state in a data folder, logs every request and injects faults on demand; the
 //! tool never links this crate. See `emulators/README.md`.
 
+pub mod fault;
 pub mod github;
 pub mod hub;
 pub mod ratelimit;
+pub mod respond;
 pub mod server;
 pub mod shard;
 pub mod util;

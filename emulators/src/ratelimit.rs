@@ -19,7 +19,8 @@ use axum::body::Body;
 use axum::http::{HeaderValue, Response, StatusCode};
 use serde::{Deserialize, Serialize};
 
-use crate::server::{self, Fault};
+use crate::fault::Fault;
+use crate::respond::{error_response, json_response};
 
 /// Which service an emulator plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +187,7 @@ impl Limiter {
                 } else {
                     format!("{} seconds", self.quota.window_s)
                 };
-                server::error_response(
+                error_response(
                     status,
                     &format!(
                         "We had to rate limit you, you hit the quota of {} api requests per {period} \
@@ -233,7 +234,7 @@ impl Limiter {
 }
 
 fn github_error(status: StatusCode, message: &str, docs: &str) -> Response<Body> {
-    server::json_response(
+    json_response(
         status,
         &serde_json::json!({
             "message": message,

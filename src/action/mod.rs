@@ -21,7 +21,7 @@
 //! The rooms: `inputs.rs`, `event.rs`, `outputs.rs` (outputs and the step summary),
 //! `annotations.rs`, `scan.rs`; this file runs the steps above in order.
 //!
-//! Layer: a front end (above `commands`, whose subcommands it runs). Untrusted text reaches the
+//! Layer 7, a front end (above `commands`, whose subcommands it runs). Untrusted text reaches the
 //! log only through the printer, which escapes it
 //! ([`crate::report::escape`]) so it cannot start a workflow command. See
 //! `../shared/reference/github-actions.md`.

@@ -4,6 +4,8 @@
 //! container reader (`container`) and restricted unpickler (`pickle`), `scan` reports what it
 //! found, `select` picks the weights to release, and `convert` writes and verifies safetensors.
 //! Nothing in here imports, calls or executes anything a checkpoint names.
+//!
+//! Layer 4, a stage: imports the configuration and the floors below it.
 
 pub mod checkpoint;
 pub mod container;

@@ -16,6 +16,8 @@
 //!
 //! Refusals (a failed gate, check or scan) make the outcome `Refused`; anything that stops a
 //! stage from running (I/O, a corrupt file, a bad model) is an error and leaves no bundle.
+//!
+//! Layer 6, a pipeline: imports every stage, the bundle and the manifest, never a front end.
 
 mod report;
 pub mod summary;

@@ -8,6 +8,8 @@
 //! 3. deserialize into [`raw::RawConfig`];
 //! 4. cross-field rules and path confinement (`validate.rs`);
 //! 5. apply defaults and the command-line [`Overrides`], producing [`ReleaseConfig`].
+//!
+//! Layer 3, the configuration: imports layers 1 and 2 only.
 
 pub mod paths;
 pub mod raw;
@@ -660,54 +662,101 @@ fn resolve(
     if model.github_repo.is_none() {
         model.github_repo.clone_from(&overrides.github_repository);
     }
-    let version_section = raw.version.unwrap_or_default();
     let checkpoints = raw
         .checkpoint
         .iter()
-        .map(|c| CheckpointConfig {
-            path: input(&c.path),
-            weights: WeightsChoice::parse(c.weights.as_deref().unwrap_or("auto")),
-            strip_prefixes: c.strip_prefixes.clone().unwrap_or_else(|| {
-                DEFAULT_STRIP_PREFIXES
-                    .iter()
-                    .map(|p| (*p).to_owned())
-                    .collect()
-            }),
-            dtype: c.dtype.unwrap_or(DtypeChoice::Keep),
-            output: c.output.clone(),
-            metadata: c.metadata.clone(),
-            max_shard_size: c.max_shard_size.as_deref().and_then(validate::parse_size),
-        })
+        .map(|c| checkpoint(c, &input))
         .collect();
-    let onnx = raw
-        .onnx
+    let onnx = raw.onnx.iter().map(|o| onnx_entry(o, &input)).collect();
+    let smoke = raw.smoke.map(|s| smoke(s, &input));
+    let metrics = raw
+        .metrics
         .iter()
-        .map(|o| OnnxConfig {
-            path: input(&o.path),
-            role: o.role,
-            output: o
-                .output
-                .clone()
-                .unwrap_or_else(|| validate::default_onnx_output(&o.path)),
-        })
+        .map(|(name, m)| metric_source(name, m, &input))
         .collect();
-    let generator = raw.generator.map(|g| {
-        let inputs = g.inputs.unwrap_or_default();
-        GeneratorConfig {
-            image_size: g.image_size,
-            channels: g.channels.unwrap_or(3),
-            classes: g.classes,
-            uncond_class: g.uncond_class,
-            noise_input: inputs.noise.unwrap_or_else(|| "noise".to_owned()),
-            timestep_input: inputs.timestep.unwrap_or_else(|| "timestep".to_owned()),
-            label_input: inputs.label.unwrap_or_else(|| "label".to_owned()),
-            output: g.output.unwrap_or_else(|| "velocity".to_owned()),
-            cfg: g.cfg.unwrap_or(CfgMode::Explicit),
-            cfg_scale: g.cfg_scale.unwrap_or(1.5) as f32,
-            steps: g.steps.unwrap_or(50),
-        }
-    });
-    let classifier = raw.classifier.map(|c| ClassifierConfig {
+    let card = raw.card.map(|c| card(c, &input)).unwrap_or_default();
+    let bundle = bundle(raw.bundle.unwrap_or_default(), &input);
+    ReleaseConfig {
+        file: file.to_owned(),
+        text: TextDigest::default(),
+        roots,
+        model,
+        version: version_config(raw.version.unwrap_or_default(), version),
+        checkpoints,
+        onnx,
+        generator: raw.generator.map(generator),
+        classifier: raw.classifier.map(classifier),
+        smoke,
+        metrics,
+        gates: raw.gate.iter().map(gate).collect(),
+        checks: checks(&raw.checks.unwrap_or_default()),
+        card,
+        bundle,
+        publish: publish(raw.publish.unwrap_or_default()),
+    }
+}
+
+// One resolver per section of release.toml: the raw values with every default applied.
+
+fn version_config(
+    version_section: raw::RawVersion,
+    version: Option<semver::Version>,
+) -> VersionConfig {
+    VersionConfig {
+        from: version_section.from.unwrap_or(VersionSource::Tag),
+        version,
+        tag_prefix: version_section.tag_prefix.unwrap_or_else(|| "v".to_owned()),
+        require_increase: version_section.require_increase.unwrap_or(true),
+    }
+}
+
+fn checkpoint(c: &raw::RawCheckpoint, input: &impl Fn(&str) -> InputPath) -> CheckpointConfig {
+    CheckpointConfig {
+        path: input(&c.path),
+        weights: WeightsChoice::parse(c.weights.as_deref().unwrap_or("auto")),
+        strip_prefixes: c.strip_prefixes.clone().unwrap_or_else(|| {
+            DEFAULT_STRIP_PREFIXES
+                .iter()
+                .map(|p| (*p).to_owned())
+                .collect()
+        }),
+        dtype: c.dtype.unwrap_or(DtypeChoice::Keep),
+        output: c.output.clone(),
+        metadata: c.metadata.clone(),
+        max_shard_size: c.max_shard_size.as_deref().and_then(validate::parse_size),
+    }
+}
+
+fn onnx_entry(o: &raw::RawOnnx, input: &impl Fn(&str) -> InputPath) -> OnnxConfig {
+    OnnxConfig {
+        path: input(&o.path),
+        role: o.role,
+        output: o
+            .output
+            .clone()
+            .unwrap_or_else(|| validate::default_onnx_output(&o.path)),
+    }
+}
+
+fn generator(g: raw::RawGenerator) -> GeneratorConfig {
+    let inputs = g.inputs.unwrap_or_default();
+    GeneratorConfig {
+        image_size: g.image_size,
+        channels: g.channels.unwrap_or(3),
+        classes: g.classes,
+        uncond_class: g.uncond_class,
+        noise_input: inputs.noise.unwrap_or_else(|| "noise".to_owned()),
+        timestep_input: inputs.timestep.unwrap_or_else(|| "timestep".to_owned()),
+        label_input: inputs.label.unwrap_or_else(|| "label".to_owned()),
+        output: g.output.unwrap_or_else(|| "velocity".to_owned()),
+        cfg: g.cfg.unwrap_or(CfgMode::Explicit),
+        cfg_scale: g.cfg_scale.unwrap_or(1.5) as f32,
+        steps: g.steps.unwrap_or(50),
+    }
+}
+
+fn classifier(c: raw::RawClassifier) -> ClassifierConfig {
+    ClassifierConfig {
         input: c.input.unwrap_or_else(|| "input".to_owned()),
         output: c.output.unwrap_or_else(|| "output".to_owned()),
         image_size: c.image_size,
@@ -715,9 +764,12 @@ fn resolve(
         std: c.std.iter().map(|v| *v as f32).collect(),
         labels: c.labels,
         expect: (c.expect != "class").then_some(c.expect),
-    });
+    }
+}
+
+fn smoke(s: raw::RawSmoke, input: &impl Fn(&str) -> InputPath) -> SmokeConfig {
     let smoke_defaults = SmokeConfig::default();
-    let smoke = raw.smoke.map(|s| SmokeConfig {
+    SmokeConfig {
         providers: s.providers.unwrap_or(smoke_defaults.providers),
         require_provider: s
             .require_provider
@@ -734,40 +786,42 @@ fn resolve(
             atol: g.atol.unwrap_or(1e-4),
             rtol: g.rtol.unwrap_or(1e-3),
         }),
-    });
-    let metrics = raw
-        .metrics
-        .iter()
-        .map(|(name, m)| {
-            (
-                name.clone(),
-                MetricSource {
-                    file: input(&m.file),
-                    path: m.path.clone(),
-                    description: m.description.clone(),
-                },
-            )
-        })
-        .collect();
-    let gates = raw
-        .gate
-        .iter()
-        .map(|g| GateConfig {
-            metric: g.metric.clone(),
-            min: g.min,
-            max: g.max,
-            max_regression: g.max_regression,
-            max_regression_pct: g.max_regression_pct,
-            higher_is_better: g
-                .higher_is_better
-                .unwrap_or_else(|| !lower_is_better_by_name(&g.metric)),
-            allow_missing_baseline: g.allow_missing_baseline.unwrap_or(false),
-            severity: g.severity.unwrap_or(Severity::Error),
-            position: (0, 0),
-        })
-        .collect();
-    let checks_section = raw.checks.unwrap_or_default();
-    let checks = ChecksConfig {
+    }
+}
+
+fn metric_source(
+    name: &str,
+    m: &raw::RawMetricSource,
+    input: &impl Fn(&str) -> InputPath,
+) -> (String, MetricSource) {
+    (
+        name.to_owned(),
+        MetricSource {
+            file: input(&m.file),
+            path: m.path.clone(),
+            description: m.description.clone(),
+        },
+    )
+}
+
+fn gate(g: &raw::RawGate) -> GateConfig {
+    GateConfig {
+        metric: g.metric.clone(),
+        min: g.min,
+        max: g.max,
+        max_regression: g.max_regression,
+        max_regression_pct: g.max_regression_pct,
+        higher_is_better: g
+            .higher_is_better
+            .unwrap_or_else(|| !lower_is_better_by_name(&g.metric)),
+        allow_missing_baseline: g.allow_missing_baseline.unwrap_or(false),
+        severity: g.severity.unwrap_or(Severity::Error),
+        position: (0, 0),
+    }
+}
+
+fn checks(checks_section: &raw::RawChecks) -> ChecksConfig {
+    ChecksConfig {
         files_exist: checks_section.files_exist.unwrap_or(true),
         finite_weights: checks_section.finite_weights.unwrap_or(true),
         valid_samples: checks_section.valid_samples.unwrap_or(true),
@@ -776,52 +830,33 @@ fn resolve(
         max_generator_mb: checks_section.max_generator_mb.unwrap_or(150.0),
         max_classifier_mb: checks_section.max_classifier_mb.unwrap_or(100.0),
         baseline_from_hub: checks_section.baseline == Some(raw::BaselineSource::Hub),
-    };
-    let card = raw
-        .card
-        .map(|c| CardConfig {
-            template: c.template.as_deref().map(input),
-            eval_dataset: c.eval_dataset,
-            eval_metrics: c.eval_metrics,
-            extra: c.extra,
-        })
-        .unwrap_or_default();
-    let bundle_section = raw.bundle.unwrap_or_default();
-    let bundle = BundleConfig {
+    }
+}
+
+fn card(c: raw::RawCard, input: &impl Fn(&str) -> InputPath) -> CardConfig {
+    CardConfig {
+        template: c.template.as_deref().map(input),
+        eval_dataset: c.eval_dataset,
+        eval_metrics: c.eval_metrics,
+        extra: c.extra,
+    }
+}
+
+fn bundle(bundle_section: raw::RawBundle, input: &impl Fn(&str) -> InputPath) -> BundleConfig {
+    BundleConfig {
         include: bundle_section.include.iter().map(|p| input(p)).collect(),
         samples_dir: bundle_section
             .samples_dir
             .unwrap_or_else(|| "samples".to_owned()),
-    };
-    let publish_section = raw.publish.unwrap_or_default();
-    let publish = PublishConfig {
+    }
+}
+
+fn publish(publish_section: raw::RawPublish) -> PublishConfig {
+    PublishConfig {
         hub: publish_section.hub.unwrap_or(true),
         github_release: publish_section.github_release.unwrap_or(true),
         github_assets: publish_section.github_assets,
         prune: publish_section.prune.unwrap_or(false),
-    };
-    ReleaseConfig {
-        file: file.to_owned(),
-        text: TextDigest::default(),
-        roots,
-        model,
-        version: VersionConfig {
-            from: version_section.from.unwrap_or(VersionSource::Tag),
-            version,
-            tag_prefix: version_section.tag_prefix.unwrap_or_else(|| "v".to_owned()),
-            require_increase: version_section.require_increase.unwrap_or(true),
-        },
-        checkpoints,
-        onnx,
-        generator,
-        classifier,
-        smoke,
-        metrics,
-        gates,
-        checks,
-        card,
-        bundle,
-        publish,
     }
 }
 

@@ -6,7 +6,7 @@
 //! fixed ones must match the configured size, and a fixed batch is returned so the sampler can
 //! fill it.
 
-use super::{Dim, ElementType, ModelSummary, TensorInfo};
+use super::summary::{Dim, ElementType, ModelSummary, TensorInfo};
 use crate::config::{ClassifierConfig, GeneratorConfig};
 use crate::error::Problem;
 

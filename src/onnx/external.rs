@@ -18,7 +18,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::Serialize;
 
-use super::ElementType;
+use super::element::ElementType;
 use super::proto::{
     AttributeProto, DATA_LOCATION_EXTERNAL, GraphProto, ModelProto, SparseTensorProto, TensorProto,
 };

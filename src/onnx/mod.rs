@@ -8,21 +8,24 @@
 //!
 //! Nothing here runs the model or reads weights: a refused model is refused before ONNX Runtime
 //! opens it, and in particular before ONNX Runtime would follow an external-data path.
+//!
+//! Layer 4, a stage: imports the configuration and the floors below it.
 
 mod contract;
+mod element;
 mod external;
 mod proto;
+mod summary;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 
 use anyhow::Context as _;
 use prost::Message as _;
-use serde::Serialize;
 
 pub use contract::{ClassifierIo, GeneratorIo, check_classifier, check_generator};
 pub use external::ExternalData;
+pub use summary::{Dim, ElementType, ModelSummary, TensorInfo};
 
 use crate::error::Problem;
 
@@ -36,190 +39,6 @@ pub const MIN_OPSET: i64 = 7;
 
 /// ONNX IR version 3 introduced `opset_import`; anything older is not a model ONNX Runtime loads.
 pub const MIN_IR_VERSION: i64 = 3;
-
-/// What an ONNX file declares, read without running it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ModelSummary {
-    /// The file as named in messages (relative to the repository where possible).
-    pub file: String,
-    /// Size of the `.onnx` file in bytes (external data not included).
-    pub bytes: u64,
-    /// `ModelProto.ir_version`.
-    pub ir_version: i64,
-    /// The default-domain (`ai.onnx`) opset.
-    pub opset: i64,
-    /// Every imported opset by domain (`""` is the default domain).
-    pub opsets: BTreeMap<String, i64>,
-    /// `producer_name producer_version`, e.g. `pytorch 2.15.0`.
-    pub producer: String,
-    /// Graph inputs that are not initializers, in graph order.
-    pub inputs: Vec<TensorInfo>,
-    /// Graph outputs, in graph order.
-    pub outputs: Vec<TensorInfo>,
-    /// Every external-data reference, already checked.
-    pub external_data: Vec<ExternalData>,
-}
-
-impl ModelSummary {
-    /// The input called `name`.
-    pub fn input(&self, name: &str) -> Option<&TensorInfo> {
-        self.inputs.iter().find(|i| i.name == name)
-    }
-
-    /// The output called `name`.
-    pub fn output(&self, name: &str) -> Option<&TensorInfo> {
-        self.outputs.iter().find(|o| o.name == name)
-    }
-}
-
-/// A declared graph input or output.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TensorInfo {
-    /// Its name.
-    pub name: String,
-    /// Element type.
-    pub dtype: ElementType,
-    /// Dimensions, or `None` when the model declares no shape (any rank).
-    pub shape: Option<Vec<Dim>>,
-}
-
-impl fmt::Display for TensorInfo {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}` {}", self.name, self.dtype)?;
-        match &self.shape {
-            Some(dims) => {
-                let dims: Vec<String> = dims.iter().map(ToString::to_string).collect();
-                write!(f, "[{}]", dims.join(", "))
-            }
-            None => f.write_str("[?]"),
-        }
-    }
-}
-
-/// One dimension of a declared shape.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(untagged)]
-pub enum Dim {
-    /// A fixed size.
-    Fixed(i64),
-    /// A named symbolic size such as `batch`.
-    Named(String),
-    /// Neither a size nor a name: any size.
-    Any,
-}
-
-impl Dim {
-    /// The size when fixed.
-    pub fn fixed(&self) -> Option<i64> {
-        match self {
-            Self::Fixed(n) => Some(*n),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for Dim {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Fixed(n) => write!(f, "{n}"),
-            Self::Named(name) => f.write_str(name),
-            Self::Any => f.write_str("?"),
-        }
-    }
-}
-
-/// `TensorProto.DataType`, by the names users know from NumPy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ElementType {
-    /// 32-bit float (1).
-    Float32,
-    /// 8-bit unsigned (2).
-    Uint8,
-    /// 8-bit signed (3).
-    Int8,
-    /// 16-bit unsigned (4).
-    Uint16,
-    /// 16-bit signed (5).
-    Int16,
-    /// 32-bit signed (6).
-    Int32,
-    /// 64-bit signed (7).
-    Int64,
-    /// Strings (8).
-    String,
-    /// Booleans (9).
-    Bool,
-    /// 16-bit float (10).
-    Float16,
-    /// 64-bit float (11).
-    Float64,
-    /// 32-bit unsigned (12).
-    Uint32,
-    /// 64-bit unsigned (13).
-    Uint64,
-    /// bfloat16 (16).
-    Bfloat16,
-    /// Any other code (complex, float8, 4-bit types, or undefined).
-    Other(i32),
-}
-
-impl ElementType {
-    /// Maps a `TensorProto.DataType` code.
-    pub fn from_code(code: i32) -> Self {
-        match code {
-            1 => Self::Float32,
-            2 => Self::Uint8,
-            3 => Self::Int8,
-            4 => Self::Uint16,
-            5 => Self::Int16,
-            6 => Self::Int32,
-            7 => Self::Int64,
-            8 => Self::String,
-            9 => Self::Bool,
-            10 => Self::Float16,
-            11 => Self::Float64,
-            12 => Self::Uint32,
-            13 => Self::Uint64,
-            16 => Self::Bfloat16,
-            other => Self::Other(other),
-        }
-    }
-
-    /// Bytes per element, for the types whose size is fixed and whole.
-    pub fn size(self) -> Option<u64> {
-        match self {
-            Self::Uint8 | Self::Int8 | Self::Bool => Some(1),
-            Self::Uint16 | Self::Int16 | Self::Float16 | Self::Bfloat16 => Some(2),
-            Self::Float32 | Self::Int32 | Self::Uint32 => Some(4),
-            Self::Float64 | Self::Int64 | Self::Uint64 => Some(8),
-            Self::String | Self::Other(_) => None,
-        }
-    }
-}
-
-impl fmt::Display for ElementType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = match self {
-            Self::Float32 => "float32",
-            Self::Uint8 => "uint8",
-            Self::Int8 => "int8",
-            Self::Uint16 => "uint16",
-            Self::Int16 => "int16",
-            Self::Int32 => "int32",
-            Self::Int64 => "int64",
-            Self::String => "string",
-            Self::Bool => "bool",
-            Self::Float16 => "float16",
-            Self::Float64 => "float64",
-            Self::Uint32 => "uint32",
-            Self::Uint64 => "uint64",
-            Self::Bfloat16 => "bfloat16",
-            Self::Other(code) => return write!(f, "data type {code}"),
-        };
-        f.write_str(name)
-    }
-}
 
 /// Parses and checks an ONNX file. `display` names it in messages.
 ///

@@ -22,7 +22,7 @@ use reqwest::Url;
 use reqwest::header::HeaderMap;
 use serde::Deserialize;
 
-use super::PublishError;
+use super::error::PublishError;
 use super::net::{self, Limit, NetError, Timeouts};
 use super::plan::{GithubAsset, GithubRelease, GithubState};
 use super::retry::{self, Backoff, Failure, Landed};
@@ -111,7 +111,7 @@ impl From<ReleaseJson> for GithubRelease {
             draft: r.draft,
             prerelease: r.prerelease,
             html_url: r.html_url,
-            identity: r.body.as_deref().and_then(super::identity_in_notes),
+            identity: r.body.as_deref().and_then(super::notes::identity_in_notes),
             assets: r.assets.into_iter().map(Into::into).collect(),
         }
     }

@@ -30,7 +30,7 @@ use hf_hub::repository::{AddSource, CommitOperation, RepoTreeEntry, RepoTypeMode
 use hf_hub::{HFClient, HFError, HFRepository};
 use sha1::Digest as _;
 
-use super::PublishError;
+use super::error::PublishError;
 use super::net::{self, Limit, NetError, Timeouts};
 use super::plan::{FileAction, HubPlan, HubRef, HubState, PreviousRelease, RemoteFile};
 use super::retry::{self, Backoff, Failure, Landed};

@@ -16,129 +16,39 @@
 //!
 //! Async stays inside this module: [`runtime`] builds a tokio runtime for each command; the
 //! offline stages stay synchronous. Nothing here prints; progress goes through the `Reporter`.
+//!
+//! Layer 6, a pipeline: imports the manifest, the bundle and the floors below them, never a
+//! front end.
 
 pub mod adopt;
+mod error;
 pub mod github;
 pub mod hub;
 pub mod net;
+pub mod notes;
 pub mod plan;
 pub mod plan_markdown;
 pub mod retry;
 pub mod route;
 pub mod version;
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use anyhow::Context as _;
 use serde::Serialize;
 
 use self::adopt::Adopted;
+pub use self::error::PublishError;
+pub use self::notes::{identity_in_notes, release_notes};
 use self::plan::{
     AssetAction, FileAction, Provenance, ReleaseAction, ReleasePlan, RemoteState, TagPlan,
 };
 use self::version::ReleaseVersion;
 use crate::config::ReleaseConfig;
-use crate::error::Problem;
 use crate::identity::{IDENTITY_FILE, MAX_IDENTITY_BYTES, ReleaseIdentity};
 use crate::manifest::{BuiltRelease, ReleaseManifest, Verdict};
 use crate::report::Reporter;
 use crate::secrets::Tokens;
-
-/// Conditions a user acts on differently. Each becomes a [`Problem`] carrying its hint when it
-/// turns into an error (`?`, `.into()`), so the error module finds the hint without knowing who
-/// raised it.
-#[derive(Debug)]
-pub enum PublishError {
-    /// No or an invalid token.
-    AuthRequired {
-        /// `the Hub` or `GitHub`.
-        service: &'static str,
-        /// What to do.
-        hint: String,
-    },
-    /// The token lacks a permission.
-    Forbidden {
-        /// `the Hub` or `GitHub`.
-        service: &'static str,
-        /// What was refused.
-        what: String,
-        /// What to do.
-        hint: String,
-    },
-    /// Something changed under us, or exists with other content.
-    Conflict {
-        /// What.
-        what: String,
-    },
-    /// Too many requests.
-    RateLimited {
-        /// `the Hub` or `GitHub`.
-        service: &'static str,
-        /// Seconds the server asked for.
-        retry_after: Option<u64>,
-    },
-    /// The Hub did not offer Xet for large files.
-    NoXet {
-        /// What it offered.
-        transfer: String,
-    },
-}
-
-impl std::fmt::Display for PublishError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::AuthRequired { service, .. } => {
-                write!(f, "{service} refused the token: authentication required")
-            }
-            Self::Forbidden { service, what, .. } => write!(
-                f,
-                "{service} refused access to {what}: the token lacks a permission"
-            ),
-            Self::Conflict { what } => write!(f, "conflict: {what}"),
-            Self::RateLimited {
-                service,
-                retry_after,
-            } => {
-                write!(f, "{service} is rate limiting this token")?;
-                match retry_after {
-                    Some(s) => write!(f, " (retry after {s} s)"),
-                    None => Ok(()),
-                }
-            }
-            Self::NoXet { transfer } => write!(
-                f,
-                "the Hub answered the LFS batch with transfer `{transfer}`, not `xet`; hf-hub \
-                 would put every binary inline"
-            ),
-        }
-    }
-}
-
-impl PublishError {
-    /// What to do about it.
-    pub fn hint(&self) -> Option<String> {
-        match self {
-            Self::AuthRequired { hint, .. } | Self::Forbidden { hint, .. } => Some(hint.clone()),
-            Self::Conflict { .. } => Some(
-                "re-run `publish` once the other run finished: it completes or reports the release"
-                    .to_owned(),
-            ),
-            Self::RateLimited { .. } => Some("wait, then re-run `publish`".to_owned()),
-            Self::NoXet { .. } => None,
-        }
-    }
-}
-
-impl From<PublishError> for anyhow::Error {
-    fn from(error: PublishError) -> Self {
-        let problem = Problem::new(error.to_string());
-        anyhow::Error::new(match error.hint() {
-            Some(hint) => problem.hint(hint),
-            None => problem,
-        })
-    }
-}
 
 /// What `publish` did: the action's outputs (`version`, `hf_commit`, `hf_url`,
 /// `gh_release_url`) come from here.
@@ -888,75 +798,6 @@ async fn execute(
     }
     reporter.status("Published", format!("`{}`", plan.tag));
     Ok(())
-}
-
-/// How the release notes name the release identity.
-const IDENTITY_NOTE: &str = "Release identity:";
-
-/// The release identity the notes of a GitHub release name, if any.
-pub fn identity_in_notes(body: &str) -> Option<String> {
-    body.lines().find_map(|line| {
-        let rest = line.trim().strip_prefix(IDENTITY_NOTE)?.trim_start();
-        let digest = rest.strip_prefix('`')?.split('`').next()?;
-        crate::identity::is_digest(digest).then(|| digest.to_owned())
-    })
-}
-
-/// The GitHub release notes: summary, gate table and the Hub commit. The manifest comes from a
-/// bundle folder, so every value in it goes through [`text`] or [`code`]; the one link is the Hub
-/// commit's address, which `publish` built from the configured endpoint.
-pub fn release_notes(manifest: &ReleaseManifest, hub_commit_url: Option<&str>) -> String {
-    use crate::report::markdown::{code, link, text};
-    let mut md = String::new();
-    let _ = writeln!(
-        md,
-        "{} {}, released by {}.\n",
-        text(&manifest.model),
-        manifest
-            .version
-            .as_deref()
-            .map_or("(no version)".to_owned(), text),
-        text(&manifest.tool)
-    );
-    if let Some(url) = hub_commit_url {
-        let _ = writeln!(md, "Hugging Face Hub commit: {}\n", link(url, url));
-    }
-    if let Some(source) = &manifest.source {
-        let _ = writeln!(md, "Built from commit {}.\n", code(&source.commit));
-    }
-    if let Some(identity) = &manifest.identity {
-        let _ = writeln!(
-            md,
-            "{IDENTITY_NOTE} {} (the tool, version, source commit and every input \
-             file's sha256; see `{IDENTITY_FILE}`).\n",
-            code(identity)
-        );
-    }
-    if !manifest.gates.is_empty() {
-        let _ = writeln!(
-            md,
-            "| metric | gate | threshold | value | verdict |\n|---|---|---|---|---|"
-        );
-        for g in &manifest.gates {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {} | {} | {} |",
-                code(&g.metric),
-                text(&g.kind),
-                crate::gates::fmt(g.threshold),
-                g.value.map_or("—".to_owned(), crate::gates::fmt),
-                text(&g.verdict)
-            );
-        }
-        md.push('\n');
-    }
-    let _ = writeln!(
-        md,
-        "{} file(s), {} bytes; sha256 digests in the Hub repo's tree and on each asset.",
-        manifest.files.len(),
-        manifest.total_bytes()
-    );
-    md
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! `sample` inside a release bundle: the generator's contract read from the bundle's own
-//! `config.json` and `generation_config.json` (written by `check`, `src/check.rs`), so the model
+//! `config.json` and `generation_config.json` (written by `check`, `src/check/`), so the model
 //! card's command works where the card is, without the `release.toml` that made it.
 //!
 //! The two files are found next to the model or in a folder above it (the bundle keeps ONNX files

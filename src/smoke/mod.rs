@@ -27,7 +27,7 @@
 //! `report.rs` what the stage found; `sample.rs` the `sample` command. The sampler itself is
 //! `sampler.rs` over `noise.rs`, the sessions `session.rs` over `runtime.rs`.
 //!
-//! Layer: a stage. Imports the configuration, `onnx`, the printer and the ground floor only.
+//! Layer 4, a stage: imports the configuration, `onnx` and the floors below them.
 
 pub mod bundle;
 pub mod checks;

@@ -9,6 +9,7 @@ mod convert;
 mod example;
 mod hooks;
 mod hostile_text;
+mod layers;
 #[cfg(unix)]
 mod outputs;
 mod publish;
