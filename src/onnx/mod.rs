@@ -12,6 +12,8 @@
 mod contract;
 mod external;
 mod proto;
+pub mod quantize;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -12,6 +12,7 @@ mod hostile_text;
 #[cfg(unix)]
 mod outputs;
 mod publish;
+mod quantize;
 mod sample;
 mod scan;
 mod smoke;
