@@ -223,6 +223,8 @@ pub fn run(
     let (mut artifacts, facts) =
         convert_checkpoints(config, &staging, &mut found, &mut inputs, reporter)?;
     artifacts.extend(copy_onnx_files(config, &staging, &mut inputs, reporter)?);
+    let (variant_artifacts, variants) = crate::variants::build(config, &staging, reporter)?;
+    artifacts.extend(variant_artifacts);
 
     // 3. Smoke.
     let smoke_report = if config.smoke.is_some() {
@@ -249,6 +251,21 @@ pub fn run(
         reporter.skipped("smoke: no `[smoke]` table");
         None
     };
+    let variant_reports = if config.smoke.is_some() {
+        let samples_dir = staging.path_for(&config.bundle.samples_dir)?;
+        smoke::agreement::run(config, &options.ort, &variants, &samples_dir, reporter)?
+    } else {
+        Vec::new()
+    };
+    for variant in &variant_reports {
+        found.metrics.extend(variant.metrics.clone());
+        found.check(
+            CheckId::Smoke,
+            Some(&format!("variant-{}", variant.name)),
+            variant.passed,
+            variant.detail.clone(),
+        );
+    }
 
     // 4. Metrics and gates.
     for (name, source) in &config.metrics {

@@ -133,6 +133,11 @@ pub mod metric {
     const ARTIFACT_PREFIX: &str = "artifact.";
     const SIZE_SUFFIX: &str = ".size_mb";
 
+    /// `smoke.variant.<name>.<measure>`: a generator variant's agreement with the generator.
+    pub fn variant(name: &str, measure: &str) -> String {
+        format!("smoke.variant.{name}.{measure}")
+    }
+
     /// `artifact.<bundle path>.size_mb`: the size of an artifact in MB.
     pub fn artifact_size_mb(bundle_path: &str) -> String {
         format!("{ARTIFACT_PREFIX}{bundle_path}{SIZE_SUFFIX}")

@@ -106,6 +106,21 @@ pub struct OnnxConfig {
     pub role: OnnxRole,
     /// Path inside the bundle.
     pub output: String,
+    /// For a generator variant: its name.
+    pub variant: Option<String>,
+    /// A quantized variant to build from this generator.
+    pub quantize: Option<QuantizeConfig>,
+}
+
+/// `[[onnx]] quantize`, resolved.
+#[derive(Debug, Clone)]
+pub struct QuantizeConfig {
+    /// The variant's name.
+    pub variant: String,
+    /// Weights with fewer elements stay float.
+    pub min_elements: u64,
+    /// Path inside the bundle.
+    pub output: String,
 }
 
 /// `[generator]`, resolved.
@@ -381,7 +396,9 @@ pub struct ReleaseConfig {
 impl ReleaseConfig {
     /// The generator ONNX entry, if any.
     pub fn generator_onnx(&self) -> Option<&OnnxConfig> {
-        self.onnx.iter().find(|o| o.role == OnnxRole::Generator)
+        self.onnx
+            .iter()
+            .find(|o| o.role == OnnxRole::Generator && o.variant.is_none())
     }
 
     /// The classifier ONNX entry, if any.
@@ -676,6 +693,11 @@ fn resolve(
                 .output
                 .clone()
                 .unwrap_or_else(|| validate::default_onnx_output(&o.path)),
+            variant: o.variant.clone(),
+            quantize: o
+                .quantize
+                .as_ref()
+                .map(|q| validate::quantize_config(q, &o.path)),
         })
         .collect();
     let generator = raw.generator.map(|g| {

@@ -21,6 +21,7 @@
 //! a model or configuration that cannot be run is an `Err` (exit code 2). [`sample`] is the
 //! user-facing `sample` command built from the same parts.
 
+pub mod agreement;
 pub mod bundle;
 pub mod checks;
 pub mod classifier;
