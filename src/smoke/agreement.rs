@@ -605,7 +605,8 @@ fn step(x: &mut [f32], v: &[f32], state: usize, scale: Option<f32>, dt: f32) {
 }
 
 /// At the first step every class starts from the same noise: a class whose variant velocity is
-/// closer to another class's full velocity than to its own is answered for the wrong class.
+/// closer to another class's full velocity than to its own, and within 5 % of it, is answered
+/// for the wrong class.
 fn swapped(full: &[f32], var: &[f32], n: usize, len: usize) -> Option<(usize, usize)> {
     if n < 2 || full.len() < n * len || var.len() < n * len {
         return None;
@@ -620,8 +621,11 @@ fn swapped(full: &[f32], var: &[f32], n: usize, len: usize) -> Option<(usize, us
             .filter(|&o| o != c)
             .map(|o| (o, dist(v, &full[o * len..(o + 1) * len])))
             .min_by(|a, b| a.1.total_cmp(&b.1));
+        // A swap is a near match with another class (within 5 % relative L2), not merely a
+        // damaged answer that happens to sit closer to some other class.
         if let Some((other, d)) = best
             && d < own
+            && d < 0.05_f64.powi(2) * dist(&full[other * len..(other + 1) * len], &vec![0.0; len])
         {
             return Some((c, other));
         }

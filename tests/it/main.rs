@@ -16,4 +16,5 @@ mod quantize;
 mod sample;
 mod scan;
 mod smoke;
+mod variants;
 mod workflows;
