@@ -65,6 +65,9 @@ pub enum Command {
     Convert(ConvertArgs),
     /// Security-scan checkpoint files without converting them.
     Scan(ScanArgs),
+    /// Quantize an ONNX model's MatMul and Gemm weights to int8 (weight-only, symmetric, per
+    /// output channel, with DequantizeLinear): activations stay float.
+    Quantize(QuantizeArgs),
     /// Run the smoke test of the generator alone.
     Smoke(SmokeArgs),
     /// Generate images with the ONNX generator (the Rust counterpart of `inference.py`).
@@ -210,6 +213,24 @@ pub struct ConvertArgs {
     #[arg(long, value_name = "SIZE")]
     pub max_output_bytes: Option<String>,
     /// Print the conversion report as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `quantize`
+#[derive(Debug, Args)]
+pub struct QuantizeArgs {
+    /// The float ONNX model.
+    #[arg(value_name = "IN.onnx")]
+    pub input: PathBuf,
+    /// The quantized model to write (with `OUT.onnx.data` beside it when the input has external
+    /// data).
+    #[arg(long, short, value_name = "OUT.onnx")]
+    pub output: PathBuf,
+    /// Weights with fewer elements stay float.
+    #[arg(long, value_name = "N", default_value_t = crate::onnx::quantize::DEFAULT_MIN_ELEMENTS)]
+    pub min_elements: u64,
+    /// Print the report as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }

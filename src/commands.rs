@@ -296,6 +296,25 @@ pub fn convert(args: ConvertArgs, reporter: &Reporter) -> anyhow::Result<Outcome
     })
 }
 
+/// `quantize`: weight-only int8 of one ONNX model.
+pub fn quantize(args: &crate::cli::QuantizeArgs, reporter: &Reporter) -> anyhow::Result<Outcome> {
+    let options = crate::onnx::quantize::QuantizeOptions {
+        min_elements: args.min_elements,
+    };
+    let input = args.input.display().to_string();
+    let output = args.output.display().to_string();
+    reporter.status("Quantizing", format!("{input} -> {output}"));
+    let report =
+        crate::onnx::quantize::quantize(&args.input, &input, &args.output, &output, &options)?;
+    // The result must pass our own static checks.
+    crate::onnx::inspect(&args.output, &output)?;
+    reporter.status("Quantized", report.summary());
+    if args.json {
+        reporter.json(&report)?;
+    }
+    Ok(Outcome::Success)
+}
+
 /// `scan`: security-scan checkpoint files. Every file is scanned and reported, whatever happens
 /// to the others; the exit code is the worst result (an unreadable or malformed file is an
 /// error, then a refusal, then clean).

@@ -22,6 +22,7 @@ pub fn run(cli: Cli, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::Result<O
         Command::Publish(args) => commands::publish(&args, env, ort, reporter).map(|r| r.outcome()),
         Command::Convert(args) => commands::convert(args, reporter),
         Command::Scan(args) => commands::scan(&args, reporter),
+        Command::Quantize(args) => commands::quantize(&args, reporter),
         Command::Smoke(args) => commands::smoke(args, env, &ort, reporter),
         Command::Sample(args) => commands::sample(args, env, &ort, reporter),
         Command::Card(args) => commands::card(&args, env, reporter),

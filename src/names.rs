@@ -158,6 +158,35 @@ pub mod metric {
     const ARTIFACT_PREFIX: &str = "artifact.";
     const SIZE_SUFFIX: &str = ".size_mb";
 
+    /// `smoke.variant.<name>.<measure>`: a generator variant's agreement with the generator.
+    pub fn variant(name: &str, measure: &str) -> String {
+        format!("smoke.variant.{name}.{measure}")
+    }
+
+    /// The quarters of `t` a variant's velocity is judged in, as its metrics name them.
+    pub const VARIANT_T_RANGES: [&str; 4] = ["t00_25", "t25_50", "t50_75", "t75_100"];
+
+    /// Every metric of a variant called `name`.
+    pub fn variant_metrics(name: &str) -> Vec<String> {
+        let mut out: Vec<String> = [
+            "velocity_cosine_min",
+            "velocity_rel_l2_max",
+            "psnr_min_db",
+            "ssim_min",
+            "size_mb",
+        ]
+        .iter()
+        .map(|m| variant(name, m))
+        .collect();
+        for branch in ["cond", "uncond"] {
+            for range in VARIANT_T_RANGES {
+                out.push(variant(name, &format!("velocity_cosine.{branch}.{range}")));
+                out.push(variant(name, &format!("velocity_rel_l2.{branch}.{range}")));
+            }
+        }
+        out
+    }
+
     /// `artifact.<bundle path>.size_mb`: the size of an artifact in MB.
     pub fn artifact_size_mb(bundle_path: &str) -> String {
         format!("{ARTIFACT_PREFIX}{bundle_path}{SIZE_SUFFIX}")

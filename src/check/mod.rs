@@ -21,6 +21,7 @@
 
 mod report;
 pub mod summary;
+mod variants;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -111,6 +112,8 @@ pub fn run(
     let (mut artifacts, facts) =
         convert_checkpoints(config, &staging, &mut found, &mut inputs, reporter)?;
     artifacts.extend(copy_onnx_files(config, &staging, &mut inputs, reporter)?);
+    let (variant_artifacts, variants) = variants::build(config, &staging, reporter)?;
+    artifacts.extend(variant_artifacts);
 
     // 3. Smoke.
     let smoke_report = if config.smoke.is_some() {
@@ -137,6 +140,21 @@ pub fn run(
         reporter.skipped("smoke: no `[smoke]` table");
         None
     };
+    let variant_reports = if config.smoke.is_some() {
+        let samples_dir = staging.path_for(&config.bundle.samples_dir)?;
+        smoke::agreement::run(config, &options.ort, &variants, &samples_dir, reporter)?
+    } else {
+        Vec::new()
+    };
+    for variant in &variant_reports {
+        found.metrics.extend(variant.metrics.clone());
+        found.check(
+            CheckId::Smoke,
+            Some(&format!("variant-{}", variant.name)),
+            variant.passed,
+            variant.detail.clone(),
+        );
+    }
 
     // 4. Metrics and gates.
     for (name, source) in &config.metrics {

@@ -12,6 +12,7 @@
 //! Layer 3, the configuration: imports layers 1 and 2 only.
 
 pub mod paths;
+mod quantize;
 pub mod raw;
 mod schema_check;
 pub mod source;
@@ -23,6 +24,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 pub use paths::PathRoots;
+pub use quantize::{DEFAULT_QUANTIZE_MIN_ELEMENTS, QuantizeConfig};
 pub use raw::{CfgMode, DtypeChoice, OnnxRole, Provider, Severity, VersionSource};
 pub use validate::{ConfigError, Located};
 
@@ -121,6 +123,10 @@ pub struct OnnxConfig {
     pub role: OnnxRole,
     /// Path inside the bundle.
     pub output: String,
+    /// For a generator variant: its name.
+    pub variant: Option<String>,
+    /// A quantized variant to build from this generator.
+    pub quantize: Option<QuantizeConfig>,
 }
 
 /// `[generator]`, resolved.
@@ -396,7 +402,9 @@ pub struct ReleaseConfig {
 impl ReleaseConfig {
     /// The generator ONNX entry, if any.
     pub fn generator_onnx(&self) -> Option<&OnnxConfig> {
-        self.onnx.iter().find(|o| o.role == OnnxRole::Generator)
+        self.onnx
+            .iter()
+            .find(|o| o.role == OnnxRole::Generator && o.variant.is_none())
     }
 
     /// The classifier ONNX entry, if any.
@@ -735,6 +743,8 @@ fn onnx_entry(o: &raw::RawOnnx, input: &impl Fn(&str) -> InputPath) -> OnnxConfi
             .output
             .clone()
             .unwrap_or_else(|| validate::default_onnx_output(&o.path)),
+        variant: o.variant.clone(),
+        quantize: o.quantize.as_ref().map(|q| quantize::resolve(q, &o.path)),
     }
 }
 

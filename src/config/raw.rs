@@ -155,6 +155,25 @@ pub struct RawOnnx {
     pub role: OnnxRole,
     /// Path inside the release bundle. Default: `onnx/<file name>`.
     pub output: Option<String>,
+    /// Marks a generator as a variant of the `[[onnx]]` generator without `variant` (for example
+    /// an int8 export made elsewhere), named by this value: the smoke stage judges its agreement
+    /// with that generator (`smoke.variant.<name>.*`).
+    pub variant: Option<String>,
+    /// Builds a weight-only int8 variant of this generator into the bundle (`check` runs
+    /// `tinydit-release quantize` on it), judged like a provided variant.
+    pub quantize: Option<RawQuantize>,
+}
+
+/// `[[onnx]] quantize`
+#[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawQuantize {
+    /// The variant's name. Default: `int8`.
+    pub variant: Option<String>,
+    /// Weights with fewer elements stay float. Default: 4096.
+    pub min_elements: Option<u64>,
+    /// Path inside the bundle. Default: `onnx/<generator file stem>_<variant>.onnx`.
+    pub output: Option<String>,
 }
 
 /// How classifier-free guidance is applied.

@@ -303,7 +303,24 @@ impl Rules<'_> {
                 .clone()
                 .unwrap_or_else(|| default_onnx_output(&onnx.path));
             self.bundle_path(&format!("{key}.output"), &output, &mut outputs, sink);
+            let variant_problems = variant_problems(self.raw, i);
+            for (field, message, hint) in &variant_problems {
+                sink.push(
+                    self.at(&format!("{key}.{field}"), message.clone())
+                        .hint(hint.clone()),
+                );
+            }
+            if let Some(quantize) = &onnx.quantize {
+                let resolved = super::quantize::resolve(quantize, &onnx.path);
+                self.bundle_path(
+                    &format!("{key}.quantize.output"),
+                    &resolved.output,
+                    &mut outputs,
+                    sink,
+                );
+            }
             match onnx.role {
+                OnnxRole::Generator if onnx.variant.is_some() => {}
                 OnnxRole::Generator => {
                     generators += 1;
                     if generators > 1 {
@@ -801,7 +818,138 @@ pub fn known_metrics(raw: &RawConfig) -> BTreeSet<String> {
                 .unwrap_or_else(|| default_onnx_output(&o.path))
         }));
     known.extend(outputs.map(|o| crate::names::metric::artifact_size_mb(&o)));
+    let quantized = raw.onnx.iter().filter_map(|o| {
+        o.quantize
+            .as_ref()
+            .map(|q| super::quantize::resolve(q, &o.path).output)
+    });
+    known.extend(quantized.map(|o| crate::names::metric::artifact_size_mb(&o)));
+    for name in variant_names(raw) {
+        known.extend(crate::names::metric::variant_metrics(&name));
+    }
     known
+}
+
+/// Every variant name of the configuration: `[[onnx]] variant` and `quantize.variant`.
+pub(super) fn variant_names(raw: &RawConfig) -> Vec<String> {
+    raw.onnx
+        .iter()
+        .filter(|o| o.role == OnnxRole::Generator)
+        .flat_map(|o| {
+            o.variant.clone().into_iter().chain(
+                o.quantize
+                    .as_ref()
+                    .map(|q| q.variant.clone().unwrap_or_else(|| "int8".to_owned())),
+            )
+        })
+        .collect()
+}
+
+/// What is wrong with the `variant` and `quantize` keys of `[[onnx]]` number `i`: (field,
+/// message, hint).
+fn variant_problems(raw: &RawConfig, i: usize) -> Vec<(String, String, String)> {
+    let onnx = &raw.onnx[i];
+    let key = format!("onnx[{i}]");
+    let mut out = Vec::new();
+    let name_ok = |name: &str| {
+        !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+    };
+    let names_hint = "a variant name is lowercase letters, digits, `-` and `_`, e.g. `int8`";
+    if let Some(variant) = &onnx.variant {
+        if onnx.role != OnnxRole::Generator {
+            out.push((
+                "variant".to_owned(),
+                format!(
+                    "`{key}.variant` is set on a `{:?}` entry; only generators have variants",
+                    onnx.role
+                )
+                .to_lowercase(),
+                "remove `variant`, or set `role = \"generator\"`".to_owned(),
+            ));
+        }
+        if !name_ok(variant) {
+            out.push((
+                "variant".to_owned(),
+                format!("`{key}.variant` = `{variant}` is not a variant name"),
+                names_hint.to_owned(),
+            ));
+        }
+        if onnx.quantize.is_some() {
+            out.push((
+                "quantize".to_owned(),
+                format!(
+                    "`{key}` is a variant and asks for `quantize`; a variant is not quantized again"
+                ),
+                "put `quantize` on the full-precision generator's entry".to_owned(),
+            ));
+        }
+        let main = raw
+            .onnx
+            .iter()
+            .any(|o| o.role == OnnxRole::Generator && o.variant.is_none());
+        if !main {
+            out.push((
+                "variant".to_owned(),
+                format!("`{key}` is a variant of the generator, but no `[[onnx]]` generator without `variant` is configured"),
+                "add the full-precision generator as `[[onnx]] role = \"generator\"`: a variant is judged against it".to_owned(),
+            ));
+        }
+    }
+    if let Some(quantize) = &onnx.quantize {
+        if onnx.role != OnnxRole::Generator {
+            out.push((
+                "quantize".to_owned(),
+                format!("`{key}.quantize` is set on an entry that is not a generator"),
+                "quantized variants are built for the generator only".to_owned(),
+            ));
+        }
+        if let Some(name) = &quantize.variant
+            && !name_ok(name)
+        {
+            out.push((
+                "quantize.variant".to_owned(),
+                format!("`{key}.quantize.variant` = `{name}` is not a variant name"),
+                names_hint.to_owned(),
+            ));
+        }
+        if quantize.min_elements == Some(0) {
+            out.push((
+                "quantize.min-elements".to_owned(),
+                format!("`{key}.quantize.min-elements` is 0"),
+                "give the smallest weight (in elements) to quantize, e.g. 4096".to_owned(),
+            ));
+        }
+    }
+    let names = variant_names(raw);
+    let mine: Vec<String> = onnx
+        .variant
+        .iter()
+        .cloned()
+        .chain(
+            onnx.quantize
+                .as_ref()
+                .map(|q| q.variant.clone().unwrap_or_else(|| "int8".to_owned())),
+        )
+        .collect();
+    for name in mine {
+        if names.iter().filter(|n| **n == name).count() > 1 {
+            let field = if onnx.variant.as_deref() == Some(&name) {
+                "variant"
+            } else {
+                "quantize.variant"
+            };
+            out.push((
+                field.to_owned(),
+                format!("the variant name `{name}` is used twice"),
+                "give each variant its own name".to_owned(),
+            ));
+        }
+    }
+    out
 }
 
 fn is_known_metric(name: &str, known: &BTreeSet<String>) -> bool {

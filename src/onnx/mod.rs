@@ -15,7 +15,9 @@ mod contract;
 mod element;
 mod external;
 mod proto;
+pub mod quantize;
 mod summary;
+mod wire;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -29,6 +29,7 @@
 //!
 //! Layer 4, a stage: imports the configuration, `onnx` and the floors below them.
 
+pub mod agreement;
 pub mod bundle;
 pub mod checks;
 pub mod classifier;

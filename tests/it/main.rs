@@ -13,7 +13,9 @@ mod layers;
 #[cfg(unix)]
 mod outputs;
 mod publish;
+mod quantize;
 mod sample;
 mod scan;
 mod smoke;
+mod variants;
 mod workflows;
