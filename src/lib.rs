@@ -28,6 +28,7 @@ pub mod report;
 pub mod sarif;
 pub mod secrets;
 pub mod smoke;
+pub mod sums;
 pub mod vocab;
 
 use std::ffi::OsString;
