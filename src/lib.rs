@@ -29,6 +29,7 @@ pub mod sarif;
 pub mod secrets;
 pub mod smoke;
 pub mod sums;
+pub mod verify;
 pub mod vocab;
 
 use std::ffi::OsString;
@@ -300,6 +301,7 @@ pub fn run(cli: Cli, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::Result<O
         Command::Card(args) => commands::card(&args, env, reporter),
         Command::Action => action::run(env, ort, reporter),
         Command::Validate(args) => commands::validate(&args, env, reporter),
+        Command::Verify(args) => verify::run(&args, env, reporter),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

@@ -21,6 +21,8 @@ mod strict;
 /// Hostile servers: echoed tokens, hangs, drips, oversized answers, lying headers, foreign links.
 mod hostile;
 
+mod verify;
+
 const HF_TOKEN: &str = "hf_publish_s3cr3t_write_token";
 const GH_TOKEN: &str = "ghp_publish_s3cr3t_write_token";
 const REPO: &str = "alice/tinydit";

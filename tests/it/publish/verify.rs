@@ -1,0 +1,246 @@
+//! `verify` (issue 18) against the emulators: a release made by `publish` verifies without a
+//! token, from the Hub (compared with the GitHub release) and as a downloaded folder; a Hub file
+//! changed after the release, a moved tag and a tampered GitHub asset are each named, exit 1.
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+
+use super::{GH_REPO, GH_TOKEN, HF_TOKEN, Outcome, REPO, World, fixture_world};
+
+const TARGET: &str = "alice/tinydit@v1.2.0";
+
+impl World {
+    /// `verify ARGS` with no token at all (public repositories).
+    fn verify(&self, args: &[&str]) -> Outcome {
+        let mut all = vec!["verify"];
+        all.extend_from_slice(args);
+        self.run_with(&all, false)
+    }
+
+    /// A second Hub commit on `main`: `files` (path, content) added or replaced.
+    fn hub_commit(&self, files: &[(&str, &[u8])]) {
+        let mut lines =
+            vec![json!({"key": "header", "value": {"summary": "changed after release"}})];
+        for (path, bytes) in files {
+            lines.push(json!({"key": "file", "value": {
+                "path": path,
+                "content": base64::engine::general_purpose::STANDARD.encode(bytes),
+                "encoding": "base64",
+            }}));
+        }
+        let body: String = lines.iter().map(|l| l.to_string() + "\n").collect();
+        let response = ureq::post(format!("{}/api/models/{REPO}/commit/main", self.hub.url))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .header("Authorization", format!("Bearer {HF_TOKEN}"))
+            .header("Content-Type", "application/x-ndjson")
+            .send(body.as_bytes())
+            .expect("commit");
+        assert_eq!(response.status(), 200, "second Hub commit");
+    }
+
+    /// Moves the Hub tag to the head of `main`.
+    fn move_hub_tag(&self, tag: &str) {
+        let agent = |method: &str, url: String| {
+            http_request(method, &url)
+                .header("Authorization", format!("Bearer {HF_TOKEN}"))
+                .header("Content-Type", "application/json")
+        };
+        let deleted = agent(
+            "DELETE",
+            format!("{}/api/models/{REPO}/tag/{tag}", self.hub.url),
+        )
+        .body(Vec::new())
+        .expect("request");
+        assert!(send(deleted) < 300, "tag deleted");
+        let created = agent(
+            "POST",
+            format!("{}/api/models/{REPO}/tag/main", self.hub.url),
+        )
+        .body(json!({ "tag": tag }).to_string().into_bytes())
+        .expect("request");
+        assert!(send(created) < 300, "tag created");
+    }
+
+    /// The published GitHub release's assets.
+    fn github_assets(&self) -> Vec<Value> {
+        let releases = self.releases();
+        releases[0]["assets"].as_array().expect("assets").clone()
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read_dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+fn http_request(method: &str, url: &str) -> ureq::http::request::Builder {
+    ureq::http::Request::builder().method(method).uri(url)
+}
+
+fn send(request: ureq::http::Request<Vec<u8>>) -> u16 {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    agent.run(request).expect("send").status().as_u16()
+}
+
+#[test]
+fn a_published_release_verifies_and_a_hub_file_changed_after_it_is_named() {
+    let (world, ort) = fixture_world();
+    world.publish_from_scratch(&ort).status(0);
+
+    // Without a token, from the Hub, compared with GitHub: every file and asset agrees.
+    world
+        .verify(&[TARGET, "--github-repo", GH_REPO])
+        .status(0)
+        .stderr_has("Verified");
+    // The bundle `check` wrote, and its `--out` folder with manifest.json.
+    world.verify(&["fx/dist"]).status(0);
+    world.verify(&["fx/dist/bundle"]).status(0);
+    // A copy of the bundle as someone downloaded it (`hf download` adds `.gitattributes` and
+    // `.cache/huggingface/`, which are no part of the release).
+    let bundle = world.ctx.path().join("fx/dist/bundle");
+    let copy = world.ctx.path().join("downloaded");
+    copy_dir(&bundle, &copy);
+    std::fs::write(copy.join(".gitattributes"), b"*.onnx filter=lfs\n").expect("write");
+    std::fs::create_dir_all(copy.join(".cache/huggingface")).expect("mkdir");
+    std::fs::write(copy.join(".cache/huggingface/x.metadata"), b"x").expect("write");
+    world.verify(&["downloaded"]).status(0);
+    let requests_before = world.hub.requests().len();
+    world.verify(&[TARGET]).status(0);
+    let large_reads = world.hub.requests()[requests_before..]
+        .iter()
+        .filter(|r| {
+            r["path"]
+                .as_str()
+                .is_some_and(|p| p.contains("tinydit.safetensors") && !p.contains("/tree/"))
+        })
+        .count();
+    assert_eq!(
+        large_reads, 0,
+        "the LFS file is verified from the listing, not downloaded"
+    );
+
+    // A second Hub commit changes the card and adds a file: the tag still holds the release, the
+    // branch users download from does not.
+    world.hub_commit(&[
+        ("README.md", b"# replaced after the release\n"),
+        ("notes.txt", b"not released\n"),
+    ]);
+    world.verify(&[TARGET, "--github-repo", GH_REPO]).status(0);
+    let changed = world.verify(&[TARGET, "--revision", "main"]);
+    changed
+        .status(1)
+        .stderr_has("different: `README.md` on the Hub at `main` has sha256")
+        .stderr_has("extra: `notes.txt` is on the Hub at `main` but not in SHA256SUMS");
+    assert!(
+        !changed.stderr.contains("tinydit.safetensors"),
+        "{}",
+        changed.stderr
+    );
+
+    // The tag moved to the changed commit: named as well.
+    world.move_hub_tag("v1.2.0");
+    world
+        .verify(&[TARGET, "--github-repo", GH_REPO])
+        .status(1)
+        .stderr_has("different: `README.md` on the Hub at `v1.2.0`");
+
+    // A downloaded folder with a changed, a missing and an extra file.
+    let dl = world.ctx.path().join("downloaded");
+    std::fs::write(dl.join("metrics.json"), b"{}").expect("write");
+    std::fs::remove_file(dl.join("release.json")).expect("remove");
+    std::fs::write(dl.join("extra.bin"), b"x").expect("write");
+    world
+        .verify(&["downloaded"])
+        .status(1)
+        .stderr_has("different: `metrics.json` has sha256")
+        .stderr_has("missing: `release.json` is listed in SHA256SUMS but not in the folder")
+        .stderr_has("extra: `extra.bin` is in the folder but not in SHA256SUMS");
+}
+
+#[test]
+fn a_tampered_github_asset_is_named() {
+    let (world, ort) = fixture_world();
+    world.publish_from_scratch(&ort).status(0);
+    world.verify(&[TARGET, "--github-repo", GH_REPO]).status(0);
+
+    // The stored bytes of GitHub's SHA256SUMS change under its listed digest.
+    let assets = world.github_assets();
+    let sums = assets
+        .iter()
+        .find(|a| a["name"] == "SHA256SUMS")
+        .expect("SHA256SUMS attached");
+    let stored = world
+        .github
+        .data
+        .join("assets")
+        .join(sums["id"].as_u64().expect("id").to_string());
+    let text = std::fs::read_to_string(&stored).expect("stored asset");
+    let tampered = text.replacen(&text[..64], &"0".repeat(64), 1);
+    std::fs::write(&stored, &tampered).expect("tamper");
+    let first = text
+        .lines()
+        .next()
+        .expect("line")
+        .split_once("  ")
+        .expect("line")
+        .1;
+    world
+        .verify(&[TARGET, "--github-repo", GH_REPO])
+        .status(1)
+        .stderr_has("different: the GitHub asset `SHA256SUMS` is not the file GitHub lists")
+        .stderr_has(&format!(
+            "different: `{first}`: the GitHub release's SHA256SUMS says {}",
+            "0".repeat(64)
+        ));
+    std::fs::write(&stored, &text).expect("restore");
+
+    // The weights asset replaced by other bytes (deleted and uploaded again).
+    let weights = assets
+        .iter()
+        .find(|a| a["name"] == "tinydit.safetensors")
+        .expect("weights attached");
+    let delete = http_request(
+        "DELETE",
+        &format!(
+            "{}/repos/{GH_REPO}/releases/assets/{}",
+            world.github.url,
+            weights["id"].as_u64().expect("id")
+        ),
+    )
+    .header("Authorization", format!("Bearer {GH_TOKEN}"))
+    .body(Vec::new())
+    .expect("request");
+    assert!(send(delete) < 300, "asset deleted");
+    let release_id = world.releases()[0]["id"].as_u64().expect("release id");
+    let upload = http_request(
+        "POST",
+        &format!(
+            "{}/repos/{GH_REPO}/releases/{release_id}/assets?name=tinydit.safetensors",
+            world.github.second
+        ),
+    )
+    .header("Authorization", format!("Bearer {GH_TOKEN}"))
+    .header("Content-Type", "application/octet-stream")
+    .body(b"not the released weights".to_vec())
+    .expect("request");
+    assert!(send(upload) < 300, "asset uploaded");
+    world
+        .verify(&[TARGET, "--github-repo", GH_REPO])
+        .status(1)
+        .stderr_has("different: the GitHub asset `tinydit.safetensors` has sha256");
+    // The Hub alone still holds the release.
+    world.verify(&[TARGET]).status(0);
+}
