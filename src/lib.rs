@@ -82,6 +82,15 @@ pub struct EnvSnapshot {
     pub run_url: Option<String>,
 }
 
+/// The Python interpreter of the environment whose `bin/` holds the executable, if any.
+fn python_beside(exe_dir: &std::path::Path) -> Option<OsString> {
+    ["python3", "python", "python.exe"]
+        .iter()
+        .map(|name| exe_dir.join(name))
+        .find(|path| path.is_file())
+        .map(PathBuf::into_os_string)
+}
+
 /// The service addresses, from `HF_ENDPOINT`, `GITHUB_API_URL` and
 /// `TINYDIT_RELEASE_GITHUB_UPLOAD_URL`, defaulted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,6 +146,12 @@ impl EnvSnapshot {
         let mut pythons = Vec::new();
         if let Some(python) = &self.python {
             pythons.push(python.clone());
+        }
+        // Installed by pip (`pip install tinydit-release`, whose wheel depends on onnxruntime):
+        // the binary sits in its environment's `bin/` (`Scripts\` on Windows) next to that
+        // environment's Python, asked before any other environment's.
+        if let Some(python) = self.exe_dir.as_deref().and_then(python_beside) {
+            pythons.push(python);
         }
         if let Some(venv) = &self.virtual_env {
             pythons.push(PathBuf::from(venv).join("bin/python3").into_os_string());
