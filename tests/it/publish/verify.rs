@@ -244,3 +244,72 @@ fn a_tampered_github_asset_is_named() {
     // The Hub alone still holds the release.
     world.verify(&[TARGET]).status(0);
 }
+
+/// `--download DIR`: every file streamed from the Hub, hashed on the way and kept when it
+/// matches; the folder then verifies on its own. (A release of small regular files: the Hub
+/// emulator serves Xet-stored files only through Xet, not as plain bytes, see
+/// emulators/README.md.)
+#[test]
+fn download_keeps_the_files_that_match() {
+    let world = World::new();
+    world.bundle_with("1.0.0", b"weights-v1", false);
+    // The hand-made bundle gets its SHA256SUMS as `check` writes it, listed in the manifest.
+    let dist = world.ctx.path().join("dist");
+    let manifest_path = dist.join("manifest.json");
+    let mut manifest: tinydit_release::manifest::ReleaseManifest =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("manifest")).expect("json");
+    let sums = tinydit_release::sums::render(&manifest.files);
+    std::fs::write(dist.join("bundle/SHA256SUMS"), &sums).expect("write");
+    let (bytes, sha256) =
+        tinydit_release::bundle::hash_file(&dist.join("bundle/SHA256SUMS")).expect("hash");
+    manifest.files.push(tinydit_release::bundle::BundleFile {
+        path: "SHA256SUMS".to_owned(),
+        bytes,
+        sha256,
+    });
+    manifest.files.sort_by(|a, b| a.path.cmp(&b.path));
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).expect("json"),
+    )
+    .expect("manifest");
+    world.publish("1.0.0").status(0);
+
+    world
+        .verify(&[
+            "alice/tinydit@v1.0.0",
+            "--download",
+            "dl",
+            "--github-repo",
+            GH_REPO,
+        ])
+        .status(0);
+    for file in &manifest.files {
+        assert_eq!(
+            std::fs::read(world.ctx.path().join("dl").join(&file.path)).expect("downloaded"),
+            std::fs::read(dist.join("bundle").join(&file.path)).expect("bundle"),
+            "{}",
+            file.path
+        );
+    }
+    world.verify(&["dl"]).status(0);
+
+    // Changed on the Hub after the release: named, and not kept.
+    world.hub_commit(&[("model.txt", b"textreplaced")]);
+    let again = world.ctx.path().join("dl2");
+    world
+        .verify(&[
+            "alice/tinydit@v1.0.0",
+            "--revision",
+            "main",
+            "--download",
+            "dl2",
+        ])
+        .status(1)
+        .stderr_has("different: `model.txt` on the Hub at `main` has sha256");
+    assert!(
+        !again.join("model.txt").exists(),
+        "a file that differs is not kept"
+    );
+    assert!(again.join("README.md").is_file(), "the others are");
+}
