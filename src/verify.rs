@@ -239,24 +239,38 @@ async fn verify_hub(
 ) -> anyhow::Result<Findings> {
     let hub_token = env.tokens.hub.as_ref();
     let hub = Hub::connect(&env.endpoints.hub, hub_token, repo, &env.timeouts)?;
+    // The release's SHA256SUMS is the one at its tag; the files checked are at `--revision`.
     let revision = args.revision.as_deref().unwrap_or(tag);
-    let tree = hub.tree(revision).await?;
-    let Some(listed_sums) = tree.iter().find(|f| f.path == SUMS_FILE) else {
+    let tag_tree = hub.tree(tag).await?;
+    let Some(listed_sums) = tag_tree.iter().find(|f| f.path == SUMS_FILE) else {
         return Err(Problem::new(format!(
-            "`{repo}` has no {SUMS_FILE} at `{revision}` on the Hub"
+            "`{repo}` has no {SUMS_FILE} at `{tag}` on the Hub"
         ))
         .hint("releases made by tinydit-release carry SHA256SUMS; check the repository and tag")
         .into());
     };
     let sums_bytes = hub
-        .read_small_file(revision, listed_sums, MAX_SUMS_BYTES)
+        .read_small_file(tag, listed_sums, MAX_SUMS_BYTES)
         .await?;
     let sums_text = String::from_utf8(sums_bytes.clone())
-        .map_err(|_| Problem::new(format!("{SUMS_FILE} at `{revision}` is not UTF-8")))?;
-    let listed = sums::parse(
-        &sums_text,
-        &format!("{SUMS_FILE} at `{revision}` on the Hub"),
-    )?;
+        .map_err(|_| Problem::new(format!("{SUMS_FILE} at `{tag}` is not UTF-8")))?;
+    let listed = sums::parse(&sums_text, &format!("{SUMS_FILE} at `{tag}` on the Hub"))?;
+    let mut findings = Findings::default();
+    let tree = if revision == tag {
+        tag_tree
+    } else {
+        let tree = hub.tree(revision).await?;
+        match tree.iter().find(|f| f.path == SUMS_FILE) {
+            None => findings.missing(format!(
+                "`{SUMS_FILE}` of `{tag}` is not on the Hub at `{revision}`"
+            )),
+            Some(other) if other.git_oid != listed_sums.git_oid => findings.different(format!(
+                "`{SUMS_FILE}` on the Hub at `{revision}` is not the one of `{tag}`"
+            )),
+            Some(_) => {}
+        }
+        tree
+    };
     reporter.status(
         "Verifying",
         format!(
@@ -264,7 +278,6 @@ async fn verify_hub(
             listed.len()
         ),
     );
-    let mut findings = Findings::default();
     let place = format!("on the Hub at `{revision}`");
     let download = match &args.download {
         Some(dir) => {

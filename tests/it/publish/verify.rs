@@ -150,12 +150,41 @@ fn a_published_release_verifies_and_a_hub_file_changed_after_it_is_named() {
         changed.stderr
     );
 
-    // The tag moved to the changed commit: named as well.
+    // SHA256SUMS rewritten on main to match: main no longer holds the release's SHA256SUMS.
+    let sums_text =
+        std::fs::read_to_string(world.ctx.path().join("fx/dist/bundle/SHA256SUMS")).expect("sums");
+    let sha = |bytes: &[u8]| {
+        use sha2::Digest as _;
+        tinydit_release::artifacts::convert::hex(&sha2::Sha256::digest(bytes))
+    };
+    let readme_sha = sha(b"# replaced after the release\n");
+    let rewritten: String = sums_text
+        .lines()
+        .map(|l| {
+            if l.ends_with("  README.md") {
+                format!("{readme_sha}  README.md\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect::<String>()
+        + &format!("{}  notes.txt\n", sha(b"not released\n"));
+    world.hub_commit(&[("SHA256SUMS", rewritten.as_bytes())]);
+    world
+        .verify(&[TARGET, "--revision", "main"])
+        .status(1)
+        .stderr_has("different: `SHA256SUMS` on the Hub at `main` is not the one of `v1.2.0`");
+
+    // The tag moved to that commit: the Hub alone is consistent again; only the second
+    // registry can tell, and does.
     world.move_hub_tag("v1.2.0");
     world
         .verify(&[TARGET, "--github-repo", GH_REPO])
         .status(1)
-        .stderr_has("different: `README.md` on the Hub at `v1.2.0`");
+        .stderr_has("different: `README.md`: the GitHub release's SHA256SUMS says")
+        .stderr_has(
+            "missing: `notes.txt` is in the Hub's SHA256SUMS but not in the GitHub release's",
+        );
 
     // A downloaded folder with a changed, a missing and an extra file.
     let dl = world.ctx.path().join("downloaded");
