@@ -24,9 +24,16 @@ example: setup
 
 # The whole test suite: the tool and the emulators (whose judge runs the venv's huggingface_hub);
 # the linters are installed too, since a test lints the README's example workflows.
-test: setup $(VENV)/.lint-ready
+# Then the pip wheel built (reusing the test build), installed into a fresh venv and run on the
+# example with nothing set (scripts/wheel-test.sh).
+test: setup $(VENV)/.lint-ready $(VENV)/.wheel-ready
 	ORT_DYLIB_PATH="$(ORT_LIB)" TINYDIT_RELEASE_PYTHON="$(CURDIR)/$(VENV)/bin/python" \
 		cargo test --locked --workspace
+	PYTHON=$(VENV)/bin/python scripts/wheel-test.sh
+
+$(VENV)/.wheel-ready: scripts/requirements-wheel.txt $(VENV)/.ready
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements-wheel.txt
+	touch $@
 
 $(VENV)/.lint-ready: scripts/requirements-lint.txt $(VENV)/.ready
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements-lint.txt

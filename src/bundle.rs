@@ -141,11 +141,31 @@ impl Staging {
     }
 
     /// Moves the staged bundle to `<out>/bundle`, replacing an earlier one of ours (see
-    /// [`check_replaceable`]), and returns its file list. An earlier `<out>/manifest.json` is
+    /// [`check_replaceable`]), with `SHA256SUMS` added, and returns its file list. An earlier `<out>/manifest.json` is
     /// removed first: it described the old bundle, and the caller writes the new one once the
     /// verdict is known.
     pub fn finish(self, out: &Path) -> anyhow::Result<Manifest> {
-        let manifest = self.manifest()?;
+        let mut manifest = self.manifest()?;
+        // `SHA256SUMS` lists every other file with the digests just computed, and is listed
+        // itself (`crate::sums`).
+        self.write(
+            crate::sums::SUMS_FILE,
+            crate::sums::render(
+                manifest
+                    .files
+                    .iter()
+                    .map(|f| (f.path.as_str(), f.sha256.as_str())),
+            )
+            .as_bytes(),
+        )?;
+        let (bytes, sha256) = hash_file(&self.dir.path().join(crate::sums::SUMS_FILE))?;
+        manifest.files.retain(|f| f.path != crate::sums::SUMS_FILE);
+        manifest.files.push(BundleFile {
+            path: crate::sums::SUMS_FILE.to_owned(),
+            bytes,
+            sha256,
+        });
+        manifest.files.sort_by(|a, b| a.path.cmp(&b.path));
         check_replaceable(out)?;
         let stale = out.join(MANIFEST_FILE);
         if stale.exists() {
@@ -403,12 +423,28 @@ mod tests {
         staging.write("onnx/model.onnx", b"onnx").expect("write");
         let manifest = staging.finish(out.path()).expect("finish");
         let paths: Vec<&str> = manifest.files.iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, ["README.md", "onnx/model.onnx"]);
+        assert_eq!(paths, ["README.md", "SHA256SUMS", "onnx/model.onnx"]);
         let onnx = manifest.get("onnx/model.onnx").expect("listed");
         assert_eq!(onnx.bytes, 4);
         assert_eq!(
             onnx.sha256,
             "87e93f89f2be0db364e8be052f79f389e6c2da239831922e24513288af522a43"
+        );
+        // SHA256SUMS lists every other file with the manifest's digests, and is listed itself.
+        let sums = std::fs::read_to_string(out.path().join("bundle/SHA256SUMS")).expect("sums");
+        assert_eq!(
+            sums,
+            format!(
+                "{}  README.md\n{}  onnx/model.onnx\n",
+                manifest.get("README.md").expect("card").sha256,
+                onnx.sha256
+            )
+        );
+        let (bytes, sha256) = hash_file(&out.path().join("bundle/SHA256SUMS")).expect("hash");
+        let listed = manifest.get("SHA256SUMS").expect("listed");
+        assert_eq!(
+            (listed.bytes, listed.sha256.as_str()),
+            (bytes, sha256.as_str())
         );
         assert_eq!(
             std::fs::read(out.path().join("bundle/onnx/model.onnx")).expect("moved"),

@@ -81,6 +81,9 @@ pub enum Command {
     /// Check release.toml files quickly (syntax, keys, values, paths): no conversion, no ONNX
     /// Runtime. For editors and pre-commit hooks.
     Validate(ValidateArgs),
+    /// Check a release's files against its SHA256SUMS: a Hub release (`owner/name@v1.2.0`,
+    /// compared with the GitHub release of the same tag) or a downloaded folder.
+    Verify(crate::verify::VerifyArgs),
     /// Print a shell completion script, e.g. `tinydit-release completions bash >
     /// /etc/bash_completion.d/tinydit-release`.
     Completions(CompletionsArgs),

@@ -9,7 +9,7 @@ use crate::env::EnvSnapshot;
 use crate::error::Outcome;
 use crate::report::Reporter;
 use crate::smoke::runtime::OrtSearch;
-use crate::{action, commands, config};
+use crate::{action, commands, config, verify};
 
 /// Runs one command.
 pub fn run(cli: Cli, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::Result<Outcome> {
@@ -28,6 +28,7 @@ pub fn run(cli: Cli, env: &EnvSnapshot, reporter: &Reporter) -> anyhow::Result<O
         Command::Card(args) => commands::card(&args, env, reporter),
         Command::Action => action::run(env, ort, reporter),
         Command::Validate(args) => commands::validate(&args, env, reporter),
+        Command::Verify(args) => verify::run(&args, env, reporter),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             let mut script = Vec::new();

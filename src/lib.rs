@@ -11,8 +11,8 @@
 //! 2. bounded input and output and the printer: `input`, `output`, `report`;
 //! 3. the configuration: `config`;
 //! 4. the stages: `artifacts`, `onnx`, `smoke`, `gates`, `card` (and `sarif`);
-//! 5. the bundle and its manifest: `bundle`, `manifest`;
-//! 6. the pipelines: `check`, `publish`;
+//! 5. the bundle and its manifest: `bundle`, `manifest`, `sums`;
+//! 6. the pipelines: `check`, `publish`, `verify`;
 //! 7. the front ends: `cli`, `commands`, `action`, `dispatch`.
 //!
 //! Nothing below the front ends reads the environment (`main.rs` passes an [`EnvSnapshot`]) or
@@ -43,6 +43,8 @@ pub mod report;
 pub mod sarif;
 pub mod secrets;
 pub mod smoke;
+pub mod sums;
+pub mod verify;
 pub mod vocab;
 
 pub use dispatch::run;

@@ -8,6 +8,10 @@
 
 use serde::{Deserialize, Serialize};
 
+/// `SHA256SUMS`: its name in the bundle, on the Hub and as a GitHub asset (`crate::sums`
+/// writes and reads it).
+pub const SUMS_FILE: &str = "SHA256SUMS";
+
 /// What an artifact of the release is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

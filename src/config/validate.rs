@@ -711,6 +711,7 @@ pub const GENERATED_FILES: &[&str] = &[
     "config.json",
     "generation_config.json",
     "metrics.json",
+    crate::names::SUMS_FILE,
 ];
 
 /// Why a Hub or GitHub repository id is not `owner/name`.

@@ -583,6 +583,24 @@ impl Hub {
         Ok(bytes)
     }
 
+    /// A file's bytes at `revision`, streamed by hf-hub, which reads Xet-stored files through
+    /// Xet (`verify --download`). The caller bounds the bytes and checks their size and digest.
+    pub async fn stream_file(
+        &self,
+        revision: &str,
+        path: &str,
+    ) -> anyhow::Result<hf_hub::repository::download::HFByteStream> {
+        let (_, stream) = self
+            .repo
+            .download_file_stream()
+            .filename(path)
+            .revision(revision)
+            .send()
+            .await
+            .map_err(|err| translate(err, &self.repo_id, &format!("download `{path}`")))?;
+        Ok(stream)
+    }
+
     /// The release identity (`release.json`) in `tree`, read at `revision`: `None` when the
     /// tree has none (a release made before identities, or not by this tool).
     pub async fn read_identity(

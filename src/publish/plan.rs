@@ -917,12 +917,15 @@ fn transliterate(c: char) -> Option<&'static str> {
         .filter(|t| *t != "-")
 }
 
-/// Bundle files matching the `[publish] github-assets` globs (`*` within a path segment).
+/// Bundle files matching the `[publish] github-assets` globs (`*` within a path segment), and
+/// `SHA256SUMS` always: both registries carry it.
 pub fn select_assets<'a>(manifest: &'a ReleaseManifest, globs: &[String]) -> Vec<&'a BundleFile> {
     manifest
         .files
         .iter()
-        .filter(|f| globs.iter().any(|g| glob_match(g, &f.path)))
+        .filter(|f| {
+            f.path == crate::sums::SUMS_FILE || globs.iter().any(|g| glob_match(g, &f.path))
+        })
         .collect()
 }
 

@@ -37,14 +37,30 @@ pub struct OrtSearch {
     pub pythons: Vec<OsString>,
 }
 
+/// The Python interpreter of the environment whose `bin/` holds the executable, if any.
+fn python_beside(exe_dir: &Path) -> Option<OsString> {
+    ["python3", "python", "python.exe"]
+        .iter()
+        .map(|name| exe_dir.join(name))
+        .find(|path| path.is_file())
+        .map(PathBuf::into_os_string)
+}
+
 impl OrtSearch {
     /// Where to look, given `--ort-lib` and the environment: the flag, `ORT_DYLIB_PATH`, the
     /// executable's folder, then the `onnxruntime` package of `TINYDIT_RELEASE_PYTHON`, of the
-    /// active virtual environment, and of `python3`.
+    /// Python beside the executable (a pip install), of the active virtual environment, and of
+    /// `python3`.
     pub fn new(env: &EnvSnapshot, flag: Option<PathBuf>) -> Self {
         let mut pythons = Vec::new();
         if let Some(python) = &env.python {
             pythons.push(python.clone());
+        }
+        // Installed by pip (`pip install tinydit-release`, whose wheel depends on onnxruntime):
+        // the binary sits in its environment's `bin/` (`Scripts\` on Windows) next to that
+        // environment's Python, asked before any other environment's.
+        if let Some(python) = env.exe_dir.as_deref().and_then(python_beside) {
+            pythons.push(python);
         }
         if let Some(venv) = &env.virtual_env {
             pythons.push(PathBuf::from(venv).join("bin/python3").into_os_string());

@@ -32,8 +32,11 @@ const LAYERS: &[(&str, &[&str])] = &[
         "the stages",
         &["artifacts", "onnx", "smoke", "gates", "card", "sarif"],
     ),
-    ("the bundle and its manifest", &["bundle", "manifest"]),
-    ("check and publish", &["check", "publish"]),
+    (
+        "the bundle and its manifest",
+        &["bundle", "manifest", "sums"],
+    ),
+    ("check, publish and verify", &["check", "publish", "verify"]),
     (
         "the front ends",
         &["cli", "commands", "action", "dispatch", "lib", "main"],
@@ -152,12 +155,19 @@ fn children_named(module: &str, code: &str, modules: &BTreeMap<String, PathBuf>)
 }
 
 /// The file a path lands in: its longest prefix that is a module of ours.
+/// A path that lands in no module names an item of the crate root (`crate::EnvSnapshot`), which
+/// is `lib.rs`, a front end: below it, a module imports the item from where it is defined.
 fn file_of<'a>(path: &str, modules: &'a BTreeMap<String, PathBuf>) -> Option<&'a str> {
     let parts: Vec<&str> = path.split("::").collect();
     (1..=parts.len())
         .rev()
         .map(|n| parts[..n].join("::"))
         .find_map(|candidate| modules.get_key_value(&candidate).map(|(k, _)| k.as_str()))
+        .or_else(|| {
+            let root_item =
+                parts.len() == 1 && parts[0].starts_with(|c: char| c.is_ascii_uppercase());
+            root_item.then_some("lib")
+        })
 }
 
 /// file -> the files it imports.

@@ -21,6 +21,8 @@ mod strict;
 /// Hostile servers: echoed tokens, hangs, drips, oversized answers, lying headers, foreign links.
 mod hostile;
 
+mod verify;
+
 const HF_TOKEN: &str = "hf_publish_s3cr3t_write_token";
 const GH_TOKEN: &str = "ghp_publish_s3cr3t_write_token";
 const REPO: &str = "alice/tinydit";
@@ -1178,7 +1180,11 @@ fn publish_checks_then_releases_the_real_bundle() {
     .expect("json");
     let uploaded = receipt["uploaded_files"].as_array().expect("files").len();
     assert_eq!(uploaded, manifest["files"].as_array().expect("files").len());
-    assert_eq!(receipt["uploaded_assets"], json!(["tinydit.safetensors"]));
+    // SHA256SUMS is attached whatever `github-assets` selects.
+    assert_eq!(
+        receipt["uploaded_assets"],
+        json!(["SHA256SUMS", "tinydit.safetensors"])
+    );
     let plan = run(&[
         "plan",
         "--config",
@@ -1406,7 +1412,7 @@ fn rerun_from_scratch_after(side: &str, fault: &Value, adopts: bool) {
         // the released ones.
         rerun.stderr_has("Adopting");
     }
-    world.assert_one_release_on_both_sides("v1.2.0", 4, &format!("fault {fault}"));
+    world.assert_one_release_on_both_sides("v1.2.0", 5, &format!("fault {fault}"));
     let writes = (world.hub.writes().len(), world.github.writes().len());
     world
         .publish_from_scratch(&ort)
