@@ -6,10 +6,10 @@
 # - Dockerfile.cuda: the same ONNX Runtime version, and pip resolves `onnxruntime-gpu[cuda,cudnn]`
 #   to the NVIDIA library wheels whose folders (`nvidia/cu13/lib`, `nvidia/cudnn/lib`) the image
 #   copies (a `--dry-run` resolution: metadata only, the 2.5 GB of wheels are not downloaded).
-# Usage: scripts/dockerfile-steps.sh [BINARY]   (default: target/debug/tinydit-release)
+# Usage: scripts/dockerfile-steps.sh [BINARY]   (default: $CARGO_TARGET_DIR or target, /debug/tinydit-release)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-binary="${1:-target/debug/tinydit-release}"
+binary="${1:-${CARGO_TARGET_DIR:-target}/debug/tinydit-release}"
 python="${PYTHON:-.venv/bin/python}"
 
 version=$(sed -n 's/^ARG ORT_VERSION=//p' Dockerfile)

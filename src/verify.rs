@@ -27,15 +27,15 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use serde::Deserialize;
 use sha2::Digest as _;
 
 use crate::digest::hex;
 use crate::env::EnvSnapshot;
 use crate::error::Outcome;
 use crate::error::Problem;
+use crate::publish::github::ReleaseJson;
 use crate::publish::net::{self, Limit, NetError, Timeouts};
-use crate::publish::plan::{RemoteFile, lfs_pointer_oid};
+use crate::publish::plan::{GithubRelease, RemoteFile, lfs_pointer_oid};
 use crate::publish::retry::Backoff;
 use crate::publish::{hub::Hub, route};
 use crate::report::Reporter;
@@ -551,22 +551,6 @@ async fn stream(
     Ok(sha256)
 }
 
-#[derive(Deserialize)]
-struct ReleaseJson {
-    draft: bool,
-    #[serde(default)]
-    assets: Vec<AssetJson>,
-}
-
-#[derive(Deserialize)]
-struct AssetJson {
-    id: u64,
-    name: String,
-    size: u64,
-    #[serde(default)]
-    digest: Option<String>,
-}
-
 /// The GitHub release of `tag` must carry the Hub's SHA256SUMS, and each asset the digest
 /// SHA256SUMS gives the bundle file of that name.
 const RELEASE_WHAT: &str = "the GitHub release";
@@ -608,7 +592,10 @@ async fn compare_github(
     if !answer.is_success() {
         return Err(answer.failure(RELEASE_WHAT).into_error());
     }
-    let release: ReleaseJson = answer.json(RELEASE_WHAT).map_err(NetError::into_error)?;
+    let release: GithubRelease = answer
+        .json::<ReleaseJson>(RELEASE_WHAT)
+        .map_err(NetError::into_error)?
+        .into();
     if release.draft {
         findings.missing(format!(
             "the GitHub release `{tag}` of `{github}` is a draft"

@@ -74,7 +74,13 @@ pub fn run(
             &[],
             &format!("tinydit-release {}", inputs.command.as_str()),
         );
-        let outcome = run_command(&inputs, &event, &env_snapshot, ort, reporter, &mut results);
+        let run = Run {
+            inputs: &inputs,
+            event: &event,
+            env_snapshot: &env_snapshot,
+            reporter,
+        };
+        let outcome = run_command(&run, ort, &mut results);
         reporter.workflow_command("endgroup", &[], "");
         outcome
     });
@@ -174,36 +180,32 @@ fn mask<'a>(reporter: &Reporter, tokens: impl IntoIterator<Item = &'a Option<Tok
     }
 }
 
+/// What every command of a run is given: the inputs, the event, the environment they apply to,
+/// and the printer.
+struct Run<'a> {
+    inputs: &'a ActionInputs,
+    event: &'a Event,
+    env_snapshot: &'a EnvSnapshot,
+    reporter: &'a Reporter,
+}
+
 /// The command the `command` input names, through the same code as the command line.
-fn run_command(
-    inputs: &ActionInputs,
-    event: &Event,
-    env_snapshot: &EnvSnapshot,
-    ort: OrtSearch,
-    reporter: &Reporter,
-    results: &mut Results,
-) -> anyhow::Result<Outcome> {
-    match inputs.command {
-        ActionCommand::Check => check(inputs, event, env_snapshot, ort, reporter, results),
+fn run_command(run: &Run<'_>, ort: OrtSearch, results: &mut Results) -> anyhow::Result<Outcome> {
+    match run.inputs.command {
+        ActionCommand::Check => check(run, ort, results),
         ActionCommand::Plan => {
-            plan(inputs, None, env_snapshot, reporter, results)?;
+            plan(run, None, results)?;
             Ok(Outcome::Success)
         }
-        ActionCommand::Publish => publish(inputs, event, env_snapshot, ort, reporter, results),
-        ActionCommand::Scan => scan::scan(inputs, reporter, results),
+        ActionCommand::Publish => publish(run, ort, results),
+        ActionCommand::Scan => scan::scan(run.inputs, run.reporter, results),
     }
 }
 
 /// `check`, then what would change against the latest release, for the pull request's summary;
 /// a plan that cannot be made (no version yet, no network) does not fail the check.
-fn check(
-    inputs: &ActionInputs,
-    event: &Event,
-    env_snapshot: &EnvSnapshot,
-    ort: OrtSearch,
-    reporter: &Reporter,
-    results: &mut Results,
-) -> anyhow::Result<Outcome> {
+fn check(run: &Run<'_>, ort: OrtSearch, results: &mut Results) -> anyhow::Result<Outcome> {
+    let inputs = run.inputs;
     let args = CheckArgs {
         config: ConfigArg {
             config: inputs.config.clone(),
@@ -213,10 +215,10 @@ fn check(
         baseline: None,
         json: false,
     };
-    let report = commands::check(args, env_snapshot, ort, reporter)?;
-    check_results(&report, inputs, env_snapshot, event, results);
+    let report = commands::check(args, run.env_snapshot, ort, run.reporter)?;
+    check_results(&report, inputs, run.env_snapshot, run.event, results);
     let built = crate::manifest::BuiltRelease::just_built(&inputs.out);
-    if let Err(error) = plan(inputs, Some(&built), env_snapshot, reporter, results) {
+    if let Err(error) = plan(run, Some(&built), results) {
         let _ = writeln!(
             results.summary,
             "\n_No release plan: {}_",
@@ -227,15 +229,9 @@ fn check(
 }
 
 /// `publish`, refused on a pull-request event.
-fn publish(
-    inputs: &ActionInputs,
-    event: &Event,
-    env_snapshot: &EnvSnapshot,
-    ort: OrtSearch,
-    reporter: &Reporter,
-    results: &mut Results,
-) -> anyhow::Result<Outcome> {
-    crate::publish::refuse_pull_request_event(event.name.as_deref())?;
+fn publish(run: &Run<'_>, ort: OrtSearch, results: &mut Results) -> anyhow::Result<Outcome> {
+    crate::publish::refuse_pull_request_event(run.event.name.as_deref())?;
+    let inputs = run.inputs;
     let args = crate::cli::PublishArgs {
         config: ConfigArg {
             config: inputs.config.clone(),
@@ -248,13 +244,13 @@ fn publish(
         allow_dirty: false,
         json: false,
     };
-    match commands::publish(&args, env_snapshot, ort, reporter)? {
+    match commands::publish(&args, run.env_snapshot, ort, run.reporter)? {
         commands::PublishResult::Refused(report) => {
-            check_results(&report, inputs, env_snapshot, event, results);
+            check_results(&report, inputs, run.env_snapshot, run.event, results);
             Ok(Outcome::Refused)
         }
         commands::PublishResult::Done(receipt) => {
-            publish_results(&receipt, &env_snapshot.endpoints, results);
+            publish_results(&receipt, &run.env_snapshot.endpoints, results);
             Ok(Outcome::Success)
         }
     }
@@ -263,12 +259,11 @@ fn publish(
 /// `plan` from the folder `check` wrote (`built` when this run's own `check` just wrote it): the
 /// `plan_json` output and the Markdown in the summary.
 fn plan(
-    inputs: &ActionInputs,
+    run: &Run<'_>,
     built: Option<&crate::manifest::BuiltRelease>,
-    env_snapshot: &EnvSnapshot,
-    reporter: &Reporter,
     results: &mut Results,
 ) -> anyhow::Result<()> {
+    let inputs = run.inputs;
     let args = crate::cli::PlanArgs {
         config: ConfigArg {
             config: inputs.config.clone(),
@@ -278,8 +273,8 @@ fn plan(
         json: false,
     };
     let report = match built {
-        Some(built) => commands::plan_built(&args, built, env_snapshot, reporter)?,
-        None => commands::plan(&args, env_snapshot, reporter)?,
+        Some(built) => commands::plan_built(&args, built, run.env_snapshot, run.reporter)?,
+        None => commands::plan(&args, run.env_snapshot, run.reporter)?,
     };
     results.output(
         "plan_json",

@@ -712,6 +712,7 @@ pub const GENERATED_FILES: &[&str] = &[
     "generation_config.json",
     "metrics.json",
     crate::names::SUMS_FILE,
+    crate::identity::IDENTITY_FILE,
 ];
 
 /// Why a Hub or GitHub repository id is not `owner/name`.

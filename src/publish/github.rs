@@ -67,8 +67,9 @@ struct TagJson {
     object: RefObject,
 }
 
+/// A release as GitHub's REST API answers it (also read by `verify`).
 #[derive(Deserialize)]
-struct ReleaseJson {
+pub(crate) struct ReleaseJson {
     id: u64,
     tag_name: String,
     draft: bool,
@@ -81,7 +82,7 @@ struct ReleaseJson {
 }
 
 #[derive(Deserialize)]
-struct AssetJson {
+pub(crate) struct AssetJson {
     id: u64,
     name: String,
     size: u64,

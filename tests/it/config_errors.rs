@@ -342,3 +342,27 @@ fn toml_string(text: &str) -> String {
     out.push('"');
     out
 }
+
+/// The files `check` writes into every bundle (the card, `SHA256SUMS`, the release identity...)
+/// cannot be taken by an included file: the include would silently replace, or be replaced by,
+/// what the tool wrote.
+#[test]
+fn an_include_named_like_a_generated_file_is_refused() {
+    for name in ["release.json", "SHA256SUMS", "metrics.json"] {
+        let ctx = TestContext::new().file(name, "x").file(
+            "release.toml",
+            format!(
+                "[model]\nname = \"x\"\nhub-repo = \"o/m\"\n\n[bundle]\ninclude = [\"{name}\"]\n"
+            ),
+        );
+        let run = ctx.run(["validate"]);
+        run.assert_status(2);
+        assert!(
+            run.stderr.contains(&format!(
+                "`bundle.include[0]` = `{name}` is a file tinydit-release writes itself"
+            )),
+            "{name}: {}",
+            run.stderr
+        );
+    }
+}
