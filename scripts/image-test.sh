@@ -184,6 +184,8 @@ start_emulator() {
   local name=$1 data=$2 seed=$3 out="$2.out"
   mkdir -p "$data"
   printf '%s' "$seed" > "$data.seed.json"
+  # Created before the emulator starts: the wait below must not read a file not yet opened.
+  : > "$out"
   "$emulator_dir/$name-emulator" --data "$data" --port 0 --seed "$data.seed.json" \
     > "$out" 2> "$data.err" &
   pids+=("$!")
