@@ -43,6 +43,7 @@ pub mod report;
 pub mod sarif;
 pub mod secrets;
 pub mod smoke;
+pub mod space;
 pub mod sums;
 pub mod verify;
 pub mod vocab;

@@ -223,6 +223,9 @@ pub fn run(
         check_files_exist(config, &artifacts, &readme, &staging.sizes()?, &mut found);
     }
     let manifest = staging.finish(&options.out)?;
+    if config.space.is_some() {
+        write_space(config, &manifest, &options.out, reporter)?;
+    }
 
     let mut refusals: Vec<String> = found
         .checks
@@ -275,6 +278,39 @@ pub fn run(
         summary::markdown(&report).as_bytes(),
     )?;
     Ok(report)
+}
+
+/// The demo Space into `<out>/space/`, its front matter checked like the card's.
+fn write_space(
+    config: &ReleaseConfig,
+    manifest: &bundle::Manifest,
+    out: &Path,
+    reporter: &Reporter,
+) -> anyhow::Result<()> {
+    let files = crate::space::files(config, manifest)?;
+    let readme = files
+        .iter()
+        .find(|(name, _)| name == "README.md")
+        .map(|(_, bytes)| String::from_utf8_lossy(bytes).into_owned())
+        .unwrap_or_default();
+    let problems = crate::space::validate(&readme);
+    if !problems.is_empty() {
+        return Err(crate::error::Problem::new(format!(
+            "the Space's README.md is not valid: {}",
+            problems.join("; ")
+        ))
+        .into());
+    }
+    crate::space::write(out, &files)?;
+    reporter.status(
+        "Wrote",
+        format!(
+            "the Space `{}` ({} files)",
+            crate::space::SPACE_DIR,
+            files.len()
+        ),
+    );
+    Ok(())
 }
 
 /// Scans and converts every checkpoint into the bundle. A refused checkpoint is a failed check,

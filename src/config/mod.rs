@@ -16,6 +16,7 @@ mod quantize;
 pub mod raw;
 mod schema_check;
 pub mod source;
+pub mod space;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -397,6 +398,8 @@ pub struct ReleaseConfig {
     pub bundle: BundleConfig,
     /// `[publish]`.
     pub publish: PublishConfig,
+    /// `[space]`, when the release has a demo Space.
+    pub space: Option<space::SpaceConfig>,
 }
 
 impl ReleaseConfig {
@@ -530,6 +533,9 @@ pub fn parse(
         overrides.allow_missing_inputs,
         &mut sink,
     );
+    for problem in space::check(&raw, &source, validate::check_repo_id) {
+        sink.push(problem);
+    }
     let version = resolve_version(&raw, overrides, &source, &mut sink);
     if !sink.is_empty() {
         return Err(fail(sink.into_sorted()).into());
@@ -666,6 +672,16 @@ fn resolve(
             .expect("validation resolved every input path"),
         configured: configured.to_owned(),
     };
+    let generator_config = raw.generator.clone().map(generator);
+    let space = space::resolve(
+        &raw,
+        generator_config.as_ref().map(|g| space::GeneratorDefaults {
+            classes: &g.classes,
+            steps: g.steps,
+            cfg_scale: g.cfg_scale,
+        }),
+        raw.smoke.as_ref().and_then(|s| s.seed),
+    );
     let mut model = raw.model;
     if model.github_repo.is_none() {
         model.github_repo.clone_from(&overrides.github_repository);
@@ -692,7 +708,7 @@ fn resolve(
         version: version_config(raw.version.unwrap_or_default(), version),
         checkpoints,
         onnx,
-        generator: raw.generator.map(generator),
+        generator: generator_config,
         classifier: raw.classifier.map(classifier),
         smoke,
         metrics,
@@ -701,6 +717,7 @@ fn resolve(
         card,
         bundle,
         publish: publish(raw.publish.unwrap_or_default()),
+        space,
     }
 }
 

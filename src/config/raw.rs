@@ -44,6 +44,8 @@ pub struct RawConfig {
     pub bundle: Option<RawBundle>,
     /// Where the release goes.
     pub publish: Option<RawPublish>,
+    /// A demo Hugging Face Space that runs the generator in the browser, released with the model.
+    pub space: Option<RawSpace>,
 }
 
 /// `[model]`
@@ -430,4 +432,36 @@ pub struct RawPublish {
     pub github_assets: Vec<String>,
     /// Delete files on the Hub that the bundle no longer has. Default: false.
     pub prune: Option<bool>,
+}
+
+/// `[space]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawSpace {
+    /// The Space repository, `owner/name`; `publish` creates it when missing and commits the
+    /// page to it with every version, tagged like the model.
+    pub repo: String,
+    /// The Space's title. Default: `model.name`.
+    pub title: Option<String>,
+    /// The Space's emoji. Default: 🐱.
+    pub emoji: Option<String>,
+    /// Gradient start colour: red, yellow, green, blue, indigo, purple, pink or gray. Default: pink.
+    pub color_from: Option<String>,
+    /// Gradient end colour, from the same list. Default: indigo.
+    pub color_to: Option<String>,
+    /// One line shown on the Space's card (at most 60 characters).
+    pub short_description: Option<String>,
+    /// Which generator the page runs: `full`, or the name of a generator variant (a `quantize`
+    /// variant or an `[[onnx]]` with `variant`). Default: the quantized variant when the release
+    /// builds one, else `full`.
+    pub generator: Option<String>,
+    /// The class the page shows first, by name. Default: the first class.
+    pub breed: Option<String>,
+    /// The seed the page shows first. Default: `smoke.seed`, else 42.
+    pub seed: Option<u64>,
+    /// Euler steps the page shows first. Default: `generator.steps`.
+    pub steps: Option<u32>,
+    /// Guidance scale the page shows first (explicit guidance only). Default:
+    /// `generator.cfg-scale`.
+    pub guidance_scale: Option<f32>,
 }

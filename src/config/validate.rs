@@ -716,7 +716,7 @@ pub const GENERATED_FILES: &[&str] = &[
 ];
 
 /// Why a Hub or GitHub repository id is not `owner/name`.
-fn check_repo_id(id: &str) -> Result<(), &'static str> {
+pub(super) fn check_repo_id(id: &str) -> Result<(), &'static str> {
     let mut parts = id.split('/');
     let (Some(owner), Some(name), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err("is not `owner/name`");

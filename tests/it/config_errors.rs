@@ -366,3 +366,53 @@ fn an_include_named_like_a_generated_file_is_refused() {
         );
     }
 }
+
+/// `[space]`: every problem at its key, with the choices or a suggestion.
+#[test]
+fn space_problems_are_reported_at_their_keys() {
+    let ctx = TestContext::new().file("g.onnx", "x").file(
+        "release.toml",
+        r#"[model]
+name = "x"
+hub-repo = "a/b"
+license = "mit"
+
+[version]
+from = "config"
+value = "1.0.0"
+
+[[onnx]]
+path = "g.onnx"
+role = "generator"
+
+[generator]
+image-size = 32
+classes = ["Bengal", "Other"]
+uncond-class = 1
+
+[space]
+repo = "a/b"
+color-from = "pinky"
+generator = "int4"
+breed = "Bengol"
+steps = 0
+short-description = "a description that is far too long for the card of a Space on the Hub"
+"#,
+    );
+    let run = ctx.run(["check"]);
+    run.assert_status(2);
+    let stderr = run.stderr_redacted();
+    for needle in [
+        "release.toml:20:8: `space.repo` = `a/b` is the model repository",
+        "release.toml:21:14: `space.color-from` = `pinky` is not a Space colour",
+        "did you mean `pink`?",
+        "release.toml:22:13: `space.generator` = `int4` is not a generator of this release",
+        "choose one of full",
+        "release.toml:23:9: `space.breed` = `Bengol` is not a class",
+        "did you mean `Bengal`?",
+        "release.toml:24:9: `space.steps` must be within 1..=1000, found 0",
+        "release.toml:25:21: `space.short-description` must be one line of at most 60",
+    ] {
+        assert!(stderr.contains(needle), "missing {needle:?} in:\n{stderr}");
+    }
+}

@@ -34,7 +34,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "the bundle and its manifest",
-        &["bundle", "manifest", "sums"],
+        &["bundle", "manifest", "sums", "space"],
     ),
     ("check, publish and verify", &["check", "publish", "verify"]),
     (
