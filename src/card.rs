@@ -62,6 +62,8 @@ pub struct CardInputs {
     pub gallery: Option<String>,
     /// Bundle files with their size in bytes.
     pub files: Vec<(String, u64)>,
+    /// Generator variants (quantized exports) and their agreement with the full model.
+    pub variants: Vec<CardVariant>,
     /// What this card lacks because it is rendered without running `check` (`card` alone);
     /// the card says so at its top.
     pub missing: Vec<String>,
@@ -102,6 +104,8 @@ pub struct CardContext {
     pub gallery: Option<String>,
     /// Files of the release with sizes.
     pub files: Vec<(String, String)>,
+    /// Generator variants and their agreement with the full model.
+    pub variants: Vec<CardVariant>,
     /// `[card] extra`.
     pub extra: BTreeMap<String, serde_json::Value>,
     /// The year, for citations.
@@ -158,6 +162,55 @@ pub struct CardClass {
     pub name: String,
     /// Bundle paths of its sample images.
     pub samples: Vec<String>,
+}
+
+/// A generator variant (a quantized export, built by `check` or provided) and its agreement
+/// with the full-precision generator, as plain, already formatted values.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CardVariant {
+    /// Its name (`[[onnx]] variant` or `quantize.variant`).
+    pub name: String,
+    /// Its bundle path.
+    pub file: String,
+    /// Its size with external data, e.g. `12.3 MB`.
+    pub size: String,
+    /// What `quantize` did; `None` for a provided variant.
+    pub quantized: Option<CardQuantized>,
+    /// Whether it passed its agreement gates (the built-in minimums).
+    pub passed: bool,
+    /// The judgement in one sentence (what failed, or the worst values).
+    pub detail: String,
+    /// Worst velocity cosine similarity along the full model's trajectory.
+    pub velocity_cosine_min: Option<String>,
+    /// Worst relative L2 error of the velocity.
+    pub velocity_rel_l2_max: Option<String>,
+    /// Worst per-class PSNR of the final images, in dB.
+    pub psnr_min_db: Option<String>,
+    /// Worst per-class SSIM of the final images.
+    pub ssim_min: Option<String>,
+    /// Per class: `(class, PSNR dB, SSIM)`.
+    pub classes: Vec<(String, String, String)>,
+    /// Bundle path of the side-by-side grid (one row per class: full | variant).
+    pub grid: Option<String>,
+}
+
+/// What `quantize` did to a variant, formatted for the card.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CardQuantized {
+    /// Weights rewritten as int8 + scale + `DequantizeLinear`.
+    pub weights: usize,
+    /// Their float32 size, e.g. `1.2 MB`.
+    pub float_quantized: String,
+    /// Float initializers left in float (biases, norms, embeddings, small weights).
+    pub float_kept: String,
+    /// Size of the full model, e.g. `5.0 MB`.
+    pub size_before: String,
+    /// Size after over size before, e.g. `0.27`.
+    pub ratio: String,
+    /// `(before, after)` when the opset import was raised.
+    pub opset_raised: Option<(i64, i64)>,
+    /// Largest relative L2 error of a dequantized weight.
+    pub max_weight_error: String,
 }
 
 /// The model-index shape written by `huggingface_hub` (`ModelCardData` with `eval_results`).
@@ -316,6 +369,7 @@ pub fn context(config: &ReleaseConfig, inputs: &CardInputs) -> CardContext {
         provider: inputs.provider.clone(),
         gallery: inputs.gallery.clone(),
         files: file_rows(&inputs.files, &config.bundle.samples_dir),
+        variants: inputs.variants.clone(),
         extra: config.card.extra.clone(),
         year: current_year().to_string(),
         missing: inputs.missing.clone(),
@@ -1032,6 +1086,7 @@ mod tests {
             provider: None,
             gallery: None,
             files: vec![],
+            variants: vec![],
             extra: BTreeMap::new(),
             year: "2026".to_owned(),
             missing: vec![],

@@ -140,13 +140,18 @@ pub fn run(
         reporter.skipped("smoke: no `[smoke]` table");
         None
     };
-    let variant_reports = if config.smoke.is_some() {
+    let mut variant_reports = if config.smoke.is_some() {
         let samples_dir = staging.path_for(&config.bundle.samples_dir)?;
         smoke::agreement::run(config, &options.ort, &variants, &samples_dir, reporter)?
     } else {
         Vec::new()
     };
-    for variant in &variant_reports {
+    for variant in &mut variant_reports {
+        // `report.json` names the grid by its bundle path, as the card links it.
+        variant.grid = variant
+            .grid
+            .take()
+            .map(|g| format!("{}/{g}", config.bundle.samples_dir));
         found.metrics.extend(variant.metrics.clone());
         found.check(
             CheckId::Smoke,
@@ -175,7 +180,7 @@ pub fn run(
     // 5. Card.
     reporter.status("Rendering", "README.md");
     let version = config.version.version.as_ref().map(ToString::to_string);
-    let card_inputs = card_inputs(
+    let mut card_inputs = card_inputs(
         config,
         options,
         version.as_deref(),
@@ -184,6 +189,7 @@ pub fn run(
         smoke_report.as_ref(),
         &sizes,
     );
+    card_inputs.variants = variants::card_variants(&variant_reports);
     let readme = card::render_for(config, &card::context(config, &card_inputs))?;
     let problems = card::validate(&readme);
     let detail = if problems.is_empty() {
@@ -264,6 +270,7 @@ pub fn run(
         gates: gate_report,
         gate_positions: config.gates.iter().map(|g| g.position).collect(),
         smoke: smoke_report,
+        variants: variant_reports,
         bundle: manifest,
         identity: Some(identity.identity.clone()),
     };
@@ -555,6 +562,7 @@ fn card_inputs(
             .iter()
             .map(|(path, bytes)| (path.clone(), *bytes))
             .collect(),
+        variants: Vec::new(),
         missing: Vec::new(),
     }
 }

@@ -9,6 +9,7 @@ use crate::gates::{GateReport, Metrics};
 use crate::manifest::{MANIFEST_SCHEMA_VERSION, ReleaseManifest, Verdict};
 use crate::names::{ArtifactKind, CheckId};
 use crate::smoke::SmokeReport;
+use crate::smoke::agreement::VariantReport;
 
 /// Version of the `report.json` layout; bumped on any incompatible change.
 pub const REPORT_SCHEMA_VERSION: u32 = 1;
@@ -80,6 +81,9 @@ pub struct CheckReport {
     pub gate_positions: Vec<(usize, usize)>,
     /// The smoke test, when configured.
     pub smoke: Option<SmokeReport>,
+    /// Generator variants (quantized exports) judged against the full generator, in
+    /// `release.toml` order: file, size, what `quantize` did, agreement per class.
+    pub variants: Vec<VariantReport>,
     /// The bundle's files.
     pub bundle: Manifest,
     /// The release identity (`release.json`'s `identity`).

@@ -105,6 +105,9 @@ pub fn markdown(report: &CheckReport) -> String {
             let _ = writeln!(md, "Sample grid: {} in the bundle.\n", code(gallery));
         }
     }
+    if !report.variants.is_empty() {
+        variants(&mut md, report);
+    }
     let _ = writeln!(md, "### Bundle\n\n| file | size | sha256 |\n|---|---|---|");
     for f in &report.bundle.files {
         let _ = writeln!(
@@ -116,6 +119,45 @@ pub fn markdown(report: &CheckReport) -> String {
         );
     }
     md
+}
+
+/// One row per generator variant: its file, size, worst agreement with the full model and
+/// verdict, and where its full | variant grid is.
+fn variants(md: &mut String, report: &CheckReport) {
+    let _ = writeln!(
+        md,
+        "### Variants\n\n| variant | file | size | velocity cosine (worst) | rel. L2 (worst) | PSNR dB (worst) | SSIM (worst) | agreement |\n|---|---|---|---|---|---|---|---|"
+    );
+    for v in &report.variants {
+        let get = |measure: &str, digits: usize| {
+            v.metrics
+                .get(&metric::variant(&v.name, measure))
+                .map_or("—".to_owned(), |x| format!("{x:.digits$}"))
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            code(&v.name),
+            code(&v.file),
+            card::human_bytes(v.bytes),
+            get("velocity_cosine_min", 6),
+            get("velocity_rel_l2_max", 4),
+            get("psnr_min_db", 1),
+            get("ssim_min", 4),
+            if v.passed { "pass" } else { "**fail**" },
+        );
+    }
+    md.push('\n');
+    for v in &report.variants {
+        if let Some(grid) = &v.grid {
+            let _ = writeln!(
+                md,
+                "Full | {} grid: {} in the bundle.\n",
+                code(&v.name),
+                code(grid)
+            );
+        }
+    }
 }
 
 /// A console table of the gates and failed checks.

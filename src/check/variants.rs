@@ -4,11 +4,12 @@
 
 use super::report::ArtifactEntry;
 use crate::bundle::Staging;
+use crate::card::{self, CardQuantized, CardVariant};
 use crate::config::ReleaseConfig;
-use crate::names::ArtifactKind;
+use crate::names::{ArtifactKind, metric};
 use crate::onnx::quantize::{QuantizeOptions, quantize};
 use crate::report::Reporter;
-use crate::smoke::agreement::VariantInput;
+use crate::smoke::agreement::{VariantInput, VariantReport};
 
 /// Builds every `quantize` variant into the bundle and lists every variant to judge.
 pub fn build(
@@ -71,4 +72,48 @@ pub fn build(
         });
     }
     Ok((artifacts, variants))
+}
+
+/// The card's view of each judged variant: plain, formatted values (the card knows no smoke
+/// types).
+pub fn card_variants(reports: &[VariantReport]) -> Vec<CardVariant> {
+    reports
+        .iter()
+        .map(|v| {
+            let get = |measure: &str| v.metrics.get(&metric::variant(&v.name, measure)).copied();
+            CardVariant {
+                name: v.name.clone(),
+                file: v.file.clone(),
+                size: card::human_bytes(v.bytes),
+                quantized: v.quantized.as_ref().map(|q| CardQuantized {
+                    weights: q.quantized.len(),
+                    float_quantized: card::human_bytes(q.float_bytes_quantized),
+                    float_kept: card::human_bytes(q.float_bytes_kept),
+                    size_before: card::human_bytes(q.bytes_before),
+                    ratio: format!("{:.2}", q.bytes_after as f64 / q.bytes_before.max(1) as f64),
+                    opset_raised: (q.opset_after != q.opset_before)
+                        .then_some((q.opset_before, q.opset_after)),
+                    max_weight_error: format!("{:.2e}", q.max_relative_error),
+                }),
+                passed: v.passed,
+                detail: v.detail.clone(),
+                velocity_cosine_min: get("velocity_cosine_min").map(|c| format!("{c:.6}")),
+                velocity_rel_l2_max: get("velocity_rel_l2_max").map(|r| format!("{r:.4}")),
+                psnr_min_db: get("psnr_min_db").map(|p| format!("{p:.1}")),
+                ssim_min: get("ssim_min").map(|s| format!("{s:.4}")),
+                classes: v
+                    .classes
+                    .iter()
+                    .map(|c| {
+                        (
+                            c.class.clone(),
+                            format!("{:.1}", c.psnr_db),
+                            format!("{:.4}", c.ssim),
+                        )
+                    })
+                    .collect(),
+                grid: v.grid.clone(),
+            }
+        })
+        .collect()
 }

@@ -85,7 +85,8 @@ pub struct VariantReport {
     pub metrics: BTreeMap<String, f64>,
     /// Per class: PSNR (dB) and SSIM of the final image.
     pub classes: Vec<ClassAgreement>,
-    /// The side-by-side grid (full | variant), relative to the samples folder.
+    /// The side-by-side grid (full | variant, one row per class), relative to the samples folder
+    /// here; `check` makes it a bundle path for `report.json` and the card.
     pub grid: Option<String>,
 }
 

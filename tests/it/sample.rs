@@ -364,9 +364,9 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
 /// README.md that `check` rendered, works inside a copy of the bundle alone (no release.toml, not
 /// in a repository), reading the bundle's `config.json` and `generation_config.json`; and the
 /// bundled `inference.py` finds the bundle's generator and runs.
-#[test]
-fn the_model_cards_command_and_inference_py_run_in_the_bundle_alone() {
-    require_ort();
+/// The example's bundle, built by `check` and copied into a folder of its own (no release.toml,
+/// outside any repository).
+fn example_bundle() -> TestContext {
     let build = TestContext::new();
     let config = repo_root().join("examples/tinydit/release.toml");
     let out = build.path().join("out");
@@ -389,6 +389,13 @@ fn the_model_cards_command_and_inference_py_run_in_the_bundle_alone() {
             .all(|dir| !dir.join(".git").exists()),
         "the copy is outside any repository"
     );
+    bundle
+}
+
+#[test]
+fn the_model_cards_command_and_inference_py_run_in_the_bundle_alone() {
+    require_ort();
+    let bundle = example_bundle();
     let readme = std::fs::read_to_string(bundle.path().join("README.md")).expect("README.md");
     let command = readme
         .lines()
@@ -438,4 +445,82 @@ fn the_model_cards_command_and_inference_py_run_in_the_bundle_alone() {
         bundle.path().join("cat.png").is_file() || bundle.path().join("cat.npy").is_file(),
         "{stdout}"
     );
+}
+
+/// Pixels in [0, 1] as the sampler writes them, from a final state in [-1, 1].
+fn psnr_db(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let pixel = |x: f32| f64::from(f32::midpoint(x.clamp(-1.0, 1.0), 1.0));
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (pixel(*x) - pixel(*y)).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    10.0 * (1.0 / mse).log10()
+}
+
+/// Issue 16: the card's `sample` command for the int8 variant, taken verbatim from README.md,
+/// runs in the bundle alone; and with the same seed the variant's images are close to the full
+/// model's (PSNR >= 30 dB, the built-in agreement minimum) without being the same bytes (the
+/// variant really ran).
+#[test]
+fn the_cards_variant_command_runs_in_the_bundle_and_draws_what_the_full_model_draws() {
+    require_ort();
+    let bundle = example_bundle();
+    let readme = std::fs::read_to_string(bundle.path().join("README.md")).expect("README.md");
+    let command = readme
+        .lines()
+        .find(|line| {
+            line.starts_with("tinydit-release sample ")
+                && line.contains("--model onnx/cats_generator_int8.onnx")
+        })
+        .unwrap_or_else(|| panic!("the card has no sample command for the variant:\n{readme}"));
+    let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+    bundle
+        .run(&args)
+        .assert_status(0)
+        .assert_stderr_contains("Opened `onnx/cats_generator_int8.onnx`")
+        .assert_stderr_contains("Wrote 4 image(s)");
+    for k in 0..4 {
+        assert_eq!(
+            png_info(
+                &bundle
+                    .path()
+                    .join(format!("samples-int8/00-Abyssinian-{k}.png"))
+            ),
+            (32, 32, png::ColorType::Rgb),
+            "{command}"
+        );
+    }
+    let final_state = |model: &str, out: &str| {
+        let tensor = format!("{out}.npy");
+        bundle
+            .run([
+                "sample",
+                "--model",
+                model,
+                "--breed",
+                "Bengal",
+                "--breed",
+                "Sphynx",
+                "--num-images",
+                "2",
+                "--seed",
+                "7",
+                "--save-tensor",
+                &tensor,
+                "--out",
+                out,
+            ])
+            .assert_status(0);
+        let (shape, data) = read_npy(&bundle.path().join(&tensor));
+        assert_eq!(shape, [4, 3, 32, 32]);
+        data
+    };
+    let full = final_state("onnx/cats_generator.onnx", "full");
+    let int8 = final_state("onnx/cats_generator_int8.onnx", "int8");
+    assert_ne!(full, int8, "the variant gave the full model's exact output");
+    let psnr = psnr_db(&full, &int8);
+    assert!(psnr >= 30.0, "PSNR {psnr:.1} dB between full and int8");
 }

@@ -106,6 +106,16 @@ fn a_variant_with_one_layer_of_zeroed_scales_is_refused() {
             .join("dist/bundle/samples/variant_candidate.png")
             .is_file()
     );
+    let section = variant_section(&ctx);
+    insta::with_settings!({filters => vec![
+        // Float results vary from CPU to CPU, sizes with the PNG encoder.
+        (r"\| [0-9][0-9.e-]* \|", "| [N] |"),
+        (r"\| [0-9][0-9.e-]* \|", "| [N] |"),
+        (r"\| [0-9][0-9.e-]* \|", "| [N] |"),
+        (r", [0-9.]+ kB \|", ", [SIZE] |"),
+    ]}, {
+        insta::assert_snapshot!("the_card_shows_a_provided_variant", section);
+    });
 
     let range = raw_data_range(&model, "blocks.0.adaLN_modulation.1.weight_scale");
     assert_eq!(range.len(), 192 * 4);
@@ -113,6 +123,23 @@ fn a_variant_with_one_layer_of_zeroed_scales_is_refused() {
     std::fs::write(ctx.path().join("int8.onnx"), &model).expect("write");
     check_refused(&ctx, "variant `candidate`: velocity cosine similarity");
     check_refused(&ctx, "at class `");
+    // The refused release's card says so, with the reason.
+    let section = variant_section(&ctx);
+    assert!(
+        section
+            .contains("| agreement | **fail**: variant `candidate`: velocity cosine similarity "),
+        "{section}"
+    );
+}
+
+/// The card's `## Variants` section, from `dist/bundle/README.md`.
+fn variant_section(ctx: &TestContext) -> String {
+    let readme = std::fs::read_to_string(ctx.path().join("dist/bundle/README.md")).expect("card");
+    readme
+        .split("\n## ")
+        .find(|s| s.starts_with("Variants"))
+        .unwrap_or_else(|| panic!("no Variants section:\n{readme}"))
+        .to_owned()
 }
 
 /// A variant whose class embedding has the rows of two classes swapped answers for the wrong
