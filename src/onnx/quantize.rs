@@ -588,17 +588,25 @@ pub fn quantize(
         }
     }
 
-    // The model around the new graph.
-    let mut out = Vec::with_capacity(new_graph.len() + 1024);
+    // The model around the new graph, in pieces: the graph's bytes go to the file as they are,
+    // never copied into a second buffer of the whole model (the peak memory of a large model is
+    // its input plus one copy of the output, not two).
+    // A graph field (there is one) ends a piece; the graph is written between two pieces.
+    let mut pieces: Vec<Vec<u8>> = vec![Vec::new()];
     let ir_after = if opset_after == opset_before {
         model.ir_version
     } else {
         model.ir_version.max(7)
     };
     for field in &model_fields {
+        let out = pieces.last_mut().expect("one piece at least");
         match (field.number, field.value) {
-            (1, _) => wire::put_varint_field(&mut out, 1, ir_after as u64),
-            (7, _) => wire::put_len_field(&mut out, 7, &new_graph),
+            (1, _) => wire::put_varint_field(out, 1, ir_after as u64),
+            (7, _) => {
+                wire::put_varint(out, (7 << 3) | 2);
+                wire::put_varint(out, new_graph.len() as u64);
+                pieces.push(Vec::new());
+            }
             (8, Value::Len(import)) if opset_after != opset_before => {
                 let id = super::proto::OperatorSetIdProto::decode(import)
                     .map_err(|err| malformed(input_display, err))?;
@@ -610,7 +618,7 @@ pub fn quantize(
                         }
                     }
                     wire::put_varint_field(&mut rewritten, 2, opset_after as u64);
-                    wire::put_len_field(&mut out, 8, &rewritten);
+                    wire::put_len_field(out, 8, &rewritten);
                 } else {
                     out.extend_from_slice(field.raw);
                 }
@@ -618,17 +626,18 @@ pub fn quantize(
             _ => out.extend_from_slice(field.raw),
         }
     }
-    drop(new_graph);
-    if out.len() as u64 > super::MAX_MODEL_BYTES {
+    let model_bytes =
+        pieces.iter().map(Vec::len).sum::<usize>() + (pieces.len() - 1) * new_graph.len();
+    if model_bytes as u64 > super::MAX_MODEL_BYTES {
         return Err(Problem::new(format!(
-            "the quantized `{output_display}` would be {} bytes, more than one protobuf file holds",
-            out.len()
+            "the quantized `{output_display}` would be {model_bytes} bytes, more than one \
+             protobuf file holds"
         ))
         .hint("save the input with external data; the output then keeps its weights in `OUT.onnx.data`")
         .into());
     }
 
-    let mut bytes_after = out.len() as u64;
+    let mut bytes_after = model_bytes as u64;
     let data_display = match data_file {
         Some(writer) => {
             bytes_after += writer.offset;
@@ -638,9 +647,16 @@ pub fn quantize(
         None => None,
     };
     let mut file = AtomicFile::create(output)?;
-    file.write_all(&out)
-        .with_context(|| format!("failed to write `{output_display}`"))?;
+    for (i, piece) in pieces.iter().enumerate() {
+        if i > 0 {
+            file.write_all(&new_graph)
+                .with_context(|| format!("failed to write `{output_display}`"))?;
+        }
+        file.write_all(piece)
+            .with_context(|| format!("failed to write `{output_display}`"))?;
+    }
     file.commit()?;
+    drop(new_graph);
 
     let mut bytes_before = summary.bytes;
     let locations: BTreeSet<&str> = summary
