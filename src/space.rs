@@ -12,8 +12,10 @@
 //! onnxruntime-web is not vendored (its WebAssembly alone is 15 MB, 29 MB for WebGPU): the page
 //! fetches the pinned version's files from jsDelivr's npm mirror and refuses any whose sha256 is
 //! not the one below (script `integrity` cannot cover a worker's imports and the WebAssembly, so
-//! the worker checks the digests itself). `tests/browser/package-lock.json` pins the same version
-//! and the browser test serves those very files, so a wrong digest here fails the test.
+//! the worker checks the digests itself).
+//!
+//! Not built yet (issue 17): `publish` releasing the Space with the model, and a test that runs
+//! the page in a real browser. The page was run by hand in Chromium against the example.
 //!
 //! Layer 5, beside the bundle: imports the configuration and the bundle's manifest.
 

@@ -438,8 +438,8 @@ pub struct RawPublish {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawSpace {
-    /// The Space repository, `owner/name`; `publish` creates it when missing and commits the
-    /// page to it with every version, tagged like the model.
+    /// The Space repository, `owner/name`. `check` writes the Space's files into `<out>/space/`;
+    /// `publish` does not release them yet.
     pub repo: String,
     /// The Space's title. Default: `model.name`.
     pub title: Option<String>,
