@@ -26,10 +26,16 @@ example: setup
 # the linters are installed too, since a test lints the README's example workflows.
 # Then the pip wheel built (reusing the test build), installed into a fresh venv and run on the
 # example with nothing set (scripts/wheel-test.sh).
-test: setup $(VENV)/.lint-ready $(VENV)/.wheel-ready
+test: setup $(VENV)/.lint-ready $(VENV)/.wheel-ready tests/browser/node_modules/.ready
 	ORT_DYLIB_PATH="$(ORT_LIB)" TINYDIT_RELEASE_PYTHON="$(CURDIR)/$(VENV)/bin/python" \
 		cargo test --locked --workspace
 	PYTHON=$(VENV)/bin/python scripts/wheel-test.sh
+
+# The browser test's driver (playwright-core, which drives the system `chromium` and downloads no
+# browser) and onnxruntime-web, exactly as package-lock.json pins them, from the npm registry.
+tests/browser/node_modules/.ready: tests/browser/package.json tests/browser/package-lock.json
+	cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --ignore-scripts
+	touch $@
 
 $(VENV)/.wheel-ready: scripts/requirements-wheel.txt $(VENV)/.ready
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r scripts/requirements-wheel.txt

@@ -14,8 +14,10 @@
 //! not the one below (script `integrity` cannot cover a worker's imports and the WebAssembly, so
 //! the worker checks the digests itself).
 //!
-//! Not built yet (issue 17): `publish` releasing the Space with the model, and a test that runs
-//! the page in a real browser. The page was run by hand in Chromium against the example.
+//! `tests/it/publish/space.rs` runs the page in headless Chromium against a release published to
+//! the Hub emulator (`tests/browser/`, whose `package-lock.json` pins the same onnxruntime-web,
+//! whose files it serves, so a wrong digest here fails it). Not built yet (issue 17): `publish`
+//! releasing the Space with the model.
 //!
 //! Layer 5, beside the bundle: imports the configuration and the bundle's manifest.
 

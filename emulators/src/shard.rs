@@ -29,6 +29,19 @@ pub struct ShardFile {
     pub sha256: String,
     /// File size in bytes (sum of its segments).
     pub size: u64,
+    /// Where its bytes are: each segment's xorb (canonical hex) and chunk range `[start, end)`.
+    pub segments: Vec<Segment>,
+}
+
+/// One segment of a file: a chunk range of one xorb.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// The xorb's hash, canonical hex (its file in the CAS is `xorbs/default.<hash>`).
+    pub xorb: String,
+    /// First chunk.
+    pub start: u32,
+    /// One past the last chunk.
+    pub end: u32,
 }
 
 /// The canonical hex of a 32-byte hash stored as four little-endian u64 words.
@@ -76,9 +89,15 @@ pub fn parse_shard(data: &[u8]) -> Result<Vec<ShardFile>> {
         let segments = u32_at(data, at + 36).context("truncated file header")? as usize;
         at += RECORD;
         let mut size = 0u64;
-        for i in 0..segments {
+        let mut parts = Vec::new();
+        for i in 0..segments.min(data.len() / RECORD) {
             let seg = at + i * RECORD;
             size += u64::from(u32_at(data, seg + 36).context("truncated segment entry")?);
+            parts.push(Segment {
+                xorb: hash_hex(&hash_at(data, seg).context("truncated segment entry")?),
+                start: u32_at(data, seg + 40).context("truncated segment entry")?,
+                end: u32_at(data, seg + 44).context("truncated segment entry")?,
+            });
         }
         at = at
             .checked_add(
@@ -102,6 +121,7 @@ pub fn parse_shard(data: &[u8]) -> Result<Vec<ShardFile>> {
                 xet_hash: hash_hex(&hash),
                 sha256: hash_hex(&sha),
                 size,
+                segments: parts,
             });
         }
     }
@@ -216,7 +236,15 @@ mod tests {
             vec![ShardFile {
                 xet_hash: file_hash.to_owned(),
                 sha256: sha.to_owned(),
-                size: 1234
+                size: 1234,
+                segments: vec![
+                    Segment {
+                        xorb: "09".repeat(32),
+                        start: 0,
+                        end: 0,
+                    };
+                    2
+                ],
             }]
         );
         // Cut short: an error, not a panic.

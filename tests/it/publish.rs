@@ -23,6 +23,9 @@ mod hostile;
 
 mod verify;
 
+/// The demo Space in a real browser against the published release.
+mod space;
+
 const HF_TOKEN: &str = "hf_publish_s3cr3t_write_token";
 const GH_TOKEN: &str = "ghp_publish_s3cr3t_write_token";
 const REPO: &str = "alice/tinydit";

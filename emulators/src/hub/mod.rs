@@ -21,6 +21,9 @@ use state::{HubConfig, HubState, RepoType};
 /// given right after an upload while the objects propagate (`lfs_propagation_lag`).
 pub const LFS_POINTER_MISSING: &str =
     "Your push was rejected because an LFS pointer pointed to a file that does not exist.";
+/// The largest Xet file the CDN rebuilds in memory.
+const MAX_XET_FILE_BYTES: u64 = 1 << 30;
+
 /// The real Hub's passing refusal of a repo create (`huggingface_hub` retries it, `hf_api.py`);
 /// inject it with a `status` fault on `POST /api/repos/create`.
 pub const CONFLICTING_OPERATION: &str =
@@ -109,6 +112,44 @@ impl Hub {
 
     fn blob_path(&self, sha256: &str) -> PathBuf {
         self.data().join("blobs").join(sha256)
+    }
+
+    /// The bytes of a Xet file, rebuilt from the CAS folder of the repo that holds it (its shard
+    /// names the xorb chunk ranges; hf-xet's own reader decompresses them), and returned only
+    /// when they hash to `sha256`. What the real Hub's CDN serves for a Xet file.
+    fn xet_bytes(&self, sha256: &str) -> Option<Vec<u8>> {
+        let cas = std::fs::read_dir(self.data().join("cas")).ok()?;
+        for dir in cas.flatten().map(|entry| entry.path()) {
+            let Some(file) = crate::shard::scan(&dir).remove(sha256) else {
+                continue;
+            };
+            if file.size > MAX_XET_FILE_BYTES {
+                return None;
+            }
+            // hf-xet's local CAS keeps `shards/` and `xorbs/` side by side in one folder.
+            let roots: Vec<PathBuf> = crate::shard::find_shards(&dir)
+                .iter()
+                .filter_map(|shard| Some(shard.parent()?.parent()?.to_path_buf()))
+                .collect();
+            let mut bytes = Vec::new();
+            for segment in &file.segments {
+                let name = format!("default.{}", segment.xorb);
+                let path = roots
+                    .iter()
+                    .map(|root| root.join("xorbs").join(&name))
+                    .find(|path| path.is_file())?;
+                let mut reader = std::io::BufReader::new(std::fs::File::open(path).ok()?);
+                let xorb =
+                    xet_core_structures::xorb_object::XorbObject::deserialize(&mut reader).ok()?;
+                let part = xorb
+                    .get_bytes_by_chunk_range(&mut reader, segment.start, segment.end)
+                    .ok()?;
+                bytes.extend_from_slice(&part);
+            }
+            let digest = <sha2::Sha256 as sha2::Digest>::digest(&bytes);
+            return (crate::util::hex(&digest) == sha256).then_some(bytes);
+        }
+        None
     }
 
     /// Applies a seed and saves the state.

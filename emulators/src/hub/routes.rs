@@ -1553,7 +1553,30 @@ fn resolve(ctx: &Ctx<'_>, kind: RepoType, id: &str, rev: &str, path: &str) -> R<
     if let Ok(v) = HeaderValue::from_str(&commit_id) {
         reply.headers_mut().insert("x-repo-commit", v);
     }
+    cors(&ctx.headers, &mut reply);
     Ok(reply)
+}
+
+/// A browser's cross-origin read of a resolve URL (or of the CDN it redirects to) is allowed, as
+/// the Hub allows it (transformers.js and the demo Space fetch models this way): only when the
+/// request carries an `Origin`, any origin, without credentials, with the Hub's own headers
+/// readable. A fetch from a page whose server sent no such headers fails in the browser.
+fn cors(request: &HeaderMap, reply: &mut Reply) {
+    if !request.contains_key(header::ORIGIN) {
+        return;
+    }
+    let headers = reply.headers_mut();
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static(
+            "X-Repo-Commit, X-Request-Id, X-Error-Code, X-Error-Message, ETag, Link, \
+             Accept-Ranges, Content-Range, X-Linked-Size, X-Linked-ETag, X-Xet-Hash",
+        ),
+    );
 }
 
 /// The CDN origin: `GET`/`HEAD /_cdn/<sha256>` serves the bytes the emulator holds (regular
@@ -1568,9 +1591,13 @@ pub(super) fn cdn(hub: &Hub, req: &Request<Body>) -> Reply {
     let Some(sha) = path.strip_prefix("/_cdn/").filter(|s| util::is_hex(s, 64)) else {
         return not_implemented(&method, &path);
     };
-    match std::fs::read(hub.blob_path(sha)) {
-        Ok(bytes) => serve_bytes(&method, req.headers(), &bytes, sha),
-        Err(_) => Response::builder()
+    match std::fs::read(hub.blob_path(sha)).ok().or_else(|| hub.xet_bytes(sha)) {
+        Some(bytes) => {
+            let mut reply = serve_bytes(&method, req.headers(), &bytes, sha);
+            cors(req.headers(), &mut reply);
+            reply
+        }
+        None => Response::builder()
             .status(StatusCode::NOT_FOUND)
             .header(header::CONTENT_TYPE, "application/xml")
             .body(Body::from(format!(
