@@ -112,6 +112,8 @@ pub struct CardContext {
     pub year: String,
     /// What the card lacks (a preview rendered by `card` alone); empty for a release's card.
     pub missing: Vec<String>,
+    /// The demo Space (`[space]`): `repo` and `title`, for the card's link.
+    pub space: Option<serde_json::Value>,
 }
 
 /// What a card rendered by `card` alone (no conversion, no smoke test) cannot contain.
@@ -373,6 +375,13 @@ pub fn context(config: &ReleaseConfig, inputs: &CardInputs) -> CardContext {
         extra: config.card.extra.clone(),
         year: current_year().to_string(),
         missing: inputs.missing.clone(),
+        space: config.space.as_ref().map(|space| {
+            serde_json::json!({
+                "repo": space.repo,
+                "title": space.title,
+                "variant": space.variant,
+            })
+        }),
     }
 }
 
@@ -1090,6 +1099,7 @@ mod tests {
             extra: BTreeMap::new(),
             year: "2026".to_owned(),
             missing: vec![],
+            space: None,
         };
         assert_eq!(
             render("# {{ model.name }}\n", "t.j2", &config_less).expect("renders"),

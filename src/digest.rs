@@ -1,4 +1,5 @@
-//! Lowercase hex: how every sha256 and git oid is spelt in our files and messages.
+//! Lowercase hex: how every sha256 and git oid is spelt in our files and messages, and the
+//! sha256 of bytes in memory.
 //!
 //! Layer 1, the ground floor: imports nothing of the crate.
 
@@ -11,6 +12,12 @@ pub fn hex(bytes: &[u8]) -> String {
             let _ = write!(s, "{b:02x}");
             s
         })
+}
+
+/// The lowercase hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex(&sha2::Sha256::digest(bytes))
 }
 
 #[cfg(test)]

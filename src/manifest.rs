@@ -75,6 +75,19 @@ pub struct ReleaseManifest {
     pub gates: Vec<GateLine>,
     /// Every bundle file, sorted by path.
     pub files: Vec<BundleFile>,
+    /// The demo Space `check` wrote beside the bundle (`[space]`), released with the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub space: Option<SpaceListing>,
+}
+
+/// The demo Space's repository and every file of `<out>/space/`, sorted by path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpaceListing {
+    /// The Space's repository id, `owner/name`.
+    pub repo: String,
+    /// Its files.
+    pub files: Vec<BundleFile>,
 }
 
 /// One gate as the release notes show it.
@@ -127,7 +140,8 @@ impl ReleaseManifest {
                  digits"
             );
         }
-        for file in &manifest.files {
+        let space_files = manifest.space.iter().flat_map(|s| &s.files);
+        for file in manifest.files.iter().chain(space_files) {
             crate::config::paths::check_bundle_path(&file.path)
                 .map_err(|err| anyhow::anyhow!("file `{}` {err}", file.path))?;
             if file.sha256.len() != 64 || !file.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -135,6 +149,15 @@ impl ReleaseManifest {
             }
         }
         Ok(manifest)
+    }
+
+    /// Checks the Space folder against [`Self::space`] as [`Self::verify`] checks the bundle
+    /// (`hash`: also every sha256). Nothing to check when the release has no Space.
+    pub fn verify_space(&self, space_dir: &Path, hash: bool) -> anyhow::Result<()> {
+        match &self.space {
+            Some(space) => compare(&space.files, space_dir, hash, "the Space folder"),
+            None => Ok(()),
+        }
     }
 
     /// Checks that every listed file is in `bundle` with its recorded size and sha256, and that
@@ -151,77 +174,83 @@ impl ReleaseManifest {
     }
 
     fn compare(&self, bundle: &Path, hash: bool) -> anyhow::Result<()> {
-        // A link anywhere (the folder itself, a folder or a file in it) could make us measure,
-        // hash and publish files from outside the bundle: refused before any file is looked at,
-        // so no message ever shows the size of a file outside.
-        match std::fs::symlink_metadata(bundle) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(Problem::new(format!(
-                    "the bundle `{}` is a symlink; a bundle holds only regular files and folders",
-                    bundle.display()
-                ))
-                .hint("publish the folder `tinydit-release check` wrote, not a link to it")
-                .into());
-            }
-            Ok(meta) if meta.is_dir() => {}
-            _ => {
-                return Err(Problem::new(format!(
-                    "the bundle `{}` is missing or not a folder",
-                    bundle.display()
-                ))
-                .hint("run `tinydit-release check` again to rebuild the bundle")
-                .into());
-            }
-        }
-        let mut problems = Vec::new();
-        let mut present = Vec::new();
-        crate::bundle::list_files(bundle, &mut present)?;
-        for file in &self.files {
-            let path = bundle.join(&file.path);
-            match std::fs::symlink_metadata(&path) {
-                Ok(meta) if meta.is_file() => {
-                    if meta.len() != file.bytes {
-                        problems.push(format!(
-                            "`{}` has {} bytes, the manifest says {}",
-                            file.path,
-                            meta.len(),
-                            file.bytes
-                        ));
-                        continue;
-                    }
-                    if !hash {
-                        continue;
-                    }
-                    let (_, sha256) = hash_file(&path)?;
-                    if sha256 != file.sha256 {
-                        problems.push(format!("`{}` changed: its sha256 differs", file.path));
-                    }
-                }
-                Ok(_) => problems.push(format!("`{}` is not a regular file", file.path)),
-                Err(_) => problems.push(format!("`{}` is missing", file.path)),
-            }
-        }
-        for (path, _, _) in &present {
-            if !self.files.iter().any(|f| &f.path == path) {
-                problems.push(format!("`{path}` is not in the manifest"));
-            }
-        }
-        if problems.is_empty() {
-            return Ok(());
-        }
-        Err(Problem::new(format!(
-            "the bundle `{}` does not match its manifest: {}",
-            bundle.display(),
-            problems.join("; ")
-        ))
-        .hint("run `tinydit-release check` again to rebuild the bundle")
-        .into())
+        compare(&self.files, bundle, hash, "the bundle")
     }
 
     /// Total bytes of the bundle.
     pub fn total_bytes(&self) -> u64 {
         self.files.iter().map(|f| f.bytes).sum()
     }
+}
+
+/// Checks that every listed file is in `bundle` (`what`: the bundle or the Space folder) with
+/// its recorded size (and with `hash`, sha256), and that the folder holds nothing else.
+fn compare(files: &[BundleFile], bundle: &Path, hash: bool, what: &str) -> anyhow::Result<()> {
+    // A link anywhere (the folder itself, a folder or a file in it) could make us measure,
+    // hash and publish files from outside the bundle: refused before any file is looked at,
+    // so no message ever shows the size of a file outside.
+    match std::fs::symlink_metadata(bundle) {
+        Ok(meta) if meta.file_type().is_symlink() => {
+            return Err(Problem::new(format!(
+                "{what} `{}` is a symlink; a bundle holds only regular files and folders",
+                bundle.display()
+            ))
+            .hint("publish the folder `tinydit-release check` wrote, not a link to it")
+            .into());
+        }
+        Ok(meta) if meta.is_dir() => {}
+        _ => {
+            return Err(Problem::new(format!(
+                "{what} `{}` is missing or not a folder",
+                bundle.display()
+            ))
+            .hint("run `tinydit-release check` again to rebuild the bundle")
+            .into());
+        }
+    }
+    let mut problems = Vec::new();
+    let mut present = Vec::new();
+    crate::bundle::list_files(bundle, &mut present)?;
+    for file in files {
+        let path = bundle.join(&file.path);
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.is_file() => {
+                if meta.len() != file.bytes {
+                    problems.push(format!(
+                        "`{}` has {} bytes, the manifest says {}",
+                        file.path,
+                        meta.len(),
+                        file.bytes
+                    ));
+                    continue;
+                }
+                if !hash {
+                    continue;
+                }
+                let (_, sha256) = hash_file(&path)?;
+                if sha256 != file.sha256 {
+                    problems.push(format!("`{}` changed: its sha256 differs", file.path));
+                }
+            }
+            Ok(_) => problems.push(format!("`{}` is not a regular file", file.path)),
+            Err(_) => problems.push(format!("`{}` is missing", file.path)),
+        }
+    }
+    for (path, _, _) in &present {
+        if !files.iter().any(|f| &f.path == path) {
+            problems.push(format!("`{path}` is not in the manifest"));
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Problem::new(format!(
+        "{what} `{}` does not match its manifest: {}",
+        bundle.display(),
+        problems.join("; ")
+    ))
+    .hint("run `tinydit-release check` again to rebuild the bundle")
+    .into())
 }
 
 /// Where a built release lies: `<out>/manifest.json` and `<out>/bundle/`.
@@ -231,6 +260,8 @@ pub struct BuiltRelease {
     pub manifest: PathBuf,
     /// The bundle folder.
     pub bundle: PathBuf,
+    /// The demo Space's folder (`<out>/space/`), read when the manifest lists a Space.
+    pub space: PathBuf,
     /// Whether `check` built it in this process, so the manifest's digests were computed from
     /// these files moments ago and need not be computed again (names and sizes still are).
     pub just_built: bool,
@@ -242,6 +273,7 @@ impl BuiltRelease {
         Self {
             manifest: out.join(MANIFEST_FILE),
             bundle: out.join("bundle"),
+            space: out.join(crate::space::SPACE_DIR),
             just_built: false,
         }
     }
@@ -302,6 +334,7 @@ mod tests {
             metrics: crate::gates::Metrics::new(),
             gates: Vec::new(),
             files,
+            space: None,
         }
     }
 

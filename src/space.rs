@@ -16,8 +16,9 @@
 //!
 //! `tests/it/publish/space.rs` runs the page in headless Chromium against a release published to
 //! the Hub emulator (`tests/browser/`, whose `package-lock.json` pins the same onnxruntime-web,
-//! whose files it serves, so a wrong digest here fails it). Not built yet (issue 17): `publish`
-//! releasing the Space with the model.
+//! whose files it serves, so a wrong digest here fails it). `check` lists the files in the
+//! manifest (`SpaceListing`) and `publish` releases them to the Space's `main`, tagged with the
+//! version (`publish::release_to_hub`).
 //!
 //! Layer 5, beside the bundle: imports the configuration and the bundle's manifest.
 

@@ -449,6 +449,8 @@ mod tests {
             hub_url: Some("https://huggingface.co/o/m".to_owned()),
             // What a hostile server answered; the summary links the page it built itself.
             github_release_url: Some("javascript:alert(1)".to_owned()),
+            space_url: None,
+            space_commit: None,
             uploaded_files: vec![VALUE.to_owned()],
             uploaded_assets: vec![VALUE.to_owned()],
             plan,

@@ -86,6 +86,7 @@ pub(super) fn publish_results(
         "release_url",
         receipt.github_release_url.clone().unwrap_or_default(),
     );
+    results.output("space_url", receipt.space_url.clone().unwrap_or_default());
     results.output(
         "plan_json",
         serde_json::to_string_pretty(&receipt.plan).expect("plans serialize to JSON"),
@@ -108,6 +109,9 @@ pub(super) fn publish_results(
             &github.tag,
         );
         let _ = writeln!(results.summary, "- GitHub release: {}", link(&page, &page));
+    }
+    if let Some(url) = &receipt.space_url {
+        let _ = writeln!(results.summary, "- Demo Space: {}", link(url, url));
     }
     let _ = writeln!(
         results.summary,

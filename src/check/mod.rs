@@ -229,9 +229,13 @@ pub fn run(
         check_files_exist(config, &artifacts, &readme, &staging.sizes()?, &mut found);
     }
     let manifest = staging.finish(&options.out)?;
-    if config.space.is_some() {
-        write_space(config, &manifest, &options.out, reporter)?;
-    }
+    let space = match &config.space {
+        Some(space) => Some(crate::manifest::SpaceListing {
+            repo: space.repo.clone(),
+            files: write_space(config, &manifest, &options.out, reporter)?,
+        }),
+        None => None,
+    };
 
     let mut refusals: Vec<String> = found
         .checks
@@ -272,6 +276,7 @@ pub fn run(
         smoke: smoke_report,
         variants: variant_reports,
         bundle: manifest,
+        space,
         identity: Some(identity.identity.clone()),
     };
     // The verdict is known: record it with the exact bytes it applies to.
@@ -287,13 +292,14 @@ pub fn run(
     Ok(report)
 }
 
-/// The demo Space into `<out>/space/`, its front matter checked like the card's.
+/// The demo Space into `<out>/space/`, its front matter checked like the card's; its files with
+/// their sizes and digests, sorted by path, for the manifest.
 fn write_space(
     config: &ReleaseConfig,
     manifest: &bundle::Manifest,
     out: &Path,
     reporter: &Reporter,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Vec<bundle::BundleFile>> {
     let files = crate::space::files(config, manifest)?;
     let readme = files
         .iter()
@@ -317,7 +323,16 @@ fn write_space(
             files.len()
         ),
     );
-    Ok(())
+    let mut listing: Vec<bundle::BundleFile> = files
+        .iter()
+        .map(|(name, bytes)| bundle::BundleFile {
+            path: name.clone(),
+            bytes: bytes.len() as u64,
+            sha256: crate::digest::sha256_hex(bytes),
+        })
+        .collect();
+    listing.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(listing)
 }
 
 /// Scans and converts every checkpoint into the bundle. A refused checkpoint is a failed check,

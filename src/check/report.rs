@@ -86,6 +86,9 @@ pub struct CheckReport {
     pub variants: Vec<VariantReport>,
     /// The bundle's files.
     pub bundle: Manifest,
+    /// The demo Space's repository and files (`<out>/space/`), when `[space]` is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub space: Option<crate::manifest::SpaceListing>,
     /// The release identity (`release.json`'s `identity`).
     pub identity: Option<String>,
 }
@@ -127,6 +130,7 @@ impl CheckReport {
                 })
                 .collect(),
             files: self.bundle.files.clone(),
+            space: self.space.clone(),
         }
     }
 }

@@ -176,6 +176,7 @@ mod tests {
                     sha256: "1".repeat(64),
                 },
             ],
+            space: None,
         };
         let released = br#"{"version": "1.0.0", "metrics": {"smoke.latency_ms_p50": 7.5}}"#;
         let adopted = Adopted {

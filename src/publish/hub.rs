@@ -26,7 +26,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use hf_hub::repository::{AddSource, CommitOperation, RepoTreeEntry, RepoTypeModel};
+use hf_hub::repository::{AddSource, CommitOperation, RepoTreeEntry, RepoTypeAny};
 use hf_hub::{HFClient, HFError, HFRepository};
 use sha1::Digest as _;
 
@@ -35,16 +35,58 @@ use super::net::{self, Limit, NetError, Timeouts};
 use super::plan::{FileAction, HubPlan, HubRef, HubState, PreviousRelease, RemoteFile};
 use super::retry::{self, Backoff, Failure, Landed};
 use super::route;
-use crate::bundle::BundleMetrics;
+use crate::bundle::{BundleFile, BundleMetrics};
 use crate::digest::hex;
 use crate::identity::{IDENTITY_FILE, MAX_IDENTITY_BYTES, ReleaseIdentity};
-use crate::manifest::ReleaseManifest;
 use crate::secrets::Token;
+
+/// The kinds of Hub repo a release writes: the model, and its demo Space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RepoKind {
+    /// A model repo (`/api/models/…`, web pages at `/{owner}/{name}`).
+    Model,
+    /// A static Space (`/api/spaces/…`, web pages at `/spaces/{owner}/{name}`).
+    Space,
+}
+
+impl RepoKind {
+    fn any(self) -> RepoTypeAny {
+        match self {
+            Self::Model => RepoTypeAny::Model,
+            Self::Space => RepoTypeAny::Space,
+        }
+    }
+
+    /// The API's plural (`models`, `spaces`).
+    pub fn plural(self) -> &'static str {
+        match self {
+            Self::Model => "models",
+            Self::Space => "spaces",
+        }
+    }
+
+    /// The prefix of web, resolve and git addresses (`""`, `spaces/`).
+    pub fn url_prefix(self) -> &'static str {
+        match self {
+            Self::Model => "",
+            Self::Space => "spaces/",
+        }
+    }
+
+    /// In words, for messages.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Model => "model repo",
+            Self::Space => "Space",
+        }
+    }
+}
 
 /// A connection to one Hub repo.
 pub struct Hub {
     client: HFClient,
-    repo: HFRepository<RepoTypeModel>,
+    repo: HFRepository<RepoTypeAny>,
+    kind: RepoKind,
     repo_id: String,
     endpoint: String,
     token: Option<Token>,
@@ -235,6 +277,27 @@ impl Hub {
         repo_id: &str,
         timeouts: &Timeouts,
     ) -> anyhow::Result<Self> {
+        Self::connect_kind(endpoint, token, repo_id, RepoKind::Model, timeouts)
+    }
+
+    /// A client for the Space `repo_id`.
+    pub fn space(
+        endpoint: &str,
+        token: &Token,
+        repo_id: &str,
+        timeouts: &Timeouts,
+    ) -> anyhow::Result<Self> {
+        Self::connect_kind(endpoint, Some(token), repo_id, RepoKind::Space, timeouts)
+    }
+
+    /// A client for a repo of `kind`.
+    pub fn connect_kind(
+        endpoint: &str,
+        token: Option<&Token>,
+        repo_id: &str,
+        kind: RepoKind,
+        timeouts: &Timeouts,
+    ) -> anyhow::Result<Self> {
         route::repo(repo_id)?;
         let (owner, name) = repo_id
             .split_once('/')
@@ -249,7 +312,7 @@ impl Hub {
             .cache_enabled(false)
             .build()
             .context("failed to set up the Hub client")?;
-        let repo = client.model(owner, name);
+        let repo = client.repository(kind.any(), owner, name);
         let endpoint = endpoint.trim_end_matches('/').to_owned();
         let probe = retry::Probe::get(
             http.clone(),
@@ -261,6 +324,7 @@ impl Hub {
         Ok(Self {
             client,
             repo,
+            kind,
             repo_id: repo_id.to_owned(),
             endpoint,
             token: token.cloned(),
@@ -284,10 +348,16 @@ impl Hub {
         .await
     }
 
-    /// The API URL of this repo: `{endpoint}/api/models/{owner}/{name}`.
+    /// The API URL of this repo: `{endpoint}/api/models/{owner}/{name}` (`spaces` for a Space).
     fn api_url(&self) -> String {
         let repo = route::repo(&self.repo_id).expect("checked when the client was made");
-        format!("{}/api/models/{repo}", self.endpoint)
+        format!("{}/api/{}/{repo}", self.endpoint, self.kind.plural())
+    }
+
+    /// The repo's path below the Hub's address: `{owner}/{name}`, `spaces/{owner}/{name}`.
+    fn web_path(&self) -> String {
+        let repo = route::repo(&self.repo_id).expect("checked when the client was made");
+        format!("{}{repo}", self.kind.url_prefix())
     }
 
     /// A failed answer of ours in the user's terms, as `translate` does for hf-hub's.
@@ -323,8 +393,7 @@ impl Hub {
 
     /// The repo's web address.
     pub fn repo_url(&self) -> String {
-        let repo = route::repo(&self.repo_id).expect("checked when the client was made");
-        format!("{}/{repo}", self.endpoint)
+        format!("{}/{}", self.endpoint, self.web_path())
     }
 
     /// A commit's web address.
@@ -555,7 +624,7 @@ impl Hub {
         let url = format!(
             "{}/{}/resolve/{}/{}",
             self.endpoint,
-            self.repo_id,
+            self.web_path(),
             route::segment(revision),
             path.split('/')
                 .map(route::segment)
@@ -624,8 +693,15 @@ impl Hub {
     /// Creates the repo, or finds it. hf-hub bug 7: `exist_ok` takes any 409 for success, the
     /// Hub's passing "another conflicting operation is in progress" included, so it is off: that
     /// 409 is retried, any other means the name exists, and the repo is read back and must be a
-    /// model repo we can see.
+    /// repo of our kind we can see. A Space is created as a static one (`sdk: static`), which
+    /// the Hub requires to be named at creation.
     pub async fn ensure_repo(&self, private: bool) -> anyhow::Result<()> {
+        #[derive(serde::Deserialize)]
+        struct Info {
+            id: String,
+        }
+        const WHAT: &str = "the repo's description";
+        let sdk = (self.kind == RepoKind::Space).then(|| "static".to_owned());
         let created = self
             .backoff
             .run_write(
@@ -634,7 +710,8 @@ impl Hub {
                         .client
                         .create_repository()
                         .repo_id(&self.repo_id)
-                        .repo_type(RepoTypeModel)
+                        .repo_type(self.kind.any())
+                        .maybe_space_sdk(sdk.clone())
                         .private(private)
                         .send()
                         .await;
@@ -657,17 +734,24 @@ impl Hub {
             )
             .await;
         created.map_err(|err| translate(err, &self.repo_id, "create the repo"))?;
-        let info = self
-            .backoff
-            .run(|| self.repo.info().send(), classify)
+        let info: Info = self
+            .get(&self.api_url(), WHAT, Limit::Page)
             .await
-            .map_err(|err| translate(err, &self.repo_id, "read the repo"))?;
+            .and_then(|answer| {
+                if answer.is_success() {
+                    answer.json(WHAT)
+                } else {
+                    Err(answer.failure(WHAT))
+                }
+            })
+            .map_err(|err| self.refused(err, "read the repo"))?;
         if info.id != self.repo_id {
             anyhow::bail!(
-                "creating the model repo `{}` on the Hub found `{}` instead; the name may be taken \
-                 by a dataset or Space",
+                "creating the {} `{}` on the Hub found `{}` instead; the name may be taken by \
+                 another kind of repo",
+                self.kind.noun(),
                 self.repo_id,
-                info.id
+                info.id.chars().take(200).collect::<String>()
             );
         }
         Ok(())
@@ -765,7 +849,7 @@ impl Hub {
         let url = format!(
             "{}/{}.git/info/lfs/objects/batch",
             self.endpoint,
-            route::repo(&self.repo_id)?
+            self.web_path()
         );
         let body = serde_json::json!({
             "operation": "upload",
@@ -908,7 +992,7 @@ impl Hub {
         &self,
         plan: &HubPlan,
         bundle: &Path,
-        manifest: &ReleaseManifest,
+        files: &[BundleFile],
     ) -> anyhow::Result<String> {
         let mut operations = Vec::new();
         let mut uploads = Vec::new();
@@ -958,7 +1042,7 @@ impl Hub {
                     }
                 },
                 classify,
-                || self.landed_commit(plan, manifest, bundle),
+                || self.landed_commit(plan, files, bundle),
             )
             .await;
         match result {
@@ -996,7 +1080,7 @@ impl Hub {
     async fn landed_commit(
         &self,
         plan: &HubPlan,
-        manifest: &ReleaseManifest,
+        files: &[BundleFile],
         bundle: &Path,
     ) -> Result<Landed<String>, HFError> {
         let Some((branches, _)) = self.read_refs().await.map_err(|err| hf_error(&err))? else {
@@ -1016,7 +1100,7 @@ impl Hub {
         let Ok(tree) = self.tree(&head).await else {
             return Ok(Landed::No);
         };
-        let same = super::plan::differing_files(manifest, &tree, &|f| {
+        let same = super::plan::differing_files(files, &tree, &|f| {
             git_blob_oid(&bundle.join(&f.path)).ok()
         })
         .iter()
@@ -1028,12 +1112,12 @@ impl Hub {
     pub async fn verify(
         &self,
         commit: &str,
-        manifest: &ReleaseManifest,
+        files: &[BundleFile],
         bundle: &Path,
     ) -> anyhow::Result<()> {
         let tree = self.tree(commit).await?;
         let mut problems = Vec::new();
-        for file in &manifest.files {
+        for file in files {
             let Some(remote) = tree.iter().find(|r| r.path == file.path) else {
                 problems.push(format!("`{}` is missing", file.path));
                 continue;

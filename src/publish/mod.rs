@@ -10,9 +10,11 @@
 //! 2. plan ([`plan::build`]) from the Hub's and GitHub's state; its problems refuse;
 //! 3. Hub: the repo (created if missing), a prerelease's branch, one commit of the changed files
 //!    based on the head read in step 2, the tree read back and compared, the tag;
-//! 4. GitHub: the tag on the source commit, a draft release, every asset uploaded and verified,
+//! 4. the demo Space (`[space]`, not for a prerelease), after the model's tag since its page
+//!    loads the model at that tag: the same steps as the model's repo, on the Space's `main`;
+//! 5. GitHub: the tag on the source commit, a draft release, every asset uploaded and verified,
 //!    then the release published (the order immutable releases need; nothing half-done shows);
-//! 5. the [`PublishReceipt`].
+//! 6. the [`PublishReceipt`].
 //!
 //! Async stays inside this module: [`runtime`] builds a tokio runtime for each command; the
 //! offline stages stay synchronous. Nothing here prints; progress goes through the `Reporter`.
@@ -41,7 +43,7 @@ use self::adopt::Adopted;
 pub use self::error::PublishError;
 pub use self::notes::{identity_in_notes, release_notes};
 use self::plan::{
-    AssetAction, FileAction, Provenance, ReleaseAction, ReleasePlan, RemoteState, TagPlan,
+    AssetAction, FileAction, HubPlan, Provenance, ReleaseAction, ReleasePlan, RemoteState, TagPlan,
 };
 use self::version::ReleaseVersion;
 use crate::config::ReleaseConfig;
@@ -70,6 +72,12 @@ pub struct PublishReceipt {
     pub hub_url: Option<String>,
     /// The GitHub release's web address.
     pub github_release_url: Option<String>,
+    /// The demo Space's web address, when the release has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub space_url: Option<String>,
+    /// The Space's commit of the release.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub space_commit: Option<String>,
     /// Files uploaded to the Hub in this run.
     pub uploaded_files: Vec<String>,
     /// Assets uploaded to GitHub in this run.
@@ -154,6 +162,7 @@ pub fn load_built(built: &BuiltRelease, ours: &ReleaseVersion) -> anyhow::Result
     } else {
         manifest.verify(&built.bundle)?;
     }
+    manifest.verify_space(&built.space, !built.just_built)?;
     if manifest.version.as_deref() != Some(ours.version.to_string().as_str()) {
         return Err(crate::error::Problem::new(format!(
             "the bundle `{}` was built for version `{}`, not `{}`",
@@ -324,6 +333,26 @@ fn read_remote(
         )?;
         remote.github = Some(rt.block_on(github.read_state(&ours.tag))?);
     }
+    if let (Some(space), true, false, Some(token)) = (
+        &manifest.space,
+        config.publish.hub,
+        ours.is_prerelease(),
+        &connection.tokens.hub,
+    ) {
+        reporter.status("Reading", format!("the Space `{}` on the Hub", space.repo));
+        let hub = hub::Hub::space(
+            &connection.endpoints.hub,
+            token,
+            &space.repo,
+            &connection.timeouts,
+        )?;
+        remote.space = Some(rt.block_on(hub.read_state(
+            "main",
+            &ours.tag,
+            &config.version.tag_prefix,
+            &ours.version,
+        ))?);
+    }
     Ok(remote)
 }
 
@@ -485,6 +514,7 @@ fn build_plan(
                 |bytes| Some(hub::git_blob_oid_of(bytes)),
             )
         },
+        &|file| hub::git_blob_oid(&built.space.join(&file.path)).ok(),
     )
 }
 
@@ -598,6 +628,11 @@ pub fn publish(
         hub_commit_url: None,
         hub_url: None,
         github_release_url: None,
+        space_url: plan.space.as_ref().map(|s| s.url.clone()),
+        space_commit: plan.space.as_ref().and_then(|s| match &s.tag_plan {
+            TagPlan::Exists { commit } => Some(commit.clone()),
+            _ => None,
+        }),
         uploaded_files: Vec::new(),
         uploaded_assets: Vec::new(),
         plan: plan.clone(),
@@ -639,7 +674,7 @@ pub fn publish(
     Ok(receipt)
 }
 
-/// Steps 3 and 4.
+/// Steps 3 to 5.
 async fn execute(
     config: &ReleaseConfig,
     manifest: &ReleaseManifest,
@@ -656,84 +691,41 @@ async fn execute(
             &hub_plan.repo,
             &connection.timeouts,
         )?;
-        if hub_plan.repo_action != "exists" {
-            reporter.status("Creating", format!("`{}` on the Hub", hub_plan.repo));
-            hub.ensure_repo(hub_plan.private).await?;
-        }
-        let commit = if let TagPlan::Exists { commit } = &hub_plan.tag_plan {
-            commit.clone()
-        } else {
-            let mut hub_plan = hub_plan.clone();
-            if hub_plan.create_branch || hub_plan.repo_action != "exists" {
-                if hub_plan.create_branch {
-                    let main = hub.branch_head("main").await?;
-                    reporter.status("Creating", format!("branch `{}`", hub_plan.revision));
-                    hub.ensure_branch(&hub_plan.revision, main.as_deref())
-                        .await?;
-                }
-                // Plan the commit again against what the branch holds now (a new repo
-                // starts with `.gitattributes`, a new branch with `main`'s files).
-                let ours = ReleaseVersion::new(
-                    semver::Version::parse(&plan.version)
-                        .context("the plan's version is a semantic version")?,
-                    &config.version.tag_prefix,
-                );
-                let state = hub
-                    .read_state(
-                        &ours.hub_revision(),
-                        &ours.tag,
-                        &config.version.tag_prefix,
-                        &ours.version,
-                    )
-                    .await?;
-                let reading = Reading {
-                    remote: RemoteState {
-                        hub: Some(state),
-                        github: None,
-                    },
-                    identity: bundle_identity(built, manifest)?,
-                    adopted: Adopted::default(),
-                };
-                let fresh = build_plan(manifest, config, &ours, &reading, connection, built);
-                if let Some(fresh) = fresh.hub {
-                    hub_plan = fresh;
-                }
-            }
-            if hub_plan.commit_needed {
-                let changed: Vec<&str> = hub_plan
-                    .files
-                    .iter()
-                    .filter(|f| matches!(f.action, FileAction::Add | FileAction::Replace))
-                    .map(|f| f.path.as_str())
-                    .collect();
-                reporter.status(
-                    "Uploading",
-                    format!(
-                        "{} file(s) to `{}` (`{}`), one commit",
-                        changed.len(),
-                        hub_plan.repo,
-                        hub_plan.revision
-                    ),
-                );
-                receipt.uploaded_files = changed.iter().map(|s| (*s).to_owned()).collect();
-                hub.commit(&hub_plan, &built.bundle, manifest).await?
-            } else {
-                reporter.skipped("Hub commit: every file is already there");
-                hub_plan
-                    .parent_commit
-                    .clone()
-                    .context("nothing to commit, yet the branch has no head")?
-            }
+        let released = ToRelease {
+            files: &manifest.files,
+            dir: &built.bundle,
+            side: Side::Model,
         };
-        reporter.status("Verifying", format!("commit `{commit}` on the Hub"));
-        hub.verify(&commit, manifest, &built.bundle).await?;
-        if !matches!(hub_plan.tag_plan, TagPlan::Exists { .. }) {
-            reporter.status("Tagging", format!("`{}` on the Hub", hub_plan.tag));
-            hub.tag(&hub_plan.tag, &commit, &format!("Release {}", hub_plan.tag))
-                .await?;
-        }
+        let commit = release_to_hub(
+            &hub, hub_plan, &released, config, manifest, built, plan, connection, receipt, reporter,
+        )
+        .await?;
         receipt.hub_commit_url = Some(hub.commit_url(&commit));
         receipt.hub_commit = Some(commit);
+    }
+
+    // The Space's page loads the model at its tag, so the Space follows the model's tag.
+    if let (Some(space_plan), Some(listing), Some(token)) =
+        (&plan.space, &manifest.space, &connection.tokens.hub)
+    {
+        let hub = hub::Hub::space(
+            &connection.endpoints.hub,
+            token,
+            &space_plan.repo,
+            &connection.timeouts,
+        )?;
+        let released = ToRelease {
+            files: &listing.files,
+            dir: &built.space,
+            side: Side::Space,
+        };
+        let commit = release_to_hub(
+            &hub, space_plan, &released, config, manifest, built, plan, connection, receipt,
+            reporter,
+        )
+        .await?;
+        receipt.space_url = Some(hub.repo_url());
+        receipt.space_commit = Some(commit);
     }
 
     if let (Some(gh_plan), Some(token)) = (&plan.github, &connection.tokens.github) {
@@ -798,6 +790,140 @@ async fn execute(
     }
     reporter.status("Published", format!("`{}`", plan.tag));
     Ok(())
+}
+
+/// Which Hub repo of the release a [`ToRelease`] is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Model,
+    Space,
+}
+
+/// What one Hub repo gets: its files and the folder they are in.
+struct ToRelease<'a> {
+    files: &'a [crate::bundle::BundleFile],
+    dir: &'a Path,
+    side: Side,
+}
+
+/// Step 3 for one Hub repo (the model, or the demo Space): the repo created if missing, a
+/// prerelease's branch, one commit of the changed files, the tree read back and compared, the
+/// tag. Returns the release's commit.
+#[allow(clippy::too_many_arguments)]
+async fn release_to_hub(
+    hub: &hub::Hub,
+    hub_plan: &HubPlan,
+    released: &ToRelease<'_>,
+    config: &ReleaseConfig,
+    manifest: &ReleaseManifest,
+    built: &BuiltRelease,
+    plan: &ReleasePlan,
+    connection: &Connection,
+    receipt: &mut PublishReceipt,
+    reporter: &Reporter,
+) -> anyhow::Result<String> {
+    if hub_plan.repo_action != "exists" {
+        reporter.status("Creating", format!("`{}` on the Hub", hub_plan.repo));
+        hub.ensure_repo(hub_plan.private).await?;
+    }
+    let commit = if let TagPlan::Exists { commit } = &hub_plan.tag_plan {
+        commit.clone()
+    } else {
+        let mut hub_plan = hub_plan.clone();
+        if hub_plan.create_branch || hub_plan.repo_action != "exists" {
+            if hub_plan.create_branch {
+                let main = hub.branch_head("main").await?;
+                reporter.status("Creating", format!("branch `{}`", hub_plan.revision));
+                hub.ensure_branch(&hub_plan.revision, main.as_deref())
+                    .await?;
+            }
+            // Plan the commit again against what the branch holds now (a new repo starts
+            // with `.gitattributes`, a new branch with `main`'s files).
+            let ours = ReleaseVersion::new(
+                semver::Version::parse(&plan.version)
+                    .context("the plan's version is a semantic version")?,
+                &config.version.tag_prefix,
+            );
+            let state = hub
+                .read_state(
+                    &hub_plan.revision,
+                    &ours.tag,
+                    &config.version.tag_prefix,
+                    &ours.version,
+                )
+                .await?;
+            let remote = match released.side {
+                Side::Model => RemoteState {
+                    hub: Some(state),
+                    ..RemoteState::default()
+                },
+                Side::Space => RemoteState {
+                    space: Some(state),
+                    ..RemoteState::default()
+                },
+            };
+            let reading = Reading {
+                remote,
+                identity: bundle_identity(built, manifest)?,
+                adopted: Adopted::default(),
+            };
+            let fresh = build_plan(manifest, config, &ours, &reading, connection, built);
+            let fresh = match released.side {
+                Side::Model => fresh.hub,
+                Side::Space => fresh.space,
+            };
+            if let Some(fresh) = fresh {
+                hub_plan = fresh;
+            }
+        }
+        if hub_plan.commit_needed {
+            let changed: Vec<&str> = hub_plan
+                .files
+                .iter()
+                .filter(|f| matches!(f.action, FileAction::Add | FileAction::Replace))
+                .map(|f| f.path.as_str())
+                .collect();
+            reporter.status(
+                "Uploading",
+                format!(
+                    "{} file(s) to `{}` (`{}`), one commit",
+                    changed.len(),
+                    hub_plan.repo,
+                    hub_plan.revision
+                ),
+            );
+            receipt
+                .uploaded_files
+                .extend(changed.iter().map(|path| match released.side {
+                    Side::Model => (*path).to_owned(),
+                    Side::Space => format!("{}/{path}", crate::space::SPACE_DIR),
+                }));
+            hub.commit(&hub_plan, released.dir, released.files).await?
+        } else {
+            reporter.skipped(format!(
+                "commit to `{}`: every file is already there",
+                hub_plan.repo
+            ));
+            hub_plan
+                .parent_commit
+                .clone()
+                .context("nothing to commit, yet the branch has no head")?
+        }
+    };
+    reporter.status(
+        "Verifying",
+        format!("commit `{commit}` of `{}` on the Hub", hub_plan.repo),
+    );
+    hub.verify(&commit, released.files, released.dir).await?;
+    if !matches!(hub_plan.tag_plan, TagPlan::Exists { .. }) {
+        reporter.status(
+            "Tagging",
+            format!("`{}` of `{}` on the Hub", hub_plan.tag, hub_plan.repo),
+        );
+        hub.tag(&hub_plan.tag, &commit, &format!("Release {}", hub_plan.tag))
+            .await?;
+    }
+    Ok(commit)
 }
 
 #[cfg(test)]

@@ -175,6 +175,8 @@ pub struct RemoteState {
     pub hub: Option<HubState>,
     /// GitHub.
     pub github: Option<GithubState>,
+    /// The demo Space's repository on the Hub, when the release has one.
+    pub space: Option<HubState>,
 }
 
 /// What happens to one file on the Hub.
@@ -354,6 +356,10 @@ pub struct ReleasePlan {
     pub hub: Option<HubPlan>,
     /// The GitHub side, when `[publish] github-release`.
     pub github: Option<GithubPlan>,
+    /// The demo Space, when the release has one (`[space]`), `[publish] hub` is on and the
+    /// version is not a prerelease: one commit to its `main`, tagged like the model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub space: Option<HubPlan>,
     /// The previous release's tag.
     pub previous_release: Option<String>,
     /// Metrics against the previous release.
@@ -369,10 +375,11 @@ impl ReleasePlan {
     pub fn is_already_released(&self) -> bool {
         self.online
             && self.problems.is_empty()
-            && self
-                .hub
-                .as_ref()
-                .is_none_or(|h| !h.commit_needed && matches!(h.tag_plan, TagPlan::Exists { .. }))
+            && [&self.hub, &self.space].into_iter().all(|side| {
+                side.as_ref().is_none_or(|h| {
+                    !h.commit_needed && matches!(h.tag_plan, TagPlan::Exists { .. })
+                })
+            })
             && self.github.as_ref().is_none_or(|g| {
                 g.release_action == ReleaseAction::Published
                     && g.assets.iter().all(|a| {
@@ -396,7 +403,8 @@ pub struct Provenance {
     pub identity: Option<ReleaseIdentity>,
 }
 
-/// Builds the plan.
+/// Builds the plan. `local_git_oid` and `space_git_oid` give the git blob id of a bundle file
+/// and of a Space file (each in its own folder), to compare with the Hub's regular files.
 pub fn build(
     manifest: &ReleaseManifest,
     config: &ReleaseConfig,
@@ -404,14 +412,15 @@ pub fn build(
     remote: &RemoteState,
     provenance: &Provenance,
     local_git_oid: &dyn Fn(&BundleFile) -> Option<String>,
+    space_git_oid: &dyn Fn(&BundleFile) -> Option<String>,
 ) -> ReleasePlan {
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
-    let online = remote.hub.is_some() || remote.github.is_some();
+    let online = remote.hub.is_some() || remote.github.is_some() || remote.space.is_some();
     let hub = config.publish.hub.then(|| {
         hub_plan(
+            &HubTarget::model(manifest, config, ours),
             manifest,
-            config,
             ours,
             remote.hub.as_ref(),
             provenance,
@@ -419,6 +428,34 @@ pub fn build(
             &mut problems,
         )
     });
+    let space = match &manifest.space {
+        Some(listing) if config.publish.hub && ours.is_prerelease() => {
+            warnings.push(format!(
+                "`{}` is a prerelease: the Space `{}` keeps showing the latest release",
+                ours.tag, listing.repo
+            ));
+            None
+        }
+        Some(listing) if config.publish.hub => {
+            if config.model.private == Some(true) {
+                warnings.push(format!(
+                    "the model repo `{}` is private: the Space `{}` cannot load it in a \
+                     visitor's browser",
+                    config.model.hub_repo, listing.repo
+                ));
+            }
+            Some(hub_plan(
+                &HubTarget::space(listing, config),
+                manifest,
+                ours,
+                remote.space.as_ref(),
+                provenance,
+                space_git_oid,
+                &mut problems,
+            ))
+        }
+        _ => None,
+    };
     let github = config.publish.github_release.then(|| {
         github_plan(
             manifest,
@@ -455,6 +492,7 @@ pub fn build(
         bundle_bytes: manifest.total_bytes(),
         hub,
         github,
+        space,
         previous_release: previous.map(|p| p.tag.clone()),
         metric_deltas: previous
             .and_then(|p| p.metrics.as_ref())
@@ -505,20 +543,71 @@ pub fn github_release_page(api: &str, repo: &str, tag: &str) -> String {
     format!("{web}/{repo}/releases/tag/{}", super::route::segment(tag))
 }
 
+/// A Hub repo the release commits to: the model repo (the bundle) or the demo Space.
+pub struct HubTarget<'a> {
+    /// Repo id.
+    pub repo: &'a str,
+    /// The files it gets, with their sizes and digests.
+    pub files: &'a [BundleFile],
+    /// The branch committed to.
+    pub revision: String,
+    /// Private when created.
+    pub private: bool,
+    /// Where, in messages: `the Hub`, `the Space `owner/name``.
+    pub place: String,
+    /// The prefix of its web address (`""`, `spaces/`).
+    pub web_prefix: &'static str,
+    /// Files on the Hub that the release lacks are deleted (`[publish] prune`).
+    pub prune: bool,
+}
+
+impl<'a> HubTarget<'a> {
+    /// The model repo: the bundle, on `main` or a prerelease's branch.
+    pub fn model(
+        manifest: &'a ReleaseManifest,
+        config: &'a ReleaseConfig,
+        ours: &ReleaseVersion,
+    ) -> Self {
+        Self {
+            repo: &config.model.hub_repo,
+            files: &manifest.files,
+            revision: ours.hub_revision(),
+            private: config.model.private.unwrap_or(false),
+            place: "the Hub".to_owned(),
+            web_prefix: "",
+            prune: config.publish.prune,
+        }
+    }
+
+    /// The demo Space: its files on `main`, which the Space serves.
+    pub fn space(listing: &'a crate::manifest::SpaceListing, config: &ReleaseConfig) -> Self {
+        Self {
+            repo: &listing.repo,
+            files: &listing.files,
+            revision: "main".to_owned(),
+            private: config.model.private.unwrap_or(false),
+            place: format!("the Space `{}`", listing.repo),
+            web_prefix: "spaces/",
+            prune: config.publish.prune,
+        }
+    }
+}
+
 fn hub_plan(
+    target: &HubTarget<'_>,
     manifest: &ReleaseManifest,
-    config: &ReleaseConfig,
     ours: &ReleaseVersion,
     state: Option<&HubState>,
     provenance: &Provenance,
     local_git_oid: &dyn Fn(&BundleFile) -> Option<String>,
     problems: &mut Vec<String>,
 ) -> HubPlan {
-    let revision = ours.hub_revision();
-    let repo = config.model.hub_repo.clone();
+    let revision = target.revision.clone();
+    let repo = target.repo.to_owned();
+    let place = &target.place;
     let (repo_action, create_branch, parent_commit) = match state {
         None => ("unknown", false, None),
-        Some(s) if !s.exists => ("create", ours.is_prerelease(), None),
+        Some(s) if !s.exists => ("create", revision != "main", None),
         Some(s) => match s.branch(&revision) {
             Some(head) => ("exists", false, Some(head.to_owned())),
             None => ("exists", true, s.branch("main").map(str::to_owned)),
@@ -527,7 +616,7 @@ fn hub_plan(
     let remote_tree: BTreeMap<&str, &RemoteFile> = state
         .map(|s| s.tree.iter().map(|f| (f.path.as_str(), f)).collect())
         .unwrap_or_default();
-    let mut files: Vec<FilePlan> = manifest
+    let mut files: Vec<FilePlan> = target
         .files
         .iter()
         .map(|file| {
@@ -546,7 +635,7 @@ fn hub_plan(
         })
         .collect();
     for remote in remote_tree.values() {
-        if manifest.files.iter().any(|f| f.path == remote.path)
+        if target.files.iter().any(|f| f.path == remote.path)
             || HUB_OWN_FILES.contains(&remote.path.as_str())
         {
             continue;
@@ -555,7 +644,7 @@ fn hub_plan(
             path: remote.path.clone(),
             bytes: remote.size,
             sha256: remote.sha256.clone(),
-            action: if config.publish.prune {
+            action: if target.prune {
                 FileAction::Delete
             } else {
                 FileAction::Keep
@@ -563,7 +652,7 @@ fn hub_plan(
         });
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
-    for file in &manifest.files {
+    for file in target.files {
         if file.bytes > HUB_MAX_FILE_BYTES {
             problems.push(format!(
                 "`{}` has {} bytes, more than the Hub's limit of 50 GB per file",
@@ -571,10 +660,10 @@ fn hub_plan(
             ));
         }
     }
-    if manifest.files.len() > HUB_MAX_FILES_PER_COMMIT {
+    if target.files.len() > HUB_MAX_FILES_PER_COMMIT {
         problems.push(format!(
             "the bundle has {} files; the Hub recommends at most {HUB_MAX_FILES_PER_COMMIT} per commit",
-            manifest.files.len()
+            target.files.len()
         ));
     }
     let tag_plan = match state {
@@ -585,24 +674,24 @@ fn hub_plan(
                 let differing = s
                     .tag_tree
                     .as_deref()
-                    .map(|tree| differing_files(manifest, tree, local_git_oid))
+                    .map(|tree| differing_files(target.files, tree, local_git_oid))
                     .unwrap_or_default();
                 match (&s.tag_identity, &provenance.identity) {
                     (Some(Ok(released)), Some(identity)) if !identity.matches(released) => {
                         problems.push(format!(
-                            "`{}` is already released on the Hub from other inputs: {}",
+                            "`{}` is already released on {place} from other inputs: {}",
                             ours.tag,
                             identity.differences(released).join("; ")
                         ));
                     }
                     (Some(Err(why)), Some(_)) => problems.push(format!(
-                        "`{}` is released on the Hub, but its release identity cannot be read: \
+                        "`{}` is released on {place}, but its release identity cannot be read: \
                          {why}",
                         ours.tag
                     )),
                     (Some(Ok(_)), Some(_)) if !differing.is_empty() => {
                         problems.push(format!(
-                            "`{}` is released on the Hub from the same inputs, but this run did \
+                            "`{}` is released on {place} from the same inputs, but this run did \
                              not reproduce its bytes: {}",
                             ours.tag,
                             differing.join(", ")
@@ -610,7 +699,7 @@ fn hub_plan(
                     }
                     _ if !differing.is_empty() => {
                         problems.push(format!(
-                            "`{}` is already released on the Hub with different content: {}",
+                            "`{}` is already released on {place} with different content: {}",
                             ours.tag,
                             differing.join(", ")
                         ));
@@ -634,10 +723,15 @@ fn hub_plan(
             )
         });
     HubPlan {
-        url: hub_repo_url(&provenance.hub_endpoint, &repo),
+        url: format!(
+            "{}/{}{}",
+            provenance.hub_endpoint.trim_end_matches('/'),
+            target.web_prefix,
+            hub_repo_url("", &repo).trim_start_matches('/')
+        ),
         repo,
         repo_action,
-        private: config.model.private.unwrap_or(false),
+        private: target.private,
         revision,
         create_branch,
         parent_commit,
@@ -695,12 +789,12 @@ pub fn is_same(
 
 /// Bundle files that are missing or differ in `tree`, and files of `tree` the bundle lacks.
 pub fn differing_files(
-    manifest: &ReleaseManifest,
+    files: &[BundleFile],
     tree: &[RemoteFile],
     local_git_oid: &dyn Fn(&BundleFile) -> Option<String>,
 ) -> Vec<String> {
     let mut differing = Vec::new();
-    for file in &manifest.files {
+    for file in files {
         match tree.iter().find(|r| r.path == file.path) {
             Some(remote) if is_same(file, remote, local_git_oid) => {}
             Some(_) => differing.push(format!("`{}` differs", file.path)),
@@ -709,7 +803,7 @@ pub fn differing_files(
     }
     for remote in tree {
         if !HUB_OWN_FILES.contains(&remote.path.as_str())
-            && !manifest.files.iter().any(|f| f.path == remote.path)
+            && !files.iter().any(|f| f.path == remote.path)
         {
             differing.push(format!("`{}` is not in the bundle", remote.path));
         }
@@ -1079,6 +1173,7 @@ pub(crate) mod build_tests {
             metrics: [("fid".to_owned(), 41.0)].into(),
             gates: Vec::new(),
             files: vec![file("README.md", 'a'), file("w.bin", 'b')],
+            space: None,
         }
     }
 
@@ -1126,6 +1221,7 @@ pub(crate) mod build_tests {
             remote,
             &Provenance::default(),
             &|_| None,
+            &|_| None,
         )
     }
 
@@ -1140,6 +1236,7 @@ pub(crate) mod build_tests {
         let remote = RemoteState {
             hub: None,
             github: Some(GithubState::default()),
+            space: None,
         };
         let mut manifest = manifest();
         manifest.files = vec![file("w (fp16).bin"), file("w.fp16.bin"), file("x+cpu.bin")];
@@ -1149,6 +1246,7 @@ pub(crate) mod build_tests {
             &ours,
             &remote,
             &Provenance::default(),
+            &|_| None,
             &|_| None,
         );
         let names: Vec<&str> = plan
@@ -1182,6 +1280,7 @@ pub(crate) mod build_tests {
             &remote,
             &Provenance::default(),
             &|_| None,
+            &|_| None,
         );
         assert!(
             plan.problems
@@ -1201,6 +1300,7 @@ pub(crate) mod build_tests {
                 vec![lfs("w.bin", 'b'), lfs("old.bin", 'z')],
             )),
             github: Some(GithubState::default()),
+            space: None,
         };
         let plan = plan(&config(""), &remote, "1.1.0");
         let actions: Vec<(&str, FileAction)> = plan
@@ -1236,6 +1336,7 @@ pub(crate) mod build_tests {
         let remote = RemoteState {
             hub: Some(state),
             github: None,
+            space: None,
         };
         let plan = plan(&config(""), &remote, "1.1.0");
         assert_eq!(
@@ -1280,6 +1381,7 @@ pub(crate) mod build_tests {
             let remote = RemoteState {
                 hub: Some(state),
                 github: None,
+                space: None,
             };
             let provenance = Provenance {
                 identity: Some(ours.clone()),
@@ -1288,9 +1390,15 @@ pub(crate) mod build_tests {
             let version = ReleaseVersion::new(semver::Version::parse("1.1.0").expect("v"), "v");
             let mut config = config("");
             config.version.require_increase = false;
-            build(&manifest, &config, &version, &remote, &provenance, &|_| {
-                None
-            })
+            build(
+                &manifest,
+                &config,
+                &version,
+                &remote,
+                &provenance,
+                &|_| None,
+                &|_| None,
+            )
             .problems
         };
         let released = vec![lfs("README.md", 'a'), lfs("w.bin", 'b')];
@@ -1336,6 +1444,7 @@ pub(crate) mod build_tests {
         let remote = RemoteState {
             hub: Some(hub(&["v1.0.0"], vec![lfs("w.bin", 'b')])),
             github: Some(GithubState::default()),
+            space: None,
         };
         let plan = plan(&config(""), &remote, "1.1.0");
         insta::assert_snapshot!(crate::publish::plan_markdown::markdown(&plan));
@@ -1369,6 +1478,7 @@ pub(crate) mod build_tests {
                 vec![lfs("w.bin", 'b'), lfs("old.bin", 'c')],
             )),
             github: Some(GithubState::default()),
+            space: None,
         };
         let mut plan = plan(&config(""), &remote, "1.1.0");
         let v = || crate::report::markdown::hostile::VALUE.to_owned();
@@ -1446,6 +1556,7 @@ pub(crate) mod build_tests {
         let remote = RemoteState {
             hub: Some(hub(&["v1.0.0"], Vec::new())),
             github: Some(GithubState::default()),
+            space: None,
         };
         let plan = plan(&config(""), &remote, "1.1.0-rc.1");
         let hub = plan.hub.expect("hub");
@@ -1487,6 +1598,7 @@ mod tests_support {
             metrics: Metrics::new(),
             gates: Vec::new(),
             files: Vec::new(),
+            space: None,
         };
         let ours = ReleaseVersion::new(semver::Version::new(1, 1, 0), "v");
         let plan = build(
@@ -1495,6 +1607,7 @@ mod tests_support {
             &ours,
             remote,
             &Provenance::default(),
+            &|_| None,
             &|_| None,
         );
         plan.hub.is_some_and(|h| {

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::publish::plan::{AssetAction, FileAction, ReleaseAction, ReleasePlan, TagPlan};
+use crate::publish::plan::{AssetAction, FileAction, HubPlan, ReleaseAction, ReleasePlan, TagPlan};
 use crate::report::markdown::{code, link, prose, text};
 
 /// The first 12 characters of a commit id or digest, as a code span.
@@ -20,8 +20,8 @@ fn tag_text(tag: &TagPlan) -> String {
 }
 
 /// The plan as Markdown. Every name, path, message and commit goes through [`text`],
-/// [`code`] or [`prose`]; the one link is to the Hub repo's address, which the plan built from the
-/// configured endpoint.
+/// [`code`] or [`prose`]; the links are to the Hub repos' addresses (the model's and the demo
+/// Space's), which the plan built from the configured endpoint.
 pub fn markdown(plan: &ReleasePlan) -> String {
     let mut md = String::new();
     let _ = writeln!(
@@ -50,46 +50,10 @@ pub fn markdown(plan: &ReleasePlan) -> String {
         let _ = writeln!(md, "- warning: {}", prose(warning));
     }
     if let Some(hub) = &plan.hub {
-        let _ = writeln!(
-            md,
-            "### Hugging Face Hub: {}\n\nRepo: {}. Branch {}{}; commit \"{}\"{}; tag {}: {}.\n",
-            link(&hub.repo, &hub.url),
-            hub.repo_action,
-            code(&hub.revision),
-            if hub.create_branch {
-                " (created from `main`)"
-            } else {
-                ""
-            },
-            text(&hub.commit_message),
-            hub.parent_commit
-                .as_deref()
-                .map(|p| format!(" on {}", short(p)))
-                .unwrap_or_default(),
-            code(&hub.tag),
-            tag_text(&hub.tag_plan)
-        );
-        if !hub.commit_needed {
-            let _ = writeln!(md, "No commit needed: every file is already there.\n");
-        }
-        let _ = writeln!(md, "| file | action | size | sha256 |\n|---|---|---|---|");
-        for file in &hub.files {
-            let action = match file.action {
-                FileAction::Add => "add",
-                FileAction::Replace => "replace",
-                FileAction::Unchanged => "unchanged",
-                FileAction::Delete => "**delete**",
-                FileAction::Keep => "keep (not in bundle)",
-            };
-            let _ = writeln!(
-                md,
-                "| {} | {action} | {} | {} |",
-                code(&file.path),
-                crate::card::human_bytes(file.bytes),
-                file.sha256.as_deref().map_or("—".to_owned(), short)
-            );
-        }
-        md.push('\n');
+        hub_section(&mut md, "Hugging Face Hub", hub);
+    }
+    if let Some(space) = &plan.space {
+        hub_section(&mut md, "Demo Space", space);
     }
     if let Some(gh) = &plan.github {
         let release = match gh.release_action {
@@ -155,4 +119,48 @@ pub fn markdown(plan: &ReleasePlan) -> String {
         }
     }
     md
+}
+
+/// One Hub repo's commit and tag: the model's, or the demo Space's.
+fn hub_section(md: &mut String, heading: &str, hub: &HubPlan) {
+    let _ = writeln!(
+        md,
+        "### {heading}: {}\n\nRepo: {}. Branch {}{}; commit \"{}\"{}; tag {}: {}.\n",
+        link(&hub.repo, &hub.url),
+        hub.repo_action,
+        code(&hub.revision),
+        if hub.create_branch {
+            " (created from `main`)"
+        } else {
+            ""
+        },
+        text(&hub.commit_message),
+        hub.parent_commit
+            .as_deref()
+            .map(|p| format!(" on {}", short(p)))
+            .unwrap_or_default(),
+        code(&hub.tag),
+        tag_text(&hub.tag_plan)
+    );
+    if !hub.commit_needed {
+        let _ = writeln!(md, "No commit needed: every file is already there.\n");
+    }
+    let _ = writeln!(md, "| file | action | size | sha256 |\n|---|---|---|---|");
+    for file in &hub.files {
+        let action = match file.action {
+            FileAction::Add => "add",
+            FileAction::Replace => "replace",
+            FileAction::Unchanged => "unchanged",
+            FileAction::Delete => "**delete**",
+            FileAction::Keep => "keep (not in bundle)",
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {action} | {} | {} |",
+            code(&file.path),
+            crate::card::human_bytes(file.bytes),
+            file.sha256.as_deref().map_or("—".to_owned(), short)
+        );
+    }
+    md.push('\n');
 }

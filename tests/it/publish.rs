@@ -298,6 +298,7 @@ impl World {
             metrics: [("fid".to_owned(), 40.0)].into(),
             gates: Vec::new(),
             files: listed,
+            space: None,
         };
         std::fs::write(
             dist.join("manifest.json"),

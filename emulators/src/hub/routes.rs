@@ -373,7 +373,13 @@ struct RepoBody {
     visibility: Option<String>,
     #[serde(default, rename = "type")]
     kind: Option<String>,
+    /// A Space's SDK, which the Hub requires when a Space is created.
+    #[serde(default)]
+    sdk: Option<String>,
 }
+
+/// The SDKs a Space may be created with.
+const SPACE_SDKS: [&str; 4] = ["gradio", "docker", "static", "streamlit"];
 
 fn repo_body(body: &[u8]) -> R<(RepoType, String, RepoBody)> {
     let body: RepoBody = json_body(body)?;
@@ -415,6 +421,16 @@ fn create_repo(ctx: &Ctx<'_>) -> R<Reply> {
         ));
     }
     check_write(&token, ns)?;
+    if kind == RepoType::Space && !body.sdk.as_deref().is_some_and(|s| SPACE_SDKS.contains(&s)) {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            &format!(
+                "A Space needs an `sdk`, one of {}; got {:?}",
+                SPACE_SDKS.join(", "),
+                body.sdk.as_deref().unwrap_or("none")
+            ),
+        ));
+    }
     let url = format!("{}/{}{id}", ctx.hub.api_url, kind.url_prefix());
     if state.repos.contains_key(&state::repo_key(kind, &id)) {
         let mut reply = json_response(

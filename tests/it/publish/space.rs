@@ -1,9 +1,14 @@
-//! The demo Space in headless Chromium (`tests/browser/space-test.mjs`), loading the model that
-//! `publish` released to the Hub emulator, through its resolve route (CORS) at the tag: one image
-//! per class for the Space's seed, compared with `tinydit-release sample` for the same seed and
-//! model. The noise must be bit-identical; the final images within 40 dB PSNR (float model).
+//! The demo Space released with the model: `plan` shows it, `publish` creates the Space (a static
+//! one), commits its files to `main` and tags that commit with the version, a re-run writes
+//! nothing, and the card links it. Then the page **as published** (the Space's files downloaded
+//! from the Hub emulator at the tag) runs in headless Chromium (`tests/browser/space-test.mjs`),
+//! loading the model through the Hub's resolve route (CORS) at the tag: one image per class for
+//! the Space's seed, compared with `tinydit-release sample` for the same seed and model. The noise
+//! must be bit-identical; the final images within 40 dB PSNR (float model).
 
 use super::*;
+
+const SPACE: &str = "alice/tinydit-demo";
 
 fn read_f32(path: &Path) -> Vec<f32> {
     std::fs::read(path)
@@ -39,8 +44,9 @@ fn the_space_draws_in_a_browser_what_the_cli_draws() {
         "`tests/browser/node_modules` is missing: run `make test` (which runs `npm ci` there)"
     );
     let ort = crate::common::require_ort();
-    let toml =
-        fixture_release_toml("\n[space]\nrepo = \"alice/tinydit-demo\"\ngenerator = \"full\"\n");
+    let toml = fixture_release_toml(&format!(
+        "\n[space]\nrepo = \"{SPACE}\"\ngenerator = \"full\"\n"
+    ));
     let world = World::in_context(
         TestContext::new()
             .fixture_at("tinydit", "fx")
@@ -48,8 +54,122 @@ fn the_space_draws_in_a_browser_what_the_cli_draws() {
             .git_commit_all(),
         &release_toml(""),
     );
-    world.publish_from_scratch(&ort).status(0);
     let dist = world.ctx.path().join("fx/dist");
+    let check = world
+        .command(
+            &["check", "--config", "fx/release.toml", "--out", "fx/dist"],
+            false,
+        )
+        .env("ORT_DYLIB_PATH", &ort)
+        .output()
+        .expect("check");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let publish_args = [
+        "publish",
+        "--config",
+        "fx/release.toml",
+        "--bundle",
+        "fx/dist",
+        "--json",
+    ];
+
+    // The plan names the Space and its files; nothing is written.
+    let plan = world.run(&[
+        "plan",
+        "--config",
+        "fx/release.toml",
+        "--bundle",
+        "fx/dist",
+        "--json",
+    ]);
+    plan.status(0);
+    let plan = plan.json();
+    assert_eq!(plan["space"]["repo"], SPACE);
+    assert_eq!(plan["space"]["repo_action"], "create");
+    assert_eq!(plan["space"]["revision"], "main");
+    assert_eq!(plan["space"]["tag_plan"]["action"], "create");
+    let planned: Vec<&str> = plan["space"]["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| f["path"].as_str().expect("path"))
+        .collect();
+    let mut built: Vec<String> = std::fs::read_dir(dist.join("space"))
+        .expect("space dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    built.sort();
+    assert_eq!(planned, built, "the plan lists every file of the Space");
+    assert!(world.hub.writes().is_empty(), "{:?}", world.hub.writes());
+
+    // Published: the Space's `main` holds exactly its files, tagged with the version.
+    let first = world.run(&publish_args);
+    first.status(0);
+    let receipt = first.json();
+    assert_eq!(
+        receipt["space_url"],
+        format!("{}/spaces/{SPACE}", world.hub.url).as_str()
+    );
+    let refs = world
+        .hub
+        .get(&format!("/api/spaces/{SPACE}/refs"), super::HF_TOKEN);
+    let tag = refs["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .find(|t| t["name"] == "v1.2.0")
+        .unwrap_or_else(|| panic!("the Space has no tag v1.2.0: {refs}"));
+    assert_eq!(tag["targetCommit"], receipt["space_commit"]);
+    assert_eq!(refs["branches"][0]["name"], "main");
+    assert_eq!(refs["branches"][0]["targetCommit"], receipt["space_commit"]);
+    let from_hub = world.ctx.path().join("space-from-hub");
+    std::fs::create_dir_all(&from_hub).expect("dir");
+    let tree = world.hub.get(
+        &format!("/api/spaces/{SPACE}/tree/v1.2.0?recursive=true"),
+        super::HF_TOKEN,
+    );
+    let mut on_hub = Vec::new();
+    for entry in tree.as_array().expect("tree") {
+        let path = entry["path"].as_str().expect("path");
+        if path == ".gitattributes" {
+            continue;
+        }
+        let mut response = ureq::get(format!(
+            "{}/spaces/{SPACE}/resolve/v1.2.0/{path}",
+            world.hub.url
+        ))
+        .call()
+        .expect("resolve");
+        let bytes = response.body_mut().read_to_vec().expect("bytes");
+        assert_eq!(
+            bytes,
+            std::fs::read(dist.join("space").join(path)).expect("built file"),
+            "`{path}` on the Hub is the file check built"
+        );
+        std::fs::write(from_hub.join(path), bytes).expect("write");
+        on_hub.push(path.to_owned());
+    }
+    on_hub.sort();
+    assert_eq!(
+        on_hub, built,
+        "the Space holds exactly the files check built"
+    );
+    let card = std::fs::read_to_string(dist.join("bundle/README.md")).expect("card");
+    assert!(
+        card.contains(&format!("(https://huggingface.co/spaces/{SPACE})")),
+        "the model card links the Space"
+    );
+
+    // A re-run finds the model and the Space released and writes nothing.
+    let writes = world.hub.writes().len();
+    let again = world.run(&publish_args);
+    again.status(0);
+    assert_eq!(again.json()["already_released"], true);
+    assert_eq!(world.hub.writes().len(), writes, "a re-run writes nothing");
     let space: Value =
         serde_json::from_slice(&std::fs::read(dist.join("space/space.json")).expect("space.json"))
             .expect("json");
@@ -65,7 +185,7 @@ fn the_space_draws_in_a_browser_what_the_cli_draws() {
     let browser_out = world.ctx.path().join("browser");
     let output = Command::new("node")
         .arg(crate::common::repo_root().join("tests/browser/space-test.mjs"))
-        .arg(dist.join("space"))
+        .arg(&from_hub)
         .arg(&world.hub.url)
         .arg(&browser_out)
         .arg(&seed)
