@@ -573,6 +573,40 @@ fn repo_tag_and_branch_conflicts() {
     );
 }
 
+/// A Space is created only with an SDK, as on the Hub; its pages live under `spaces/`.
+#[test]
+fn a_space_needs_an_sdk() {
+    let (_dir, emu) = hub();
+    let create = |body: Value| {
+        call("POST", &format!("{}/api/repos/create", emu.url))
+            .token(WRITE)
+            .json(&body)
+            .send()
+    };
+    let none = create(json!({"name": "demo", "organization": "alice", "type": "space"}));
+    assert_eq!(none.status, 400, "{}", none.text());
+    assert!(none.text().contains("sdk"), "{}", none.text());
+    let unknown =
+        create(json!({"name": "demo", "organization": "alice", "type": "space", "sdk": "php"}));
+    assert_eq!(unknown.status, 400, "{}", unknown.text());
+    let made =
+        create(json!({"name": "demo", "organization": "alice", "type": "space", "sdk": "static"}));
+    assert_eq!(made.status, 200, "{}", made.text());
+    assert!(
+        made.json()["url"]
+            .as_str()
+            .is_some_and(|u| u.ends_with("/spaces/alice/demo")),
+        "{}",
+        made.text()
+    );
+    let info = call("GET", &format!("{}/api/spaces/alice/demo", emu.url)).send();
+    assert_eq!(info.status, 200, "{}", info.text());
+    assert_eq!(info.json()["id"], "alice/demo");
+    // A model of the same name is another repo.
+    let model = call("GET", &format!("{}/api/models/alice/demo", emu.url)).send();
+    assert_eq!(model.status, 404, "{}", model.text());
+}
+
 #[test]
 fn tokens_and_scopes() {
     let (_dir, emu) = hub();

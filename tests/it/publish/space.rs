@@ -258,3 +258,201 @@ fn the_space_draws_in_a_browser_what_the_cli_draws() {
         assert!(db >= 40.0, "class {breed}: PSNR {db:.1} dB < 40 dB");
     }
 }
+
+/// Adds a Space to the world's bundle (`dist/space/` and its listing in `dist/manifest.json`),
+/// as `check` does with `[space]`: text files only, so nothing goes through Xet.
+fn add_space(world: &World, version: &str) {
+    let dist = world.ctx.path().join("dist");
+    let space = dist.join("space");
+    std::fs::create_dir_all(&space).expect("mkdir");
+    let files = [
+        (
+            "README.md",
+            format!(
+                "---\ntitle: TinyDiT\nsdk: static\nmodels:\n- {}\n---\n# Demo {version}\n",
+                super::REPO
+            ),
+        ),
+        (
+            "index.html",
+            "<!doctype html><title>TinyDiT</title>\n".to_owned(),
+        ),
+        ("space.json", format!("{{\"revision\": \"v{version}\"}}\n")),
+    ];
+    let mut listed = Vec::new();
+    for (path, text) in &files {
+        let full = space.join(path);
+        std::fs::write(&full, text).expect("write");
+        let (bytes, sha256) = tinydit_release::bundle::hash_file(&full).expect("hash");
+        listed.push(json!({"path": path, "bytes": bytes, "sha256": sha256}));
+    }
+    let path = dist.join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("manifest")).expect("json");
+    manifest["space"] = json!({"repo": SPACE, "files": listed});
+    std::fs::write(&path, serde_json::to_vec_pretty(&manifest).expect("json")).expect("write");
+}
+
+impl World {
+    fn space_refs(&self) -> Value {
+        self.hub
+            .get(&format!("/api/spaces/{SPACE}/refs"), super::HF_TOKEN)
+    }
+
+    fn space_commits(&self) -> usize {
+        self.hub
+            .get(
+                &format!("/api/spaces/{SPACE}/commits/main"),
+                super::HF_TOKEN,
+            )
+            .as_array()
+            .map_or(0, Vec::len)
+    }
+}
+
+/// A failure at any step of the Space's release (its creation, its commit, its tag, answers
+/// lost) is finished by a re-run: one Space commit, one tag on it, then nothing left to do.
+/// The creation fault comes after the model's release (a Space added to a released version),
+/// so that it fails the Space's creation, not the model repo's.
+#[test]
+fn a_rerun_after_a_failure_in_the_spaces_release_completes_it() {
+    let faults = [
+        json!({"method": "POST", "path": "/api/repos/create", "action": "status", "status": 503}),
+        json!({"method": "POST", "path": "/api/spaces/*/*/commit/*", "action": "drop"}),
+        json!({"method": "POST", "path": "/api/spaces/*/*/commit/*", "action": "lose_response"}),
+        json!({"method": "POST", "path": "/api/spaces/*/*/tag/*", "action": "status", "status": 500}),
+        json!({"method": "POST", "path": "/api/spaces/*/*/tag/*", "action": "lose_response"}),
+    ];
+    for fault in faults {
+        let world = World::new();
+        let creation = fault["path"] == "/api/repos/create";
+        if creation {
+            world.publish("1.0.0").status(0);
+        }
+        add_space(&world, "1.0.0");
+        world.hub.faults(&json!({"faults": [fault]}));
+        let failed = world.publish("1.0.0");
+        world.hub.faults(&json!({"faults": []}));
+        if creation {
+            failed
+                .status(2)
+                .stderr_has("failed to create the repo on the Hub");
+            assert_eq!(world.space_refs()["tags"], Value::Null, "no Space yet");
+        }
+        assert!(
+            failed.status == Some(2) || failed.status == Some(0),
+            "fault {fault}: {}",
+            failed.stderr
+        );
+        let rerun = world.publish("1.0.0");
+        rerun.status(0);
+        let receipt = rerun.json();
+        // The Space's repo starts with its own initial commit.
+        assert_eq!(world.space_commits(), 2, "fault {fault}: one Space commit");
+        let refs = world.space_refs();
+        assert_eq!(
+            refs["tags"].as_array().map(Vec::len),
+            Some(1),
+            "fault {fault}: one Space tag"
+        );
+        assert_eq!(refs["tags"][0]["name"], "v1.0.0", "fault {fault}");
+        assert_eq!(
+            refs["tags"][0]["targetCommit"], receipt["space_commit"],
+            "fault {fault}"
+        );
+        assert_eq!(
+            world.hub_commits("main").len(),
+            2,
+            "fault {fault}: one model commit"
+        );
+        let again = world.publish("1.0.0");
+        again.status(0).stderr_has("already released");
+        assert_eq!(again.json()["already_released"], true, "fault {fault}");
+    }
+}
+
+/// The next version commits only the Space's changed files; a prerelease leaves the Space alone
+/// and says so; the same version with another Space is refused, naming the file.
+#[test]
+fn the_space_follows_final_versions_and_refuses_other_content_for_a_released_tag() {
+    let world = World::new();
+    add_space(&world, "1.0.0");
+    world.publish("1.0.0").status(0);
+
+    world.bundle("1.1.0-rc.1", b"weights-rc");
+    add_space(&world, "1.1.0-rc.1");
+    let writes = world.hub.writes();
+    let rc = world.publish("1.1.0-rc.1");
+    rc.status(0).stderr_has(
+        "is a prerelease: the Space `alice/tinydit-demo` keeps showing the latest release",
+    );
+    assert!(
+        world.hub.writes()[writes.len()..]
+            .iter()
+            .all(|w| !w.contains("/spaces/")),
+        "a prerelease writes nothing to the Space: {:?}",
+        &world.hub.writes()[writes.len()..]
+    );
+    assert_eq!(world.space_commits(), 2);
+
+    world.bundle("1.1.0", b"weights-v2");
+    add_space(&world, "1.1.0");
+    let second = world.publish("1.1.0");
+    second.status(0);
+    let plan = &second.json()["plan"]["space"];
+    let actions: Vec<(&str, &str)> = plan["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .map(|f| {
+            (
+                f["path"].as_str().unwrap_or(""),
+                f["action"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("README.md", "replace"),
+            ("index.html", "unchanged"),
+            ("space.json", "replace")
+        ]
+    );
+    assert_eq!(world.space_commits(), 3);
+    let tags: Vec<Value> = world.space_refs()["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .map(|t| t["name"].clone())
+        .collect();
+    assert_eq!(tags.len(), 2, "{tags:?}");
+
+    // v1.1.0 again, with a Space that differs from the one released at that tag.
+    let dist = world.ctx.path().join("dist");
+    std::fs::write(
+        dist.join("space/index.html"),
+        "<!doctype html><title>Other</title>\n",
+    )
+    .expect("write");
+    let manifest_path = dist.join("manifest.json");
+    let mut manifest: Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("read")).expect("json");
+    let (bytes, sha256) =
+        tinydit_release::bundle::hash_file(&dist.join("space/index.html")).expect("hash");
+    for file in manifest["space"]["files"].as_array_mut().expect("files") {
+        if file["path"] == "index.html" {
+            file["bytes"] = json!(bytes);
+            file["sha256"] = json!(sha256);
+        }
+    }
+    std::fs::write(
+        &manifest_path,
+        serde_json::to_vec_pretty(&manifest).expect("json"),
+    )
+    .expect("write");
+    world
+        .publish("1.1.0")
+        .status(2)
+        .stderr_has("`v1.1.0` is already released on the Space `alice/tinydit-demo` with different content: `index.html` differs");
+}
