@@ -172,7 +172,7 @@ pub fn sample(
     reporter.status(
         "Wrote",
         format!(
-            "{} image(s) and {} grid(s) to `{}`, sampled in {:.2} s on {}",
+            "{} image(s) and {} grid(s) to `{}`, sampled in {:.3} s on {}",
             report.images.len(),
             report.grids.len(),
             options.out.display(),
