@@ -126,38 +126,7 @@ fn the_space_draws_in_a_browser_what_the_cli_draws() {
     assert_eq!(tag["targetCommit"], receipt["space_commit"]);
     assert_eq!(refs["branches"][0]["name"], "main");
     assert_eq!(refs["branches"][0]["targetCommit"], receipt["space_commit"]);
-    let from_hub = world.ctx.path().join("space-from-hub");
-    std::fs::create_dir_all(&from_hub).expect("dir");
-    let tree = world.hub.get(
-        &format!("/api/spaces/{SPACE}/tree/v1.2.0?recursive=true"),
-        super::HF_TOKEN,
-    );
-    let mut on_hub = Vec::new();
-    for entry in tree.as_array().expect("tree") {
-        let path = entry["path"].as_str().expect("path");
-        if path == ".gitattributes" {
-            continue;
-        }
-        let mut response = ureq::get(format!(
-            "{}/spaces/{SPACE}/resolve/v1.2.0/{path}",
-            world.hub.url
-        ))
-        .call()
-        .expect("resolve");
-        let bytes = response.body_mut().read_to_vec().expect("bytes");
-        assert_eq!(
-            bytes,
-            std::fs::read(dist.join("space").join(path)).expect("built file"),
-            "`{path}` on the Hub is the file check built"
-        );
-        std::fs::write(from_hub.join(path), bytes).expect("write");
-        on_hub.push(path.to_owned());
-    }
-    on_hub.sort();
-    assert_eq!(
-        on_hub, built,
-        "the Space holds exactly the files check built"
-    );
+    let from_hub = download_space(&world, &dist, &built);
     let card = std::fs::read_to_string(dist.join("bundle/README.md")).expect("card");
     assert!(
         card.contains(&format!("(https://huggingface.co/spaces/{SPACE})")),
@@ -170,93 +139,7 @@ fn the_space_draws_in_a_browser_what_the_cli_draws() {
     again.status(0);
     assert_eq!(again.json()["already_released"], true);
     assert_eq!(world.hub.writes().len(), writes, "a re-run writes nothing");
-    let space: Value =
-        serde_json::from_slice(&std::fs::read(dist.join("space/space.json")).expect("space.json"))
-            .expect("json");
-    assert_eq!(
-        space["revision"], "v1.2.0",
-        "the page loads the release's tag"
-    );
-    let seed = space["defaults"]["seed"].as_str().expect("seed").to_owned();
-    let model = dist
-        .join("bundle")
-        .join(space["generator"]["file"].as_str().expect("file"));
-
-    let browser_out = world.ctx.path().join("browser");
-    let output = Command::new("node")
-        .arg(crate::common::repo_root().join("tests/browser/space-test.mjs"))
-        .arg(&from_hub)
-        .arg(&world.hub.url)
-        .arg(&browser_out)
-        .arg(&seed)
-        .arg("1")
-        .output()
-        .expect("node runs");
-    assert!(
-        output.status.success(),
-        "the browser run failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let result: Value = serde_json::from_slice(&output.stdout).expect("result JSON");
-    assert_eq!(
-        result["isolated"], true,
-        "the Space's headers isolate the page"
-    );
-
-    let cli_out = world.ctx.path().join("cli");
-    std::fs::create_dir_all(&cli_out).expect("dir");
-    let run = world
-        .ctx
-        .command([
-            "sample",
-            "--config",
-            "fx/release.toml",
-            "--model",
-            model.to_str().expect("utf-8"),
-            "--seed",
-            &seed,
-            "--out",
-            cli_out.to_str().expect("utf-8"),
-            "--save-tensor",
-            cli_out.join("final.npy").to_str().expect("utf-8"),
-        ])
-        .env("ORT_DYLIB_PATH", &ort)
-        .output()
-        .expect("sample");
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let (shape, finals) = crate::common::read_npy(&cli_out.join("final.npy"));
-    let len: usize = shape[1..].iter().product();
-
-    // Noise: the same bits as the CLI's generator.
-    let noise = read_f32(&browser_out.join("noise.f32"));
-    let mut expected = vec![0.0_f32; len];
-    tinydit_release::smoke::noise::NoiseStream::new(seed.parse().expect("u64")).fill(&mut expected);
-    assert_eq!(noise.len(), len);
-    assert!(
-        noise
-            .iter()
-            .zip(&expected)
-            .all(|(a, b)| a.to_bits() == b.to_bits()),
-        "the page's noise differs from noise.rs"
-    );
-    let images = result["images"].as_array().expect("images");
-    assert_eq!(
-        images.len(),
-        shape[0] - 1,
-        "every class but the unconditional one"
-    );
-    for image in images {
-        let breed = image["breed"].as_u64().expect("breed") as usize;
-        let browser = read_f32(&browser_out.join(format!("{breed}.f32")));
-        let cli = &finals[breed * len..(breed + 1) * len];
-        let db = psnr(&browser, cli);
-        assert!(db >= 40.0, "class {breed}: PSNR {db:.1} dB < 40 dB");
-    }
+    browser_matches_sample(&world, &dist, &from_hub, &ort);
 }
 
 /// Adds a Space to the world's bundle (`dist/space/` and its listing in `dist/manifest.json`),
@@ -455,4 +338,205 @@ fn the_space_follows_final_versions_and_refuses_other_content_for_a_released_tag
         .publish("1.1.0")
         .status(2)
         .stderr_has("`v1.1.0` is already released on the Space `alice/tinydit-demo` with different content: `index.html` differs");
+}
+
+/// The Space's files at `v1.2.0`, downloaded from the Hub emulator into a folder: exactly the
+/// files `check` built (`built`, sorted), byte for byte.
+fn download_space(world: &World, dist: &Path, built: &[String]) -> PathBuf {
+    let from_hub = world.ctx.path().join("space-from-hub");
+    std::fs::create_dir_all(&from_hub).expect("dir");
+    let tree = world.hub.get(
+        &format!("/api/spaces/{SPACE}/tree/v1.2.0?recursive=true"),
+        super::HF_TOKEN,
+    );
+    let mut on_hub = Vec::new();
+    for entry in tree.as_array().expect("tree") {
+        let path = entry["path"].as_str().expect("path");
+        if path == ".gitattributes" {
+            continue;
+        }
+        let mut response = ureq::get(format!(
+            "{}/spaces/{SPACE}/resolve/v1.2.0/{path}",
+            world.hub.url
+        ))
+        .call()
+        .expect("resolve");
+        let bytes = response.body_mut().read_to_vec().expect("bytes");
+        assert_eq!(
+            bytes,
+            std::fs::read(dist.join("space").join(path)).expect("built file"),
+            "`{path}` on the Hub is the file check built"
+        );
+        std::fs::write(from_hub.join(path), bytes).expect("write");
+        on_hub.push(path.to_owned());
+    }
+    on_hub.sort();
+    assert_eq!(
+        on_hub, built,
+        "the Space holds exactly the files check built"
+    );
+    from_hub
+}
+
+/// The page in `from_hub` in headless Chromium against the release on the Hub emulator, one
+/// image per class for the Space's seed, against `sample` of the same model and seed: the noise
+/// bit-identical, every image within 40 dB PSNR.
+fn browser_matches_sample(world: &World, dist: &Path, from_hub: &Path, ort: &Path) {
+    let space: Value =
+        serde_json::from_slice(&std::fs::read(dist.join("space/space.json")).expect("space.json"))
+            .expect("json");
+    assert_eq!(
+        space["revision"], "v1.2.0",
+        "the page loads the release's tag"
+    );
+    let seed = space["defaults"]["seed"].as_str().expect("seed").to_owned();
+    let model = dist
+        .join("bundle")
+        .join(space["generator"]["file"].as_str().expect("file"));
+
+    let browser_out = world.ctx.path().join("browser");
+    let output = Command::new("node")
+        .arg(crate::common::repo_root().join("tests/browser/space-test.mjs"))
+        .arg(from_hub)
+        .arg(&world.hub.url)
+        .arg(&browser_out)
+        .arg(&seed)
+        .arg("1")
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "the browser run failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let result: Value = serde_json::from_slice(&output.stdout).expect("result JSON");
+    assert_eq!(
+        result["isolated"], true,
+        "the Space's headers isolate the page"
+    );
+
+    let cli_out = world.ctx.path().join("cli");
+    std::fs::create_dir_all(&cli_out).expect("dir");
+    let run = world
+        .ctx
+        .command([
+            "sample",
+            "--config",
+            "fx/release.toml",
+            "--model",
+            model.to_str().expect("utf-8"),
+            "--seed",
+            &seed,
+            "--out",
+            cli_out.to_str().expect("utf-8"),
+            "--save-tensor",
+            cli_out.join("final.npy").to_str().expect("utf-8"),
+        ])
+        .env("ORT_DYLIB_PATH", ort)
+        .output()
+        .expect("sample");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let (shape, finals) = crate::common::read_npy(&cli_out.join("final.npy"));
+    let len: usize = shape[1..].iter().product();
+
+    // Noise: the same bits as the CLI's generator.
+    let noise = read_f32(&browser_out.join("noise.f32"));
+    let mut expected = vec![0.0_f32; len];
+    tinydit_release::smoke::noise::NoiseStream::new(seed.parse().expect("u64")).fill(&mut expected);
+    assert_eq!(noise.len(), len);
+    assert!(
+        noise
+            .iter()
+            .zip(&expected)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "the page's noise differs from noise.rs"
+    );
+    let generation: Value = serde_json::from_slice(
+        &std::fs::read(dist.join("bundle/generation_config.json")).expect("generation_config"),
+    )
+    .expect("json");
+    let images = result["images"].as_array().expect("images");
+    if generation["cfg"] == "explicit" {
+        assert_eq!(
+            images.len(),
+            shape[0] - 1,
+            "every class but the unconditional one"
+        );
+    } else {
+        assert_eq!(images.len(), shape[0], "every class");
+    }
+    for image in images {
+        let breed = image["breed"].as_u64().expect("breed") as usize;
+        let browser = read_f32(&browser_out.join(format!("{breed}.f32")));
+        let cli = &finals[breed * len..(breed + 1) * len];
+        let db = psnr(&browser, cli);
+        assert!(db >= 40.0, "class {breed}: PSNR {db:.1} dB < 40 dB");
+    }
+}
+
+/// A baked-guidance export (the graph applies classifier-free guidance itself) is sampled with
+/// one model call per step in the browser, as by `sample`: guiding it again, as the authors' page
+/// does, would draw other images, and the comparison with `sample` would fail.
+#[test]
+fn a_baked_guidance_export_is_guided_once_in_the_browser() {
+    let ort = crate::common::require_ort();
+    let toml = fixture_release_toml(&format!("\n[space]\nrepo = \"{SPACE}\"\n"))
+        .replace(
+            "path = \"onnx/generator.onnx\"",
+            "path = \"onnx/generator_cfg.onnx\"",
+        )
+        .replace("uncond-class = 12\n", "uncond-class = 12\ncfg = \"baked\"\n")
+        .replace(
+            "[smoke.golden]\ninputs = \"golden/inputs.safetensors\"\noutputs = \"golden/outputs.safetensors\"\n",
+            "",
+        );
+    assert!(toml.contains("cfg = \"baked\""), "{toml}");
+    let world = World::in_context(
+        TestContext::new()
+            .fixture_at("tinydit", "fx")
+            .file("fx/release.toml", &toml)
+            .git_commit_all(),
+        &release_toml(""),
+    );
+    let dist = world.ctx.path().join("fx/dist");
+    let check = world
+        .command(
+            &["check", "--config", "fx/release.toml", "--out", "fx/dist"],
+            false,
+        )
+        .env("ORT_DYLIB_PATH", &ort)
+        .output()
+        .expect("check");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let generation: Value = serde_json::from_slice(
+        &std::fs::read(dist.join("bundle/generation_config.json")).expect("generation_config"),
+    )
+    .expect("json");
+    assert_eq!(generation["cfg"], "baked");
+    world
+        .run(&[
+            "publish",
+            "--config",
+            "fx/release.toml",
+            "--bundle",
+            "fx/dist",
+            "--json",
+        ])
+        .status(0);
+    let mut built: Vec<String> = std::fs::read_dir(dist.join("space"))
+        .expect("space dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    built.sort();
+    let from_hub = download_space(&world, &dist, &built);
+    browser_matches_sample(&world, &dist, &from_hub, &ort);
 }
