@@ -1225,6 +1225,107 @@ pub(crate) mod build_tests {
         )
     }
 
+    /// Issue 17: the demo Space is a second Hub side: `main`, a `spaces/` address, its own files
+    /// compared with its own folder's; a released tag with the same files is done; a prerelease
+    /// leaves it alone with a warning.
+    #[test]
+    fn the_demo_space_is_planned_beside_the_model() {
+        let mut manifest = manifest();
+        let page = BundleFile {
+            path: "index.html".to_owned(),
+            bytes: 4,
+            sha256: "d".repeat(64),
+        };
+        manifest.space = Some(crate::manifest::SpaceListing {
+            repo: "o/demo".to_owned(),
+            files: vec![page.clone()],
+        });
+        let config = config("");
+        let provenance = Provenance {
+            hub_endpoint: "https://huggingface.co/".to_owned(),
+            ..Provenance::default()
+        };
+        let build_for = |version: &str, remote: &RemoteState| {
+            let ours = ReleaseVersion::new(semver::Version::parse(version).expect("semver"), "v");
+            // The Space's files are compared by the oid of its own folder's copy.
+            build(
+                &manifest,
+                &config,
+                &ours,
+                remote,
+                &provenance,
+                &|_| None,
+                &|f| (f.path == "index.html").then(|| "e".repeat(40)),
+            )
+        };
+        let remote = RemoteState {
+            hub: Some(hub(&["v1.0.0"], Vec::new())),
+            github: None,
+            space: Some(HubState::default()),
+        };
+        let plan = build_for("1.1.0", &remote);
+        let space = plan.space.clone().expect("a Space side");
+        assert_eq!(space.url, "https://huggingface.co/spaces/o/demo");
+        assert_eq!(space.repo_action, "create");
+        assert_eq!(space.revision, "main");
+        assert!(!space.create_branch);
+        assert_eq!(space.tag_plan, TagPlan::Create);
+        assert_eq!(space.files.len(), 1);
+        assert_eq!(space.files[0].action, FileAction::Add);
+        assert!(!plan.is_already_released());
+        let md = super::super::plan_markdown::markdown(&plan);
+        assert!(
+            md.contains("### Demo Space: [`o/demo`](https://huggingface.co/spaces/o/demo)"),
+            "{md}"
+        );
+
+        // Released with the same page at the tag: nothing left on the Space's side.
+        let regular = |oid: &str| RemoteFile {
+            path: "index.html".to_owned(),
+            size: 4,
+            sha256: None,
+            lfs: false,
+            git_oid: oid.to_owned(),
+        };
+        let mut released = hub(&["v1.1.0"], vec![regular(&"e".repeat(40))]);
+        released.tag_tree = Some(vec![regular(&"e".repeat(40))]);
+        let remote = RemoteState {
+            space: Some(released.clone()),
+            ..RemoteState::default()
+        };
+        let plan = build_for("1.1.0", &remote);
+        let space = plan.space.expect("a Space side");
+        assert!(!space.commit_needed);
+        assert!(matches!(space.tag_plan, TagPlan::Exists { .. }));
+        assert!(plan.problems.is_empty(), "{:?}", plan.problems);
+
+        // Another page at the released tag is refused, naming the Space and the file.
+        released.tag_tree = Some(vec![regular(&"f".repeat(40))]);
+        let remote = RemoteState {
+            space: Some(released),
+            ..RemoteState::default()
+        };
+        let plan = build_for("1.1.0", &remote);
+        assert_eq!(
+            plan.problems,
+            [
+                "`v1.1.0` is already released on the Space `o/demo` with different content: \
+              `index.html` differs"
+            ]
+        );
+
+        // A prerelease: no Space side, a warning.
+        let plan = build_for("1.2.0-rc.1", &RemoteState::default());
+        assert!(plan.space.is_none());
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.contains("`v1.2.0-rc.1` is a prerelease: the Space `o/demo`")),
+            "{:?}",
+            plan.warnings
+        );
+    }
+
     #[test]
     fn assets_are_planned_under_githubs_names_and_within_its_limits() {
         let file = |path: &str| BundleFile {
