@@ -685,47 +685,36 @@ async fn execute(
     reporter: &Reporter,
 ) -> anyhow::Result<()> {
     if let (Some(hub_plan), Some(token)) = (&plan.hub, &connection.tokens.hub) {
-        let hub = hub::Hub::new(
-            &connection.endpoints.hub,
-            token,
-            &hub_plan.repo,
-            &connection.timeouts,
-        )?;
         let released = ToRelease {
             files: &manifest.files,
             dir: &built.bundle,
             side: Side::Model,
         };
-        let commit = release_to_hub(
-            &hub, hub_plan, &released, config, manifest, built, plan, connection, receipt, reporter,
+        let done = release_to_hub(
+            token, hub_plan, &released, config, manifest, built, plan, connection, receipt,
+            reporter,
         )
         .await?;
-        receipt.hub_commit_url = Some(hub.commit_url(&commit));
-        receipt.hub_commit = Some(commit);
+        receipt.hub_commit_url = Some(done.commit_url);
+        receipt.hub_commit = Some(done.commit);
     }
 
     // The Space's page loads the model at its tag, so the Space follows the model's tag.
     if let (Some(space_plan), Some(listing), Some(token)) =
         (&plan.space, &manifest.space, &connection.tokens.hub)
     {
-        let hub = hub::Hub::space(
-            &connection.endpoints.hub,
-            token,
-            &space_plan.repo,
-            &connection.timeouts,
-        )?;
         let released = ToRelease {
             files: &listing.files,
             dir: &built.space,
             side: Side::Space,
         };
-        let commit = release_to_hub(
-            &hub, space_plan, &released, config, manifest, built, plan, connection, receipt,
+        let done = release_to_hub(
+            token, space_plan, &released, config, manifest, built, plan, connection, receipt,
             reporter,
         )
         .await?;
-        receipt.space_url = Some(hub.repo_url());
-        receipt.space_commit = Some(commit);
+        receipt.space_url = Some(done.repo_url);
+        receipt.space_commit = Some(done.commit);
     }
 
     if let (Some(gh_plan), Some(token)) = (&plan.github, &connection.tokens.github) {
@@ -806,12 +795,19 @@ struct ToRelease<'a> {
     side: Side,
 }
 
+/// What [`release_to_hub`] released: the commit and the web addresses the receipt gives.
+struct Released {
+    commit: String,
+    commit_url: String,
+    repo_url: String,
+}
+
 /// Step 3 for one Hub repo (the model, or the demo Space): the repo created if missing, a
 /// prerelease's branch, one commit of the changed files, the tree read back and compared, the
-/// tag. Returns the release's commit.
+/// tag.
 #[allow(clippy::too_many_arguments)]
 async fn release_to_hub(
-    hub: &hub::Hub,
+    token: &crate::secrets::Token,
     hub_plan: &HubPlan,
     released: &ToRelease<'_>,
     config: &ReleaseConfig,
@@ -821,7 +817,18 @@ async fn release_to_hub(
     connection: &Connection,
     receipt: &mut PublishReceipt,
     reporter: &Reporter,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<Released> {
+    let kind = match released.side {
+        Side::Model => hub::RepoKind::Model,
+        Side::Space => hub::RepoKind::Space,
+    };
+    let hub = &hub::Hub::connect_kind(
+        &connection.endpoints.hub,
+        Some(token),
+        &hub_plan.repo,
+        kind,
+        &connection.timeouts,
+    )?;
     if hub_plan.repo_action != "exists" {
         reporter.status("Creating", format!("`{}` on the Hub", hub_plan.repo));
         hub.ensure_repo(hub_plan.private).await?;
@@ -923,7 +930,11 @@ async fn release_to_hub(
         hub.tag(&hub_plan.tag, &commit, &format!("Release {}", hub_plan.tag))
             .await?;
     }
-    Ok(commit)
+    Ok(Released {
+        commit_url: hub.commit_url(&commit),
+        repo_url: hub.repo_url(),
+        commit,
+    })
 }
 
 #[cfg(test)]

@@ -47,27 +47,7 @@ fn the_space_draws_in_a_browser_what_the_cli_draws() {
     let toml = fixture_release_toml(&format!(
         "\n[space]\nrepo = \"{SPACE}\"\ngenerator = \"full\"\n"
     ));
-    let world = World::in_context(
-        TestContext::new()
-            .fixture_at("tinydit", "fx")
-            .file("fx/release.toml", &toml)
-            .git_commit_all(),
-        &release_toml(""),
-    );
-    let dist = world.ctx.path().join("fx/dist");
-    let check = world
-        .command(
-            &["check", "--config", "fx/release.toml", "--out", "fx/dist"],
-            false,
-        )
-        .env("ORT_DYLIB_PATH", &ort)
-        .output()
-        .expect("check");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    let (world, dist) = checked_world(&toml, &ort);
     let publish_args = [
         "publish",
         "--config",
@@ -496,27 +476,7 @@ fn a_baked_guidance_export_is_guided_once_in_the_browser() {
             "",
         );
     assert!(toml.contains("cfg = \"baked\""), "{toml}");
-    let world = World::in_context(
-        TestContext::new()
-            .fixture_at("tinydit", "fx")
-            .file("fx/release.toml", &toml)
-            .git_commit_all(),
-        &release_toml(""),
-    );
-    let dist = world.ctx.path().join("fx/dist");
-    let check = world
-        .command(
-            &["check", "--config", "fx/release.toml", "--out", "fx/dist"],
-            false,
-        )
-        .env("ORT_DYLIB_PATH", &ort)
-        .output()
-        .expect("check");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    let (world, dist) = checked_world(&toml, &ort);
     let generation: Value = serde_json::from_slice(
         &std::fs::read(dist.join("bundle/generation_config.json")).expect("generation_config"),
     )
@@ -539,4 +499,31 @@ fn a_baked_guidance_export_is_guided_once_in_the_browser() {
     built.sort();
     let from_hub = download_space(&world, &dist, &built);
     browser_matches_sample(&world, &dist, &from_hub, &ort);
+}
+
+/// The emulators and a git checkout of the fixture with `toml` as `fx/release.toml`, checked into
+/// `fx/dist` (which must pass).
+fn checked_world(toml: &str, ort: &Path) -> (World, PathBuf) {
+    let world = World::in_context(
+        TestContext::new()
+            .fixture_at("tinydit", "fx")
+            .file("fx/release.toml", toml)
+            .git_commit_all(),
+        &release_toml(""),
+    );
+    let dist = world.ctx.path().join("fx/dist");
+    let check = world
+        .command(
+            &["check", "--config", "fx/release.toml", "--out", "fx/dist"],
+            false,
+        )
+        .env("ORT_DYLIB_PATH", ort)
+        .output()
+        .expect("check");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    (world, dist)
 }
