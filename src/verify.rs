@@ -366,7 +366,7 @@ async fn hub_digest(
         let bytes = hub
             .read_small_file(revision, remote, MAX_READ_BYTES)
             .await?;
-        return Ok(hex(&sha2::Sha256::digest(&bytes)));
+        return Ok(crate::digest::sha256_hex(&bytes));
     }
     stream(
         Source::Hub {
@@ -739,6 +739,6 @@ async fn download_small(
     if !answer.is_success() {
         return Err(answer.failure("an asset").into_error());
     }
-    let sha256 = hex(&sha2::Sha256::digest(&answer.body));
+    let sha256 = crate::digest::sha256_hex(&answer.body);
     Ok((answer.body, sha256))
 }

@@ -350,15 +350,9 @@ pub struct TextDigest {
 impl TextDigest {
     /// The digest of `text`.
     pub fn of(text: &str) -> Self {
-        use sha2::Digest as _;
-        let digest = sha2::Sha256::digest(text.as_bytes());
         Self {
             bytes: text.len() as u64,
-            sha256: digest.iter().fold(String::with_capacity(64), |mut s, b| {
-                use std::fmt::Write as _;
-                let _ = write!(s, "{b:02x}");
-                s
-            }),
+            sha256: crate::digest::sha256_hex(text.as_bytes()),
         }
     }
 }

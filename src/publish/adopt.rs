@@ -17,12 +17,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use sha2::Digest as _;
-
 use super::hub::Hub;
 use super::plan::{HubState, RemoteFile, is_same};
 use crate::bundle::{BundleFile, BundleMetrics};
-use crate::digest::hex;
 use crate::identity::ReleaseIdentity;
 use crate::manifest::ReleaseManifest;
 
@@ -57,7 +54,7 @@ impl Adopted {
                 *file = BundleFile {
                     path: file.path.clone(),
                     bytes: bytes.len() as u64,
-                    sha256: hex(&sha2::Sha256::digest(bytes)),
+                    sha256: crate::digest::sha256_hex(bytes),
                 };
             }
         }
@@ -187,7 +184,7 @@ mod tests {
         assert_eq!(manifest.files[0].bytes, released.len() as u64);
         assert_eq!(
             manifest.files[0].sha256,
-            hex(&sha2::Sha256::digest(released))
+            crate::digest::sha256_hex(released)
         );
         assert_eq!(manifest.files[1].sha256, "1".repeat(64));
         assert_eq!(manifest.metrics["smoke.latency_ms_p50"], 7.5);

@@ -26,7 +26,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use hf_hub::repository::{AddSource, CommitOperation, RepoTreeEntry, RepoTypeAny};
+use hf_hub::repository::{AddSource, CommitOperation, RepoTreeEntry, RepoType as _, RepoTypeAny};
 use hf_hub::{HFClient, HFError, HFRepository};
 use sha1::Digest as _;
 
@@ -50,6 +50,8 @@ pub enum RepoKind {
 }
 
 impl RepoKind {
+    /// hf-hub's marker, which also spells the API's plural (`models`, `spaces`) and the prefix
+    /// of web, resolve and git addresses (`""`, `spaces/`).
     fn any(self) -> RepoTypeAny {
         match self {
             Self::Model => RepoTypeAny::Model,
@@ -57,20 +59,9 @@ impl RepoKind {
         }
     }
 
-    /// The API's plural (`models`, `spaces`).
-    pub fn plural(self) -> &'static str {
-        match self {
-            Self::Model => "models",
-            Self::Space => "spaces",
-        }
-    }
-
-    /// The prefix of web, resolve and git addresses (`""`, `spaces/`).
+    /// The prefix of its web addresses (`""`, `spaces/`).
     pub fn url_prefix(self) -> &'static str {
-        match self {
-            Self::Model => "",
-            Self::Space => "spaces/",
-        }
+        self.any().url_prefix()
     }
 
     /// In words, for messages.
@@ -280,16 +271,6 @@ impl Hub {
         Self::connect_kind(endpoint, token, repo_id, RepoKind::Model, timeouts)
     }
 
-    /// A client for the Space `repo_id`.
-    pub fn space(
-        endpoint: &str,
-        token: &Token,
-        repo_id: &str,
-        timeouts: &Timeouts,
-    ) -> anyhow::Result<Self> {
-        Self::connect_kind(endpoint, Some(token), repo_id, RepoKind::Space, timeouts)
-    }
-
     /// A client for a repo of `kind`.
     pub fn connect_kind(
         endpoint: &str,
@@ -351,7 +332,7 @@ impl Hub {
     /// The API URL of this repo: `{endpoint}/api/models/{owner}/{name}` (`spaces` for a Space).
     fn api_url(&self) -> String {
         let repo = route::repo(&self.repo_id).expect("checked when the client was made");
-        format!("{}/api/{}/{repo}", self.endpoint, self.kind.plural())
+        format!("{}/api/{}/{repo}", self.endpoint, self.kind.any().plural())
     }
 
     /// The repo's path below the Hub's address: `{owner}/{name}`, `spaces/{owner}/{name}`.
@@ -532,7 +513,8 @@ impl Hub {
             .iter()
             .filter(|v| *v < ours && v.pre.is_empty())
             .max();
-        let previous = match previous_version {
+        // The previous release's metrics live in the model repo; a Space has none to read.
+        let previous = match previous_version.filter(|_| self.kind == RepoKind::Model) {
             Some(version) => {
                 let previous_tag = format!("{tag_prefix}{version}");
                 let metrics = self.read_metrics(&previous_tag).await?;

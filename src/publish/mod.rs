@@ -41,6 +41,7 @@ use serde::Serialize;
 
 use self::adopt::Adopted;
 pub use self::error::PublishError;
+use self::hub::RepoKind;
 pub use self::notes::{identity_in_notes, release_notes};
 use self::plan::{
     AssetAction, FileAction, HubPlan, Provenance, ReleaseAction, ReleasePlan, RemoteState, TagPlan,
@@ -340,10 +341,11 @@ fn read_remote(
         &connection.tokens.hub,
     ) {
         reporter.status("Reading", format!("the Space `{}` on the Hub", space.repo));
-        let hub = hub::Hub::space(
+        let hub = hub::Hub::connect_kind(
             &connection.endpoints.hub,
-            token,
+            Some(token),
             &space.repo,
+            RepoKind::Space,
             &connection.timeouts,
         )?;
         remote.space = Some(rt.block_on(hub.read_state(
@@ -685,13 +687,16 @@ async fn execute(
     reporter: &Reporter,
 ) -> anyhow::Result<()> {
     if let (Some(hub_plan), Some(token)) = (&plan.hub, &connection.tokens.hub) {
-        let released = ToRelease {
-            files: &manifest.files,
-            dir: &built.bundle,
-            side: Side::Model,
-        };
         let done = release_to_hub(
-            token, hub_plan, &released, config, manifest, built, plan, connection, receipt,
+            RepoKind::Model,
+            token,
+            hub_plan,
+            config,
+            manifest,
+            built,
+            plan,
+            connection,
+            receipt,
             reporter,
         )
         .await?;
@@ -700,16 +705,17 @@ async fn execute(
     }
 
     // The Space's page loads the model at its tag, so the Space follows the model's tag.
-    if let (Some(space_plan), Some(listing), Some(token)) =
-        (&plan.space, &manifest.space, &connection.tokens.hub)
-    {
-        let released = ToRelease {
-            files: &listing.files,
-            dir: &built.space,
-            side: Side::Space,
-        };
+    if let (Some(space_plan), Some(token)) = (&plan.space, &connection.tokens.hub) {
         let done = release_to_hub(
-            token, space_plan, &released, config, manifest, built, plan, connection, receipt,
+            RepoKind::Space,
+            token,
+            space_plan,
+            config,
+            manifest,
+            built,
+            plan,
+            connection,
+            receipt,
             reporter,
         )
         .await?;
@@ -781,20 +787,6 @@ async fn execute(
     Ok(())
 }
 
-/// Which Hub repo of the release a [`ToRelease`] is.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Model,
-    Space,
-}
-
-/// What one Hub repo gets: its files and the folder they are in.
-struct ToRelease<'a> {
-    files: &'a [crate::bundle::BundleFile],
-    dir: &'a Path,
-    side: Side,
-}
-
 /// What [`release_to_hub`] released: the commit and the web addresses the receipt gives.
 struct Released {
     commit: String,
@@ -804,12 +796,12 @@ struct Released {
 
 /// Step 3 for one Hub repo (the model, or the demo Space): the repo created if missing, a
 /// prerelease's branch, one commit of the changed files, the tree read back and compared, the
-/// tag.
+/// tag. The model repo gets the bundle, the Space the Space's folder.
 #[allow(clippy::too_many_arguments)]
 async fn release_to_hub(
+    kind: RepoKind,
     token: &crate::secrets::Token,
     hub_plan: &HubPlan,
-    released: &ToRelease<'_>,
     config: &ReleaseConfig,
     manifest: &ReleaseManifest,
     built: &BuiltRelease,
@@ -818,9 +810,12 @@ async fn release_to_hub(
     receipt: &mut PublishReceipt,
     reporter: &Reporter,
 ) -> anyhow::Result<Released> {
-    let kind = match released.side {
-        Side::Model => hub::RepoKind::Model,
-        Side::Space => hub::RepoKind::Space,
+    let (files, dir) = match kind {
+        RepoKind::Model => (&manifest.files[..], &built.bundle),
+        RepoKind::Space => (
+            manifest.space.as_ref().map_or(&[][..], |s| &s.files[..]),
+            &built.space,
+        ),
     };
     let hub = &hub::Hub::connect_kind(
         &connection.endpoints.hub,
@@ -859,12 +854,12 @@ async fn release_to_hub(
                     &ours.version,
                 )
                 .await?;
-            let remote = match released.side {
-                Side::Model => RemoteState {
+            let remote = match kind {
+                RepoKind::Model => RemoteState {
                     hub: Some(state),
                     ..RemoteState::default()
                 },
-                Side::Space => RemoteState {
+                RepoKind::Space => RemoteState {
                     space: Some(state),
                     ..RemoteState::default()
                 },
@@ -875,9 +870,9 @@ async fn release_to_hub(
                 adopted: Adopted::default(),
             };
             let fresh = build_plan(manifest, config, &ours, &reading, connection, built);
-            let fresh = match released.side {
-                Side::Model => fresh.hub,
-                Side::Space => fresh.space,
+            let fresh = match kind {
+                RepoKind::Model => fresh.hub,
+                RepoKind::Space => fresh.space,
             };
             if let Some(fresh) = fresh {
                 hub_plan = fresh;
@@ -901,11 +896,11 @@ async fn release_to_hub(
             );
             receipt
                 .uploaded_files
-                .extend(changed.iter().map(|path| match released.side {
-                    Side::Model => (*path).to_owned(),
-                    Side::Space => format!("{}/{path}", crate::space::SPACE_DIR),
+                .extend(changed.iter().map(|path| match kind {
+                    RepoKind::Model => (*path).to_owned(),
+                    RepoKind::Space => format!("{}/{path}", crate::space::SPACE_DIR),
                 }));
-            hub.commit(&hub_plan, released.dir, released.files).await?
+            hub.commit(&hub_plan, dir, files).await?
         } else {
             reporter.skipped(format!(
                 "commit to `{}`: every file is already there",
@@ -921,7 +916,7 @@ async fn release_to_hub(
         "Verifying",
         format!("commit `{commit}` of `{}` on the Hub", hub_plan.repo),
     );
-    hub.verify(&commit, released.files, released.dir).await?;
+    hub.verify(&commit, files, dir).await?;
     if !matches!(hub_plan.tag_plan, TagPlan::Exists { .. }) {
         reporter.status(
             "Tagging",

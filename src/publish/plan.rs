@@ -522,10 +522,15 @@ fn metric_deltas(before: &Metrics, now: &Metrics) -> Vec<MetricDelta> {
         .collect()
 }
 
-/// The Hub's web address of a repo.
+/// The Hub's web address of a model repo.
 pub fn hub_repo_url(endpoint: &str, repo: &str) -> String {
+    hub_web_url(endpoint, "", repo)
+}
+
+/// The Hub's web address of a repo whose addresses start with `prefix` (`""`, `spaces/`).
+fn hub_web_url(endpoint: &str, prefix: &str, repo: &str) -> String {
     let repo = super::route::repo(repo).unwrap_or_else(|_| super::route::segment(repo));
-    format!("{}/{repo}", endpoint.trim_end_matches('/'))
+    format!("{}/{prefix}{repo}", endpoint.trim_end_matches('/'))
 }
 
 /// The web page of the GitHub release of `tag`, built from the API address rather than taken
@@ -723,12 +728,7 @@ fn hub_plan(
             )
         });
     HubPlan {
-        url: format!(
-            "{}/{}{}",
-            provenance.hub_endpoint.trim_end_matches('/'),
-            target.web_prefix,
-            hub_repo_url("", &repo).trim_start_matches('/')
-        ),
+        url: hub_web_url(&provenance.hub_endpoint, target.web_prefix, &repo),
         repo,
         repo_action,
         private: target.private,
