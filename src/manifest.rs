@@ -446,6 +446,57 @@ mod tests {
         assert!(ReleaseManifest::parse(&serde_json::to_string(&bad).expect("json")).is_err());
     }
 
+    /// Issue 17: the Space's listing is held to the bundle's rules (paths that stay inside, real
+    /// digests), and its folder is checked like the bundle, links and strays included.
+    #[test]
+    fn the_spaces_listing_is_checked_like_the_bundles() {
+        let (dir, mut manifest) = bundle_with(&[("a", b"a")]);
+        let space = dir.path().join("space");
+        std::fs::create_dir(&space).expect("mkdir");
+        std::fs::write(space.join("index.html"), b"page").expect("write");
+        let (bytes, sha256) = hash_file(&space.join("index.html")).expect("hash");
+        manifest.space = Some(SpaceListing {
+            repo: "o/demo".to_owned(),
+            files: vec![BundleFile {
+                path: "index.html".to_owned(),
+                bytes,
+                sha256,
+            }],
+        });
+        let text = serde_json::to_string(&manifest).expect("json");
+        let back = ReleaseManifest::parse(&text).expect("parses");
+        back.verify_space(&space, true).expect("matches");
+
+        std::fs::write(space.join("stray.js"), b"x").expect("write");
+        let err = back.verify_space(&space, false).expect_err("stray file");
+        assert!(
+            err.to_string()
+                .contains("`stray.js` is not in the manifest"),
+            "{err}"
+        );
+        std::fs::remove_file(space.join("stray.js")).expect("rm");
+        std::fs::write(space.join("index.html"), b"evil").expect("write");
+        let err = back.verify_space(&space, true).expect_err("changed");
+        assert!(err.to_string().contains("`index.html` changed"), "{err}");
+        let link = dir.path().join("space-link");
+        std::os::unix::fs::symlink(&space, &link).expect("symlink");
+        let err = back.verify_space(&link, true).expect_err("link");
+        assert!(err.to_string().contains("is a symlink"), "{err}");
+
+        let mut bad = manifest.clone();
+        if let Some(space) = bad.space.as_mut() {
+            space.files[0].path = "../index.html".to_owned();
+        }
+        let err = ReleaseManifest::parse(&serde_json::to_string(&bad).expect("json"))
+            .expect_err("escaping path");
+        assert!(err.to_string().contains("`../index.html`"), "{err}");
+        let mut bad = manifest;
+        if let Some(space) = bad.space.as_mut() {
+            space.files[0].sha256 = "xyz".to_owned();
+        }
+        assert!(ReleaseManifest::parse(&serde_json::to_string(&bad).expect("json")).is_err());
+    }
+
     /// Issue 14: commit ids and the identity are shortened and put into URLs and notes later;
     /// a manifest from another job must hold them as the ASCII they claim to be.
     #[test]
